@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Settings shared by every Swift target: Swift 6 language mode (strict concurrency) and explicit `any`.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "EvServer",
+    products: [
+        .library(name: "EvServer", targets: ["EvServer"]),
+        .executable(name: "evserved", targets: ["evserved"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // MARK: - C
+        // libev has no pkg-config file on Debian; the module map links `ev` itself.
+        .systemLibrary(name: "CLibEv", providers: [.apt(["libev-dev"])]),
+
+        // MARK: - Library
+        .target(
+            name: "EvServer",
+            dependencies: ["CLibEv", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: - Daemon
+        .executableTarget(
+            name: "evserved",
+            dependencies: [
+                "EvServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: - Tests
+        .testTarget(
+            name: "EvServerTests",
+            dependencies: ["EvServer", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

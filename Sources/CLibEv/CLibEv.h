@@ -1,0 +1,67 @@
+// CLibEv: the part of libev that Swift's ClangImporter cannot see.
+//
+// libev's watcher API is made of function-like macros (ev_io_init, ev_timer_init, ev_is_active, ...),
+// which Swift cannot import. Each one used by EvServer is wrapped here in a `static inline` function named
+// `CLibEv_<macro>` (a system-library target has no .c files, so the wrappers live in this header).
+// Nothing else belongs here: no logic, no configuration macros (they change the watcher layout and must
+// match the system libev.so).
+#ifndef C_LIBEV_H
+#define C_LIBEV_H
+
+#include <ev.h>
+
+#if !EV_MULTIPLICITY
+#error "EvServer needs libev built with EV_MULTIPLICITY (one loop per thread)"
+#endif
+
+_Static_assert(sizeof(ev_tstamp) == sizeof(double), "EvServer passes ev_tstamp as Double");
+
+typedef void (*CLibEv_io_cb)(struct ev_loop *loop, ev_io *w, int revents);
+typedef void (*CLibEv_timer_cb)(struct ev_loop *loop, ev_timer *w, int revents);
+typedef void (*CLibEv_async_cb)(struct ev_loop *loop, ev_async *w, int revents);
+
+// MARK: generic watcher accessors (any watcher type)
+
+static inline int CLibEv_ev_is_active(const void *w) { return ev_is_active((const ev_watcher *)w); }
+static inline int CLibEv_ev_is_pending(const void *w) { return ev_is_pending((const ev_watcher *)w); }
+
+// MARK: ev_io
+
+static inline void CLibEv_ev_io_init(ev_io *w, CLibEv_io_cb cb, int fd, int events) {
+    ev_io_init(w, cb, fd, events);
+}
+static inline void CLibEv_ev_io_set(ev_io *w, int fd, int events) { ev_io_set(w, fd, events); }
+static inline void CLibEv_ev_io_modify(ev_io *w, int events) { ev_io_modify(w, events); }
+
+// MARK: ev_timer
+
+static inline void CLibEv_ev_timer_init(ev_timer *w, CLibEv_timer_cb cb, ev_tstamp after, ev_tstamp repeat) {
+    ev_timer_init(w, cb, after, repeat);
+}
+static inline void CLibEv_ev_timer_set(ev_timer *w, ev_tstamp after, ev_tstamp repeat) {
+    ev_timer_set(w, after, repeat);
+}
+
+// MARK: ev_async
+
+static inline void CLibEv_ev_async_init(ev_async *w, CLibEv_async_cb cb) { ev_async_init(w, cb); }
+
+// MARK: Linux extensions the loop's code needs
+//
+// Swift's Glibc module is built without _GNU_SOURCE, so these GNU functions are not visible to Swift.
+// They are declared here with glibc's own prototypes (a compatible redeclaration).
+
+#include <sys/socket.h>
+#include <pthread.h>
+
+extern int accept4(int fd, struct sockaddr *addr, socklen_t *addr_len, int flags);
+extern int pthread_setname_np(pthread_t thread, const char *name);
+
+static inline int CLibEv_accept4(int fd, struct sockaddr *addr, socklen_t *addr_len, int flags) {
+    return accept4(fd, addr, addr_len, flags);
+}
+static inline int CLibEv_pthread_setname_np(pthread_t thread, const char *name) {
+    return pthread_setname_np(thread, name);
+}
+
+#endif // C_LIBEV_H

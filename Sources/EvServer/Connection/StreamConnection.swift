@@ -1,0 +1,223 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One client connection of an event-mode server, as its `StreamEventHandler` sees it.
+///
+/// Confined to the server's loop thread: every method traps elsewhere. Writes never block: what the kernel
+/// cannot take is queued, and while more than the high water mark is queued the connection stops reading
+/// from the client (so a client that does not read its replies cannot grow the server's memory).
+public final class StreamConnection {
+    /// The client's address.
+    public let clientAddress: SocketAddress
+    /// A number unique within the server, for logs.
+    public let id: UInt64
+    /// The server that accepted the connection. (Unowned: the server closes its connections before it goes.)
+    public unowned(unsafe) let server: StreamServer
+
+    private enum State { case open, inputEnded, closing, closed }
+
+    private let loop: EventLoop
+    private let socket: Socket
+    private let handler: any StreamEventHandler
+    private unowned let owner: StreamServerCore
+    private let highWaterMark: Int
+    private let lowWaterMark: Int
+    private var state = State.open
+    private var writeBuffer = WriteBuffer()
+    private var readPausedForBackPressure = false
+    private var readWatcher: IOWatcher!
+    private var writeWatcher: IOWatcher!
+    private var idleTimer: TimerWatcher?
+
+    init(
+        socket: Socket, clientAddress: SocketAddress, id: UInt64, handler: any StreamEventHandler,
+        owner: StreamServerCore, server: StreamServer, configuration: ServerConfiguration
+    ) {
+        self.socket = socket
+        self.clientAddress = clientAddress
+        self.id = id
+        self.handler = handler
+        self.owner = owner
+        self.server = server
+        loop = owner.loop
+        highWaterMark = configuration.writeBufferHighWaterMark
+        lowWaterMark = configuration.writeBufferLowWaterMark
+        readWatcher = IOWatcher(loop: loop, descriptor: socket.descriptor, events: .read) { [unowned self] _ in
+            self.readable()
+        }
+        writeWatcher = IOWatcher(loop: loop, descriptor: socket.descriptor, events: .write) { [unowned self] _ in
+            self.writable()
+        }
+        if let idle = configuration.idleTimeout {
+            idleTimer = TimerWatcher(loop: loop, after: idle, repeat: idle) { [unowned self] in
+                self.finish(error: ConnectionError(.timedOut, "\(self.clientAddress) was idle for \(idle) s"))
+            }
+        }
+    }
+
+    /// Starts watching the connection and tells the handler. Called once by the server.
+    func open() {
+        readWatcher.start()
+        idleTimer?.start()
+        callHandler { try handler.connectionOpened(self) }
+    }
+
+    // MARK: Public API
+
+    /// Bytes queued but not yet taken by the kernel.
+    public var bufferedByteCount: Int { writeBuffer.count }
+
+    /// True while the queue is below the high water mark: producers of unbounded output (chargen) should
+    /// write while this holds and continue in `connectionWritable`.
+    public var isWritable: Bool { writeBuffer.count < highWaterMark && (state == .open || state == .inputEnded) }
+
+    /// Queues `bytes` for the client. Ignored once the connection is closing or closed.
+    public func write(_ bytes: UnsafeRawBufferPointer) {
+        loop.preconditionInLoop()
+        guard state == .open || state == .inputEnded, !bytes.isEmpty else { return }
+        var sent = 0
+        if writeBuffer.isEmpty {
+            do {
+                sent = try socket.write(bytes) ?? 0
+            } catch {
+                finish(error: ConnectionError(systemError: error, client: clientAddress))
+                return
+            }
+            if sent > 0 { idleTimer?.restart() }
+        }
+        if sent < bytes.count {
+            writeBuffer.append(UnsafeRawBufferPointer(rebasing: bytes[sent...]))
+            writeWatcher.start()
+            if writeBuffer.count > highWaterMark && !readPausedForBackPressure {
+                readPausedForBackPressure = true
+                updateReadWatcher()
+            }
+        }
+    }
+
+    public func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { write($0) }
+    }
+
+    public func write(_ text: String) {
+        var text = text
+        text.withUTF8 { write(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Closes the connection once every queued byte is sent; reading stops at once.
+    public func close() {
+        loop.preconditionInLoop()
+        guard state == .open || state == .inputEnded else { return }
+        if writeBuffer.isEmpty {
+            finish(error: nil)
+        } else {
+            state = .closing
+            updateReadWatcher()
+        }
+    }
+
+    /// Closes the connection now, dropping queued bytes.
+    public func abort() {
+        loop.preconditionInLoop()
+        finish(error: nil)
+    }
+
+    // MARK: Events
+
+    private func readable() {
+        let buffer = owner.readBuffer
+        // A few reads per wake-up: enough to drain a burst, few enough to stay fair to other clients.
+        for _ in 0..<4 {
+            guard state == .open, !readPausedForBackPressure else { return }
+            let result: Socket.ReadResult
+            do {
+                result = try socket.read(into: buffer)
+            } catch {
+                finish(error: ConnectionError(systemError: error, client: clientAddress))
+                return
+            }
+            switch result {
+            case .bytes(let count):
+                idleTimer?.restart()
+                callHandler { try handler.connection(self, received: UnsafeRawBufferPointer(rebasing: buffer[..<count])) }
+                if count < buffer.count { return }
+            case .endOfFile:
+                state = .inputEnded
+                updateReadWatcher()
+                callHandler { try handler.connectionInputEnded(self) }
+                return
+            case .wouldBlock:
+                return
+            }
+        }
+    }
+
+    private func writable() {
+        do {
+            try writeBuffer.send { try socket.write($0) ?? 0 }
+        } catch let error as SystemError {
+            finish(error: ConnectionError(systemError: error, client: clientAddress))
+            return
+        } catch {
+            preconditionFailure("unexpected error from send: \(error)")
+        }
+        idleTimer?.restart()
+        if writeBuffer.isEmpty {
+            writeWatcher.stop()
+            if state == .closing {
+                finish(error: nil)
+                return
+            }
+        }
+        if readPausedForBackPressure && writeBuffer.count <= lowWaterMark {
+            readPausedForBackPressure = false
+            updateReadWatcher()
+            callHandler { try handler.connectionWritable(self) }
+        }
+    }
+
+    private func updateReadWatcher() {
+        if state == .open && !readPausedForBackPressure {
+            readWatcher.start()
+        } else {
+            readWatcher.stop()
+        }
+    }
+
+    /// Runs a handler callback; an error it throws is reported once and the connection closed.
+    private func callHandler(_ body: () throws -> Void) {
+        guard state != .closed else { return }
+        do {
+            try body()
+        } catch {
+            owner.reportHandlerError(error, client: clientAddress)
+            finish(error: nil)
+        }
+    }
+
+    /// Stops every watcher, closes the descriptor and tells the server and the handler. Runs once.
+    func finish(error: ConnectionError?) {
+        loop.preconditionInLoop()
+        guard state != .closed else { return }
+        state = .closed
+        readWatcher.stop()
+        writeWatcher.stop()
+        idleTimer?.stop()
+        writeBuffer.removeAll()
+        socket.close()
+        owner.connectionDidClose(self)
+        handler.connectionClosed(self, error: error)
+    }
+}
+
+extension ConnectionError {
+    init(systemError error: SystemError, client: SocketAddress) {
+        switch error.errno {
+        case ECONNRESET, EPIPE:
+            self.init(.peerClosed, "\(client) closed the connection (\(error.reason))")
+        default:
+            self.init(.systemCallFailed, "connection to \(client): \(error)")
+        }
+    }
+}

@@ -1,0 +1,31 @@
+/// How a server runs its handlers: the one choice that replaces socketserver's mix-in classes.
+public enum ExecutionMode: Sendable, Hashable, CustomStringConvertible {
+    /// Event-driven handlers (`StreamEventHandler`) called on the loop thread; one thread holds every
+    /// connection.
+    case event
+    /// One blocking handler (`StreamRequestHandler`) at a time, run on the loop thread: socketserver's
+    /// default. New clients wait in the kernel backlog meanwhile.
+    case sync
+    /// A worker thread per connection for blocking handlers; threads end (and are reclaimed) with their
+    /// connection.
+    case thread
+    /// `threads` worker threads for blocking handlers and room for `queueLimit` accepted connections
+    /// waiting for one. When the queue is full the server stops accepting until a slot frees, so the
+    /// kernel backlog absorbs the burst.
+    case pool(threads: Int, queueLimit: Int)
+
+    /// True for the modes that run `StreamRequestHandler`s.
+    public var isBlocking: Bool {
+        if case .event = self { return false }
+        return true
+    }
+
+    public var description: String {
+        switch self {
+        case .event: return "event"
+        case .sync: return "sync"
+        case .thread: return "thread"
+        case .pool(let threads, let queueLimit): return "pool(threads: \(threads), queueLimit: \(queueLimit))"
+        }
+    }
+}

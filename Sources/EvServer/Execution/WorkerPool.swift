@@ -1,0 +1,79 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A fixed set of worker threads and a bounded queue of jobs, for `.pool` mode.
+///
+/// The pool counts jobs *in flight* (queued or running). `submit` reports whether there is room for
+/// another; when there is not, the server stops accepting, and `onRoom` is called (from a worker thread)
+/// the moment a job finishes and room opens again, so the server resumes. Nothing is ever dropped: the
+/// connections the server did not accept wait in the kernel's backlog.
+final class WorkerPool: Sendable {
+    private struct State {
+        var queue: [@Sendable () -> Void] = []
+        var queueHead = 0
+        var inFlight = 0
+        var stopping = false
+    }
+
+    /// Most jobs in flight: every thread busy and the queue full.
+    let capacity: Int
+    private let state: Monitor<State>
+    private let threads: Monitor<[pthread_t]>
+    private let onRoom: @Sendable () -> Void
+
+    init(threads count: Int, queueLimit: Int, onRoom: @escaping @Sendable () -> Void) {
+        capacity = count + queueLimit
+        state = Monitor(State())
+        threads = Monitor([])
+        self.onRoom = onRoom
+        for index in 0..<count {
+            let thread = PosixThread.spawn(name: "evserver-wk-\(index)") { [self] in workerLoop() }
+            threads.withLock { $0.append(thread) }
+        }
+    }
+
+    /// Queues a job. - Returns: whether there is room for one more after it.
+    func submit(_ job: @escaping @Sendable () -> Void) -> Bool {
+        state.withLock { state in
+            precondition(!state.stopping, "WorkerPool.submit after shutdown")
+            state.queue.append(job)
+            state.inFlight += 1
+            return state.inFlight < capacity
+        }
+    }
+
+    /// Whether another job fits now.
+    var hasRoom: Bool { state.withLock { $0.inFlight < capacity } }
+
+    /// Lets the workers finish every queued job, then joins them. Call once.
+    func shutdown() {
+        state.withLock { $0.stopping = true }
+        for thread in threads.withLock({ $0 }) { PosixThread.join(thread) }
+    }
+
+    private func workerLoop() {
+        while true {
+            let job: (@Sendable () -> Void)? = state.wait(
+                until: { $0.queueHead < $0.queue.count || $0.stopping },
+                then: { state in
+                    guard state.queueHead < state.queue.count else { return nil }
+                    let job = state.queue[state.queueHead]
+                    state.queueHead += 1
+                    if state.queueHead == state.queue.count {
+                        state.queue.removeAll(keepingCapacity: true)
+                        state.queueHead = 0
+                    }
+                    return job
+                }
+            ) ?? nil
+            guard let job else { return }
+            job()
+            let wasFull = state.withLock { state in
+                defer { state.inFlight -= 1 }
+                return state.inFlight == capacity
+            }
+            if wasFull { onRoom() }
+        }
+    }
+}

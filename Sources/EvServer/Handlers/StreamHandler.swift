@@ -1,0 +1,25 @@
+/// What serves each connection: a factory that makes one handler per connection, in one of the styles.
+///
+/// The style must fit the server's `ExecutionMode`: `.event` handlers run in `.event` mode, `.blocking`
+/// handlers in `.sync`, `.thread` and `.pool`. (A third style, async handlers on the loop's task
+/// executor, will be a third case with its own mode.)
+public enum StreamHandler: Sendable {
+    /// Callbacks on the loop thread; the factory is called on the loop thread.
+    case event(@Sendable () -> any StreamEventHandler)
+    /// socketserver-style setup / handle / finish; the factory is called on the thread that will run it.
+    case blocking(@Sendable () -> any StreamRequestHandler)
+
+    var styleName: String {
+        switch self {
+        case .event: return "an event-driven handler"
+        case .blocking: return "a blocking handler"
+        }
+    }
+
+    func fits(_ mode: ExecutionMode) -> Bool {
+        switch self {
+        case .event: return mode == .event
+        case .blocking: return mode.isBlocking
+        }
+    }
+}

@@ -1,0 +1,169 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One client connection as a blocking handler sees it: socketserver's `rfile`/`wfile`, client address
+/// and server in one object.
+///
+/// Reads are buffered; `write` returns only when every byte is with the kernel (never a partial write).
+/// A read or write that waits longer than `idleTimeout` throws `ConnectionError.timedOut`, which the
+/// handler may catch. Used by one thread: the one running the handler.
+public final class StreamRequest {
+    /// The client's address (an unnamed path for most Unix-socket clients).
+    public let clientAddress: SocketAddress
+    /// The server that accepted the connection: `server.shutdown()` may be called from a handler.
+    /// (Unowned: the server waits for its handlers before it goes.)
+    public unowned(unsafe) let server: StreamServer
+    /// Seconds a read or write may wait; starts as the server's `idleTimeout`.
+    public var idleTimeout: Double?
+
+    private let socket: Socket
+    private var buffer: [UInt8] = []
+    private var bufferStart = 0
+    private var inputEnded = false
+    private var scratch = [UInt8](repeating: 0, count: StreamRequest.readChunk)
+    private static let readChunk = 16 * 1024
+
+    init(socket: Socket, clientAddress: SocketAddress, server: StreamServer, idleTimeout: Double?) {
+        self.socket = socket
+        self.clientAddress = clientAddress
+        self.server = server
+        self.idleTimeout = idleTimeout
+    }
+
+    /// The connection's descriptor, for socket options (socketserver's `fileno()`). Do not close it.
+    public var descriptor: CInt { socket.descriptor }
+
+    // MARK: Reading
+
+    /// Reads one line, including its `\n`. At end of input returns the unterminated rest, then `nil`.
+    ///
+    /// - Parameter maxLength: a longer line throws `ConnectionError.lineTooLong`, bounding memory.
+    public func readLine(maxLength: Int = 64 * 1024) throws -> [UInt8]? {
+        var searched = 0  // bytes after `bufferStart` known to hold no newline
+        while true {
+            if let newline = buffer[(bufferStart + searched)...].firstIndex(of: UInt8(ascii: "\n")) {
+                let line = Array(buffer[bufferStart...newline])
+                consume(upTo: newline + 1)
+                return line
+            }
+            searched = buffer.count - bufferStart
+            if searched >= maxLength {
+                throw ConnectionError(.lineTooLong, "line from \(clientAddress) is longer than \(maxLength) bytes")
+            }
+            if try !fill() {
+                guard bufferStart < buffer.count else { return nil }
+                let rest = Array(buffer[bufferStart...])
+                consume(upTo: buffer.count)
+                return rest
+            }
+        }
+    }
+
+    /// Reads what is available, at most `maxLength` bytes, waiting for at least one. Empty at end of input.
+    public func read(upTo maxLength: Int) throws -> [UInt8] {
+        precondition(maxLength > 0, "read(upTo:) needs a positive length")
+        if bufferStart == buffer.count, try !fill() { return [] }
+        let end = min(buffer.count, bufferStart + maxLength)
+        let bytes = Array(buffer[bufferStart..<end])
+        consume(upTo: end)
+        return bytes
+    }
+
+    /// Reads exactly `count` bytes; `nil` when the input ends first (the partial bytes are dropped).
+    public func read(exactly count: Int) throws -> [UInt8]? {
+        while buffer.count - bufferStart < count {
+            if try !fill() { return nil }
+        }
+        let bytes = Array(buffer[bufferStart..<bufferStart + count])
+        consume(upTo: bufferStart + count)
+        return bytes
+    }
+
+    /// Appends one read's worth of bytes to the buffer, waiting up to `idleTimeout`; `false` at end of input.
+    private func fill() throws -> Bool {
+        if inputEnded { return false }
+        while true {
+            let result = try mapErrors { try scratch.withUnsafeMutableBytes { try socket.read(into: $0) } }
+            switch result {
+            case .bytes(let count):
+                if bufferStart > 0 && bufferStart >= buffer.count / 2 {
+                    buffer.removeFirst(bufferStart)
+                    bufferStart = 0
+                }
+                buffer.append(contentsOf: scratch[0..<count])
+                return true
+            case .endOfFile:
+                inputEnded = true
+                return false
+            case .wouldBlock:
+                try waitFor(events: CInt(POLLIN), doing: "reading from")
+            }
+        }
+    }
+
+    private func consume(upTo index: Int) {
+        bufferStart = index
+        if bufferStart == buffer.count {
+            buffer.removeAll(keepingCapacity: buffer.capacity <= 4 * StreamRequest.readChunk)
+            bufferStart = 0
+        }
+    }
+
+    // MARK: Writing
+
+    /// Sends every byte, waiting while the kernel's buffer is full; returns the count sent.
+    @discardableResult
+    public func write(_ bytes: [UInt8]) throws -> Int {
+        try bytes.withUnsafeBytes { try write(bytes: $0) }
+    }
+
+    /// Sends the string's UTF-8 bytes; returns the count sent.
+    @discardableResult
+    public func write(_ text: String) throws -> Int {
+        var text = text
+        return try text.withUTF8 { try write(bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    @discardableResult
+    public func write(bytes: UnsafeRawBufferPointer) throws -> Int {
+        var sent = 0
+        while sent < bytes.count {
+            let remaining = UnsafeRawBufferPointer(rebasing: bytes[sent...])
+            if let count = try mapErrors({ try socket.write(remaining) }) {
+                sent += count
+            } else {
+                try waitFor(events: CInt(POLLOUT), doing: "writing to")
+            }
+        }
+        return sent
+    }
+
+    // MARK: Internals
+
+    private func waitFor(events: CInt, doing what: String) throws {
+        let ready = try mapErrors { try socket.poll(events: events, timeout: idleTimeout) }
+        if !ready {
+            throw ConnectionError(.timedOut, "timed out \(what) \(clientAddress) after \(idleTimeout ?? 0) s idle")
+        }
+    }
+
+    /// Runs a socket call, turning its `SystemError` into the `ConnectionError` handlers see.
+    private func mapErrors<R>(_ body: () throws -> R) throws(ConnectionError) -> R {
+        guard socket.isOpen else { throw ConnectionError(.closed, "the connection to \(clientAddress) is closed") }
+        do {
+            return try body()
+        } catch let error as SystemError {
+            throw ConnectionError(systemError: error, client: clientAddress)
+        } catch {
+            preconditionFailure("unexpected error from a socket call: \(error)")
+        }
+    }
+
+    /// Half-closes, then closes the socket (socketserver's `shutdown_request`).
+    func close() {
+        guard socket.isOpen else { return }
+        socket.shutdownWrite()
+        socket.close()
+    }
+}

@@ -1,0 +1,117 @@
+internal import CLibEv
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One libev loop, confined to the thread that runs it.
+///
+/// Threading contract (libev's: "calls with the same loop parameter must be done serially"):
+/// - The loop, its watchers and everything they call back into are used only on the thread inside `run()`.
+///   Every loop-only entry point starts with `preconditionInLoop()`.
+/// - Other threads reach the loop only through `execute(_:)`, which appends to a mutex-protected queue and
+///   calls `ev_async_send`, libev's one thread-safe call; the async watcher drains the queue on the loop.
+/// - Before `run()` starts and after it returns, no thread runs the loop; `destroy()` frees it then.
+///
+/// `@unchecked Sendable`: the mutable state is either loop-confined (checked by `preconditionInLoop`),
+/// guarded by `queue`'s mutex, or atomic (`runningThread`).
+final class EventLoop: @unchecked Sendable {
+    /// The `struct ev_loop *`.
+    let raw: OpaquePointer
+    /// Owned here: started in `init`, stopped in `destroy`.
+    private let wakeup: UnsafeMutablePointer<ev_async>
+    private let queue = Mutex<[@Sendable () -> Void]>([])
+    /// `pthread_t` of the thread inside `run()`, 0 when none.
+    private let runningThread = Atomic<UInt>(0)
+    private var destroyed = false
+
+    /// Creates a loop (epoll on Linux) that leaves the signal mask alone, as POSIX requires in a threaded
+    /// program.
+    init() throws(ServerError) {
+        guard let raw = ev_loop_new(UInt32(EVFLAG_NOSIGMASK)) else {
+            throw ServerError(.resourceExhausted, "cannot create an event loop (ev_loop_new failed: out of descriptors or memory?)")
+        }
+        self.raw = raw
+        wakeup = .allocate(capacity: 1)
+        wakeup.initialize(to: ev_async())
+        CLibEv_ev_async_init(wakeup, asyncCallback)
+        wakeup.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        ev_async_start(raw, wakeup)
+    }
+
+    deinit {
+        precondition(destroyed, "EventLoop freed without destroy(): its epoll descriptor would leak")
+    }
+
+    // MARK: Running
+
+    /// Runs the loop on the calling thread until `stop()`; the calling thread owns the loop meanwhile.
+    func run() {
+        let me = UInt(pthread_self())
+        let (exchanged, _) = runningThread.compareExchange(expected: 0, desired: me, ordering: .acquiringAndReleasing)
+        precondition(exchanged, "EventLoop.run() called while another thread runs the loop")
+        defer { runningThread.store(0, ordering: .releasing) }
+        ev_run(raw, 0)
+        drainQueue()
+    }
+
+    /// Makes `run()` return after the current iteration. Any thread.
+    func stop() {
+        execute { [self] in ev_break(raw, CInt(EVBREAK_ALL)) }
+    }
+
+    /// Frees the loop. Only once `run()` has returned (or never ran) and every watcher is stopped.
+    func destroy() {
+        precondition(runningThread.load(ordering: .acquiring) == 0, "EventLoop.destroy() while the loop runs")
+        guard !destroyed else { return }
+        destroyed = true
+        ev_async_stop(raw, wakeup)
+        wakeup.deinitialize(count: 1)
+        wakeup.deallocate()
+        ev_loop_destroy(raw)
+    }
+
+    // MARK: Confinement
+
+    /// True on the thread that runs the loop.
+    var inLoop: Bool {
+        pthread_equal(pthread_t(runningThread.load(ordering: .acquiring)), pthread_self()) != 0
+    }
+
+    /// Traps unless called on the loop's thread: the guard on every loop-only entry point.
+    func preconditionInLoop(file: StaticString = #fileID, line: UInt = #line) {
+        precondition(inLoop, "must be called on the event loop's thread", file: file, line: line)
+    }
+
+    // MARK: Cross-thread work
+
+    /// Runs `work` on the loop's thread, in submission order. Safe from any thread and from the loop itself.
+    func execute(_ work: @escaping @Sendable () -> Void) {
+        queue.withLock { $0.append(work) }
+        ev_async_send(raw, wakeup)
+    }
+
+    /// Runs the queued work; called by the async watcher on the loop thread.
+    fileprivate func drainQueue() {
+        while true {
+            let batch = queue.withLock { queued -> [@Sendable () -> Void] in
+                defer { queued.removeAll(keepingCapacity: true) }
+                return queued
+            }
+            if batch.isEmpty { return }
+            for work in batch { work() }
+        }
+    }
+
+    // MARK: Time
+
+    /// The loop's cached time in seconds, as libev uses it for timers.
+    var now: Double { ev_now(raw) }
+}
+
+/// Trampoline for the loop's wake-up watcher.
+private func asyncCallback(_ loop: OpaquePointer?, _ watcher: UnsafeMutablePointer<ev_async>?, _ revents: CInt) {
+    guard let context = watcher?.pointee.data else { return }
+    Unmanaged<EventLoop>.fromOpaque(context).takeUnretainedValue().drainQueue()
+}

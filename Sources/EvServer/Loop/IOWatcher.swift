@@ -1,0 +1,59 @@
+internal import CLibEv
+
+/// An `ev_io` watcher on one descriptor, owned by this object and confined to its loop's thread.
+///
+/// The C struct lives in heap memory that never moves; `data` holds this object unretained. The owner of
+/// an `IOWatcher` (a connection, a listener) must `stop()` it before dropping it: `deinit` traps on an
+/// active watcher, because libev would go on using freed memory.
+final class IOWatcher {
+    private let loop: EventLoop
+    private let raw: UnsafeMutablePointer<ev_io>
+    /// Called on the loop thread with the events that fired.
+    var onEvent: (IOEvents) -> Void
+
+    init(loop: EventLoop, descriptor: CInt, events: IOEvents, onEvent: @escaping (IOEvents) -> Void) {
+        self.loop = loop
+        self.onEvent = onEvent
+        raw = .allocate(capacity: 1)
+        raw.initialize(to: ev_io())
+        CLibEv_ev_io_init(raw, ioCallback, descriptor, events.rawValue)
+        raw.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+    }
+
+    deinit {
+        precondition(!isActive, "IOWatcher freed while active: stop() it first")
+        raw.deinitialize(count: 1)
+        raw.deallocate()
+    }
+
+    var isActive: Bool { CLibEv_ev_is_active(raw) != 0 }
+
+    func start() {
+        loop.preconditionInLoop()
+        ev_io_start(loop.raw, raw)
+    }
+
+    /// Stops the watcher and clears any pending event. Idempotent.
+    func stop() {
+        loop.preconditionInLoop()
+        ev_io_stop(loop.raw, raw)
+    }
+
+    /// Changes the events watched, keeping the watcher's running state.
+    func setEvents(_ events: IOEvents) {
+        loop.preconditionInLoop()
+        let wasActive = isActive
+        if wasActive { ev_io_stop(loop.raw, raw) }
+        CLibEv_ev_io_modify(raw, events.rawValue)
+        if wasActive { ev_io_start(loop.raw, raw) }
+    }
+
+    fileprivate func fire(_ events: IOEvents) { onEvent(events) }
+}
+
+private func ioCallback(_ loop: OpaquePointer?, _ watcher: UnsafeMutablePointer<ev_io>?, _ revents: CInt) {
+    guard let context = watcher?.pointee.data else { return }
+    // The local strong reference keeps the watcher alive for the call even if the callback drops it.
+    let owner = Unmanaged<IOWatcher>.fromOpaque(context).takeUnretainedValue()
+    owner.fire(IOEvents(rawValue: revents))
+}

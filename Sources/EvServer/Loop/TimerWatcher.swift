@@ -1,0 +1,64 @@
+internal import CLibEv
+
+/// An `ev_timer`, owned by this object and confined to its loop's thread.
+///
+/// For idle timeouts use `restart()` on activity (libev's `ev_timer_again`, the cheap way the manual
+/// recommends). As with `IOWatcher`, the owner must `stop()` it before dropping it.
+final class TimerWatcher {
+    private let loop: EventLoop
+    private let raw: UnsafeMutablePointer<ev_timer>
+    /// Called on the loop thread when the timer fires.
+    var onFire: () -> Void
+
+    /// - Parameters:
+    ///   - after: seconds until the first firing.
+    ///   - repeat: seconds between later firings; 0 for a one-shot timer.
+    init(loop: EventLoop, after: Double, repeat: Double = 0, onFire: @escaping () -> Void) {
+        self.loop = loop
+        self.onFire = onFire
+        raw = .allocate(capacity: 1)
+        raw.initialize(to: ev_timer())
+        CLibEv_ev_timer_init(raw, timerCallback, after, `repeat`)
+        raw.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+    }
+
+    deinit {
+        precondition(!isActive, "TimerWatcher freed while active: stop() it first")
+        raw.deinitialize(count: 1)
+        raw.deallocate()
+    }
+
+    var isActive: Bool { CLibEv_ev_is_active(raw) != 0 }
+
+    func start() {
+        loop.preconditionInLoop()
+        ev_timer_start(loop.raw, raw)
+    }
+
+    /// Stops the timer and clears a pending firing. Idempotent.
+    func stop() {
+        loop.preconditionInLoop()
+        ev_timer_stop(loop.raw, raw)
+    }
+
+    /// Re-arms a repeating timer to fire `repeat` seconds from now (`ev_timer_again`).
+    func restart() {
+        loop.preconditionInLoop()
+        ev_timer_again(loop.raw, raw)
+    }
+
+    /// Sets a new delay and interval; takes effect at the next `start()` or `restart()`.
+    func set(after: Double, repeat: Double = 0) {
+        loop.preconditionInLoop()
+        precondition(!isActive, "TimerWatcher.set on an active timer: stop() it first")
+        CLibEv_ev_timer_set(raw, after, `repeat`)
+    }
+
+    fileprivate func fire() { onFire() }
+}
+
+private func timerCallback(_ loop: OpaquePointer?, _ watcher: UnsafeMutablePointer<ev_timer>?, _ revents: CInt) {
+    guard let context = watcher?.pointee.data else { return }
+    let owner = Unmanaged<TimerWatcher>.fromOpaque(context).takeUnretainedValue()
+    owner.fire()
+}

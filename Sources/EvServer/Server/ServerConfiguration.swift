@@ -1,0 +1,57 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything a stream server needs to know before it binds, with the defaults a production server wants.
+public struct ServerConfiguration: Sendable {
+    /// Where to listen: an IP address and port (port 0 picks a free port) or a Unix socket path.
+    public var address: SocketAddress
+    /// How handlers run.
+    public var mode: ExecutionMode
+    /// The kernel's queue of connections not yet accepted (`listen()` backlog). Default `SOMAXCONN`.
+    public var backlog: Int = Int(SOMAXCONN)
+    /// `SO_REUSEADDR` on TCP listeners, so a restarted server can bind while old connections linger in
+    /// TIME_WAIT. On by default.
+    public var reuseAddress: Bool = true
+    /// `SO_REUSEPORT`: let several sockets bind the same address and the kernel spread connections over
+    /// them. Off by default: with it, a second server on the same port starts silently.
+    public var reusePort: Bool = false
+    /// `TCP_NODELAY` on accepted TCP connections (no Nagle delay for small replies). On by default.
+    public var noDelay: Bool = true
+    /// Seconds a connection may stay without receiving or sending a byte before it is closed; in blocking
+    /// modes a read or write that waits longer throws `ConnectionError.timedOut`. `nil`: no limit.
+    public var idleTimeout: Double? = nil
+    /// Seconds `handleRequest()` waits for a client before calling the `handleTimeout` hook; `nil` waits
+    /// forever. (socketserver's `timeout`; `serveForever` ignores it.)
+    public var timeout: Double? = nil
+    /// Event mode: when more than this many bytes wait to be sent to a client, reading from it pauses.
+    public var writeBufferHighWaterMark: Int = 64 * 1024
+    /// Event mode: reading resumes, and the handler hears `connectionWritable`, when the queue falls to
+    /// this many bytes.
+    public var writeBufferLowWaterMark: Int = 16 * 1024
+    /// Seconds between calls of the `serviceActions` hook while serving.
+    public var serviceActionsInterval: Double = 0.5
+
+    public init(address: SocketAddress, mode: ExecutionMode = .event) {
+        self.address = address
+        self.mode = mode
+    }
+
+    /// Throws when a setting is out of range or contradicts another.
+    func validate() throws(ServerError) {
+        func invalid(_ message: String) -> ServerError { ServerError(.invalidConfiguration, message) }
+        guard backlog >= 0 else { throw invalid("backlog \(backlog) is negative: use 0 or more (default SOMAXCONN)") }
+        if case .pool(let threads, let queueLimit) = mode {
+            guard threads >= 1 else { throw invalid("a pool needs at least 1 thread (got \(threads))") }
+            guard queueLimit >= 0 else { throw invalid("the pool queue limit \(queueLimit) is negative: use 0 or more") }
+        }
+        if let idleTimeout, !(idleTimeout > 0) {
+            throw invalid("idle timeout \(idleTimeout) must be a positive number of seconds")
+        }
+        if let timeout, !(timeout >= 0) { throw invalid("timeout \(timeout) must be 0 or more seconds") }
+        guard writeBufferLowWaterMark >= 0, writeBufferLowWaterMark <= writeBufferHighWaterMark else {
+            throw invalid("the write buffer low water mark must be between 0 and the high water mark")
+        }
+        guard serviceActionsInterval > 0 else { throw invalid("serviceActionsInterval must be positive") }
+    }
+}

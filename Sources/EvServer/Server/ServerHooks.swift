@@ -1,0 +1,28 @@
+/// The places where socketserver users override methods, as closures: set the ones you need.
+///
+/// `verifyRequest` and `handleTimeout` run on the loop thread; `handleError` runs where the handler
+/// ran (the loop thread or a worker thread); `serviceActions` runs on the loop thread while serving.
+/// Keep them short and non-blocking.
+public struct ServerHooks: Sendable {
+    /// Decides whether to serve a client; `false` closes its connection at once and no handler runs.
+    public var verifyRequest: @Sendable (_ client: SocketAddress) -> Bool
+    /// Called once for each error a handler throws; the server closes that connection and keeps serving.
+    /// `nil` logs the error at `info` level with the server's logger.
+    public var handleError: (@Sendable (_ error: any Error, _ client: SocketAddress) -> Void)?
+    /// Called when `handleRequest()` waited `ServerConfiguration.timeout` seconds without a client.
+    public var handleTimeout: @Sendable () -> Void
+    /// Called every `ServerConfiguration.serviceActionsInterval` seconds while the server serves.
+    public var serviceActions: (@Sendable () -> Void)?
+
+    public init(
+        verifyRequest: @escaping @Sendable (SocketAddress) -> Bool = { _ in true },
+        handleError: (@Sendable (any Error, SocketAddress) -> Void)? = nil,
+        handleTimeout: @escaping @Sendable () -> Void = {},
+        serviceActions: (@Sendable () -> Void)? = nil
+    ) {
+        self.verifyRequest = verifyRequest
+        self.handleError = handleError
+        self.handleTimeout = handleTimeout
+        self.serviceActions = serviceActions
+    }
+}

@@ -1,0 +1,148 @@
+internal import CLibEv
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Owns one socket descriptor: non-blocking, close-on-exec, closed exactly once.
+///
+/// All system calls on it go through here: each captures `errno` at once, retries `EINTR`, reports
+/// `EAGAIN` as "would block" (a `nil` or `.wouldBlock` result), and throws a `SystemError` naming the call
+/// for anything else. A `Socket` is used by one thread at a time: the loop's, or the worker's it was
+/// handed to.
+final class Socket {
+    private(set) var descriptor: CInt
+
+    /// Takes ownership of `descriptor`.
+    init(descriptor: CInt) {
+        self.descriptor = descriptor
+    }
+
+    /// Opens a new non-blocking, close-on-exec socket.
+    convenience init(family: CInt, type: CInt) throws(SystemError) {
+        let fd = Glibc.socket(family, type | CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SystemError(operation: "socket", errno: errno) }
+        self.init(descriptor: fd)
+    }
+
+    deinit { close() }
+
+    var isOpen: Bool { descriptor >= 0 }
+
+    /// Closes the descriptor. Idempotent. `EINTR` from close is not retried: on Linux the descriptor is
+    /// already gone, and retrying could close a descriptor another thread just opened.
+    func close() {
+        guard descriptor >= 0 else { return }
+        _ = Glibc.close(descriptor)
+        descriptor = -1
+    }
+
+    /// Gives up ownership: the caller now must close the returned descriptor.
+    func takeDescriptor() -> CInt {
+        defer { descriptor = -1 }
+        return descriptor
+    }
+
+    // MARK: Options
+
+    func setOption(level: CInt, name: CInt, value: CInt, what: String) throws(SystemError) {
+        var value = value
+        guard setsockopt(descriptor, level, name, &value, socklen_t(MemoryLayout<CInt>.size)) == 0 else {
+            throw SystemError(operation: "setsockopt(\(what))", errno: errno)
+        }
+    }
+
+    // MARK: Listening
+
+    func bind(to address: SocketAddress) throws(SystemError) {
+        let result = address.withSockAddr { Glibc.bind(descriptor, $0, $1) }
+        guard result == 0 else { throw SystemError(operation: "bind", errno: errno) }
+    }
+
+    func listen(backlog: CInt) throws(SystemError) {
+        guard Glibc.listen(descriptor, backlog) == 0 else { throw SystemError(operation: "listen", errno: errno) }
+    }
+
+    func localAddress() throws(SystemError) -> SocketAddress {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        guard result == 0 else { throw SystemError(operation: "getsockname", errno: errno) }
+        return SocketAddress(storage: &storage, length: length)
+    }
+
+    /// Accepts one connection as a new non-blocking, close-on-exec descriptor; `nil` when none is waiting.
+    func accept() throws(SystemError) -> (descriptor: CInt, peer: SocketAddress)? {
+        var storage = sockaddr_storage()
+        while true {
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let fd = withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    CLibEv_accept4(descriptor, $0, &length, CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue))
+                }
+            }
+            if fd >= 0 { return (fd, SocketAddress(storage: &storage, length: length)) }
+            switch errno {
+            case EINTR, ECONNABORTED: continue
+            case EAGAIN, EWOULDBLOCK: return nil
+            case let code: throw SystemError(operation: "accept", errno: code)
+            }
+        }
+    }
+
+    // MARK: Data
+
+    enum ReadResult: Equatable {
+        case bytes(Int)
+        case endOfFile
+        case wouldBlock
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> ReadResult {
+        while true {
+            let count = Glibc.recv(descriptor, buffer.baseAddress, buffer.count, 0)
+            if count > 0 { return .bytes(count) }
+            if count == 0 { return .endOfFile }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: return .wouldBlock
+            case let code: throw SystemError(operation: "recv", errno: code)
+            }
+        }
+    }
+
+    /// Sends what the kernel takes now; `nil` when it takes nothing. Never raises SIGPIPE.
+    func write(_ bytes: UnsafeRawBufferPointer) throws(SystemError) -> Int? {
+        while true {
+            let count = Glibc.send(descriptor, bytes.baseAddress, bytes.count, CInt(MSG_NOSIGNAL))
+            if count >= 0 { return count }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: return nil
+            case let code: throw SystemError(operation: "send", errno: code)
+            }
+        }
+    }
+
+    /// Half-closes the connection (`SHUT_WR`: the peer reads end-of-file); errors such as `ENOTCONN` are
+    /// ignored, as there is nothing left to do about them.
+    func shutdownWrite() {
+        _ = Glibc.shutdown(descriptor, CInt(SHUT_WR))
+    }
+
+    /// Waits until the descriptor is ready for `events` (`POLLIN`, `POLLOUT`) or `timeout` seconds pass.
+    /// - Returns: `false` on timeout.
+    func poll(events: CInt, timeout: Double?) throws(SystemError) -> Bool {
+        let deadline = timeout.map { MonotonicClock.now + $0 }
+        while true {
+            var entry = pollfd(fd: descriptor, events: Int16(events), revents: 0)
+            let milliseconds = deadline.map { CInt(max(0, min(($0 - MonotonicClock.now) * 1000, 86_400_000)).rounded(.up)) } ?? -1
+            let result = Glibc.poll(&entry, 1, milliseconds)
+            if result > 0 { return true }
+            if result == 0 { return false }
+            if errno != EINTR { throw SystemError(operation: "poll", errno: errno) }
+        }
+    }
+}

@@ -1,0 +1,211 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An IPv4, IPv6 or Unix-domain socket address, parsed from and printed as text.
+///
+/// Text forms: `127.0.0.1:7000`, `[::1]:7000`, and for Unix sockets the path (`/run/evserved.sock`).
+/// Host parts are numeric (no DNS lookups, which would block the loop); `localhost` means `127.0.0.1`.
+public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
+    enum Storage: Sendable, Hashable {
+        case ipv4(host: String, port: UInt16)
+        case ipv6(host: String, port: UInt16, scopeID: UInt32)
+        case unix(path: String)
+    }
+
+    let storage: Storage
+
+    /// The longest Unix socket path the kernel accepts (`sun_path` less its terminating NUL): 107 on Linux.
+    public static let maximumUnixPathLength = MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1
+
+    /// An IP address and port. `host` is numeric IPv4 or IPv6 text (`127.0.0.1`, `::1`, `0.0.0.0`, `::`),
+    /// or `localhost`.
+    public init(host: String, port: Int) throws(ServerError) {
+        guard (0...65535).contains(port) else {
+            throw ServerError(.invalidAddress, "port \(port) is out of range: use 0 to 65535 (0 picks a free port)")
+        }
+        let host = host == "localhost" ? "127.0.0.1" : host
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 {
+            storage = .ipv4(host: host, port: UInt16(port))
+        } else if inet_pton(AF_INET6, host, &v6) == 1 {
+            storage = .ipv6(host: SocketAddress.format(v6), port: UInt16(port), scopeID: 0)
+        } else {
+            throw ServerError(
+                .invalidAddress,
+                "'\(host)' is not a numeric IPv4 or IPv6 address (write 127.0.0.1, ::1, 0.0.0.0 or ::)"
+            )
+        }
+    }
+
+    /// A Unix-domain socket path.
+    public init(unixPath path: String) throws(ServerError) {
+        guard !path.isEmpty else {
+            throw ServerError(.invalidAddress, "the Unix socket path is empty")
+        }
+        guard path.utf8.count <= SocketAddress.maximumUnixPathLength else {
+            throw ServerError(
+                .unixPathTooLong,
+                "Unix socket path is \(path.utf8.count) bytes, longer than the \(SocketAddress.maximumUnixPathLength) the kernel allows: use a shorter path"
+            )
+        }
+        guard !path.utf8.contains(0) else {
+            throw ServerError(.invalidAddress, "the Unix socket path contains a NUL byte")
+        }
+        storage = .unix(path: path)
+    }
+
+    /// Parses `HOST:PORT`, `[IPV6]:PORT`, or a Unix path (anything starting with `/` or `.`).
+    public init(parsing text: String) throws(ServerError) {
+        if text.hasPrefix("/") || text.hasPrefix(".") {
+            try self.init(unixPath: text)
+            return
+        }
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else {
+                throw ServerError(.invalidAddress, "'\(text)': an IPv6 address needs a closing ']' (as in [::1]:7000)")
+            }
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else {
+                throw ServerError(.invalidAddress, "'\(text)': expected ':PORT' after the IPv6 address (as in [::1]:7000)")
+            }
+            portText = rest.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else {
+                throw ServerError(.invalidAddress, "'\(text)': expected HOST:PORT (as in 127.0.0.1:7000)")
+            }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+            if host.contains(":") {
+                throw ServerError(.invalidAddress, "'\(text)': put an IPv6 address in brackets (as in [::1]:7000)")
+            }
+        }
+        guard !portText.isEmpty, portText.allSatisfy(\.isASCII), let port = Int(portText) else {
+            throw ServerError(.invalidAddress, "'\(text)': port '\(portText)' is not a number (use 0 to 65535)")
+        }
+        try self.init(host: host.isEmpty ? "0.0.0.0" : String(host), port: port)
+    }
+
+    // MARK: Properties
+
+    /// The port of an IP address; `nil` for a Unix path.
+    public var port: Int? {
+        switch storage {
+        case .ipv4(_, let port), .ipv6(_, let port, _): return Int(port)
+        case .unix: return nil
+        }
+    }
+
+    /// The numeric host of an IP address; `nil` for a Unix path.
+    public var host: String? {
+        switch storage {
+        case .ipv4(let host, _), .ipv6(let host, _, _): return host
+        case .unix: return nil
+        }
+    }
+
+    /// The path of a Unix address (empty for an unnamed client socket); `nil` for an IP address.
+    public var unixPath: String? {
+        if case .unix(let path) = storage { return path }
+        return nil
+    }
+
+    public var isUnix: Bool { unixPath != nil }
+
+    public var description: String {
+        switch storage {
+        case .ipv4(let host, let port): return "\(host):\(port)"
+        case .ipv6(let host, let port, _): return "[\(host)]:\(port)"
+        case .unix(let path): return path.isEmpty ? "unix:(unnamed)" : path
+        }
+    }
+
+    var family: CInt {
+        switch storage {
+        case .ipv4: return AF_INET
+        case .ipv6: return AF_INET6
+        case .unix: return AF_UNIX
+        }
+    }
+
+    // MARK: C interop
+
+    /// Calls `body` with this address as a `sockaddr` and its length.
+    func withSockAddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) throws -> R) rethrows -> R {
+        switch storage {
+        case .ipv4(let host, let port):
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            inet_pton(AF_INET, host, &address.sin_addr)
+            return try withUnsafePointer(to: &address) {
+                try $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    try body($0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+        case .ipv6(let host, let port, let scopeID):
+            var address = sockaddr_in6()
+            address.sin6_family = sa_family_t(AF_INET6)
+            address.sin6_port = port.bigEndian
+            address.sin6_scope_id = scopeID
+            inet_pton(AF_INET6, host, &address.sin6_addr)
+            return try withUnsafePointer(to: &address) {
+                try $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    try body($0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+                }
+            }
+        case .unix(let path):
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+                for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
+            }
+            let length = MemoryLayout<sa_family_t>.size + path.utf8.count + 1
+            return try withUnsafePointer(to: &address) {
+                try $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { try body($0, socklen_t(length)) }
+            }
+        }
+    }
+
+    /// Reads an address the kernel wrote (from `accept`, `getsockname`, `recvfrom`).
+    init(storage raw: UnsafePointer<sockaddr_storage>, length: socklen_t) {
+        switch CInt(raw.pointee.ss_family) {
+        case AF_INET:
+            let address = UnsafeRawPointer(raw).load(as: sockaddr_in.self)
+            storage = .ipv4(host: SocketAddress.format(address.sin_addr), port: UInt16(bigEndian: address.sin_port))
+        case AF_INET6:
+            let address = UnsafeRawPointer(raw).load(as: sockaddr_in6.self)
+            storage = .ipv6(
+                host: SocketAddress.format(address.sin6_addr),
+                port: UInt16(bigEndian: address.sin6_port),
+                scopeID: address.sin6_scope_id
+            )
+        default:
+            let pathLength = Int(length) - MemoryLayout<sa_family_t>.size
+            let path = UnsafeRawPointer(raw).advanced(by: MemoryLayout<sa_family_t>.size)
+                .withMemoryRebound(to: UInt8.self, capacity: max(pathLength, 0)) { bytes in
+                    let buffer = UnsafeBufferPointer(start: bytes, count: max(pathLength, 0))
+                    return String(decoding: buffer.prefix(while: { $0 != 0 }), as: UTF8.self)
+                }
+            storage = .unix(path: path)
+        }
+    }
+
+    private static func format(_ address: in_addr) -> String {
+        var address = address
+        var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+        inet_ntop(AF_INET, &address, &text, socklen_t(text.count))
+        return text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+
+    private static func format(_ address: in6_addr) -> String {
+        var address = address
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        inet_ntop(AF_INET6, &address, &text, socklen_t(text.count))
+        return text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+}

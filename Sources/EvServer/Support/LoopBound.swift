@@ -1,0 +1,18 @@
+/// A loop-confined value that may be captured by `@Sendable` closures sent to that loop.
+///
+/// `@unchecked Sendable`: the value is only reachable through `value`, which traps unless called on the
+/// loop's thread, so it is never used by two threads.
+struct LoopBound<Value>: @unchecked Sendable {
+    let loop: EventLoop
+    private let wrapped: Value
+
+    init(_ value: Value, loop: EventLoop) {
+        self.loop = loop
+        wrapped = value
+    }
+
+    var value: Value {
+        loop.preconditionInLoop()
+        return wrapped
+    }
+}

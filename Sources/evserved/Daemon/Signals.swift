@@ -1,0 +1,30 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The daemon's signal handling: SIGPIPE ignored; SIGINT and SIGTERM blocked in every thread and taken
+/// by `sigwait` on the main thread, so they have exactly one owner and no handler runs in signal context.
+enum Signals {
+    /// Call first thing, before any thread exists: threads inherit the mask.
+    static func takeOwnership() {
+        signal(SIGPIPE, SIG_IGN)
+        var set = stopSignals
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    /// Blocks until SIGINT or SIGTERM arrives; returns its name.
+    static func waitForStop() -> String {
+        var set = stopSignals
+        var received: CInt = 0
+        while sigwait(&set, &received) != 0 {}
+        return received == SIGINT ? "SIGINT" : "SIGTERM"
+    }
+
+    private static var stopSignals: sigset_t {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        return set
+    }
+}

@@ -1,0 +1,121 @@
+"""Helpers for the evserved daemon tests: spawn the real binary, read its `listening` lines, talk to it
+with Python's socket module (an independent client), stop it with a signal."""
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BINARY = os.environ.get("EVSERVED", os.path.join(ROOT, ".build", "debug", "evserved"))
+TIMEOUT = 10.0
+
+
+def short_unix_path(tag):
+    """A fresh Unix socket path well under the 107-byte limit."""
+    directory = tempfile.mkdtemp(prefix="evs-", dir="/tmp")
+    return os.path.join(directory, tag + ".sock")
+
+
+class Daemon:
+    """One running evserved process."""
+
+    def __init__(self, *args, listeners=None):
+        self.args = [BINARY, *args]
+        self.stderr = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr)
+        self._pending = b""
+        expected = listeners if listeners is not None else sum(1 for a in args if a == "--listen")
+        self.urls = [self._read_listening_line() for _ in range(expected)]
+
+    def _read_listening_line(self):
+        deadline = time.monotonic() + TIMEOUT
+        while b"\n" not in self._pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"evserved printed no listening line in time: {self.stderr_text()}")
+            ready, _, _ = select.select([self.process.stdout], [], [], remaining)
+            if ready:
+                chunk = os.read(self.process.stdout.fileno(), 4096)
+                if not chunk:
+                    raise AssertionError(f"evserved exited before listening: {self.stderr_text()}")
+                self._pending += chunk
+        line, self._pending = self._pending.split(b"\n", 1)
+        match = re.fullmatch(r"listening (\S+)", line.decode())
+        assert match, f"unexpected stdout line {line!r}"
+        return match.group(1)
+
+    def stderr_text(self):
+        self.stderr.seek(0)
+        return self.stderr.read().decode(errors="replace")
+
+    def connect(self, index=0):
+        return connect_url(self.urls[index])
+
+    def stop(self, sig=signal.SIGTERM):
+        """Sends `sig` and returns the exit status (fails the test if it takes longer than TIMEOUT)."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise AssertionError(f"evserved did not exit within {TIMEOUT}s of {sig!r}")
+
+
+def connect_url(url):
+    if url.startswith("unix://"):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(TIMEOUT)
+        sock.connect(url[len("unix://"):])
+        return sock
+    match = re.fullmatch(r"tcp://\[?([^\]]*?)\]?:(\d+)", url)
+    assert match, url
+    host, port = match.group(1), int(match.group(2))
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.settimeout(TIMEOUT)
+    sock.connect((host, port))
+    return sock
+
+
+def recv_until(sock, predicate, limit=1 << 26):
+    data = b""
+    while not predicate(data):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+        assert len(data) <= limit, "more data than expected"
+    return data
+
+
+def recv_all(sock):
+    return recv_until(sock, lambda _: False)
+
+
+def run_evserved(*args, timeout=TIMEOUT):
+    """Runs evserved expecting it to exit by itself (bad input); returns (status, stderr)."""
+    result = subprocess.run([BINARY, *args], capture_output=True, timeout=timeout)
+    return result.returncode, result.stderr.decode(errors="replace")
+
+
+@pytest.fixture
+def daemon_factory():
+    started = []
+
+    def start(*args, **kwargs):
+        daemon = Daemon(*args, **kwargs)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+            daemon.process.wait()

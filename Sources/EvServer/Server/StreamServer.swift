@@ -50,6 +50,8 @@ public final class StreamServer: @unchecked Sendable {
         var sessionsStarted = 0
         var sessionsEnded = 0
         var lastSessionTimedOut = false
+        /// `close()` has begun: blocking handlers that start now see end of input at once.
+        var closing = false
         /// Threads of `.thread` mode still running a handler.
         var activeWorkerThreads = 0
     }
@@ -180,17 +182,19 @@ public final class StreamServer: @unchecked Sendable {
     /// Call it from outside the server's handlers (use `shutdown()` there).
     public func close() {
         precondition(!loop.inLoop, "StreamServer.close() called from a handler on the loop thread: call shutdown() there, and close() after serveForever() returns")
-        shutdown()
         let first = lifecycle.withLock { state -> Bool in
-            defer { state.phase = .closed }
-            return state.phase != .closed
+            defer { state.closing = true }
+            return !state.closing
         }
         guard first else { return }
-        let core = self.core
-        loop.execute { core.value.close() }
+        // Wake blocking handlers first: in .sync mode one may hold the loop thread that shutdown() waits for.
         blockingDescriptors.withLock { descriptors in
             for descriptor in descriptors { _ = Glibc.shutdown(descriptor, CInt(SHUT_RDWR)) }
         }
+        shutdown()
+        lifecycle.withLock { $0.phase = .closed }
+        let core = self.core
+        loop.execute { core.value.close() }
         loop.stop()
         PosixThread.join(loopThread)
         pool?.shutdown()
@@ -255,7 +259,7 @@ public final class StreamServer: @unchecked Sendable {
         guard case .blocking(let makeHandler) = handler else { preconditionFailure("serveBlocking with \(handler.styleName)") }
         let closing = blockingDescriptors.withLock { descriptors in
             descriptors.insert(descriptor)
-            return lifecycle.withLock { $0.phase == .closed }
+            return lifecycle.withLock { $0.closing }
         }
         let socket = Socket(descriptor: descriptor)
         if closing { _ = Glibc.shutdown(descriptor, CInt(SHUT_RDWR)) }

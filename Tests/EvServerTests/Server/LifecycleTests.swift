@@ -1,0 +1,180 @@
+import EvServer
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("lifecycle")
+struct LifecycleTests {
+    @Test("shutdown from inside a handler does not deadlock", arguments: allModes)
+    func shutdownFromHandler(mode: ExecutionMode) throws {
+        final class Stopping: StreamRequestHandler {
+            func handle(_ request: StreamRequest) throws {
+                request.server.shutdown()
+                try request.write("bye\n")
+            }
+        }
+        final class StoppingEvent: StreamEventHandler {
+            func connectionOpened(_ connection: StreamConnection) {
+                connection.server.shutdown()
+                connection.write("bye\n")
+                connection.close()
+            }
+            func connection(_ connection: StreamConnection, received bytes: UnsafeRawBufferPointer) {}
+        }
+        let handler: StreamHandler = mode.isBlocking ? .blocking { Stopping() } : .event { StoppingEvent() }
+        let server = try StreamServer(
+            configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: mode),
+            handler: handler
+        )
+        let serving = ServingThread(server)
+        let client = try TestClient(server.localAddress)
+        #expect(try client.readLine() == "bye\n")
+        #expect(serving.join(timeout: 5), "serveForever returned")
+        server.close()
+    }
+
+    @Test("shutdown before serveForever makes it return at once")
+    func shutdownBeforeServing() throws {
+        let server = try StreamServer(
+            configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0)),
+            handler: lineEchoHandler(for: .event)
+        )
+        server.shutdown()
+        try server.serveForever()
+        server.close()
+    }
+
+    @Test("serving twice at once is refused")
+    func alreadyServing() throws {
+        let server = try StreamServer(
+            configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0)),
+            handler: lineEchoHandler(for: .event)
+        )
+        try server.start()
+        let error = #expect(throws: ServerError.self) { try server.serveForever() }
+        #expect(error?.code == .alreadyServing)
+        server.close()
+    }
+
+    @Test("thread mode reaps its worker threads")
+    func threadsReaped() throws {
+        let server = try StreamServer(
+            configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: .thread),
+            handler: lineEchoHandler(for: .thread)
+        )
+        let serving = ServingThread(server)
+        #expect(waitUntil { threadCount() > 0 })
+        let before = threadCount()
+        for _ in 0..<50 {
+            let client = try TestClient(server.localAddress)
+            try client.send("x\n")
+            _ = try client.readToEnd()
+        }
+        // Other tests run in parallel; 50 unreaped threads would show.
+        #expect(waitUntil(timeout: 5) { threadCount() - before < 25 })
+        server.shutdown()
+        _ = serving.join()
+        server.close()
+    }
+
+    @Test("close wakes blocking handlers stuck in a read", arguments: [ExecutionMode.sync, .thread, .pool(threads: 1, queueLimit: 1)])
+    func closeWakesBlockedHandlers(mode: ExecutionMode) throws {
+        let server = try StreamServer(
+            configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: mode),
+            handler: lineEchoHandler(for: mode)
+        )
+        try server.start()
+        let client = try TestClient(server.localAddress)  // never sends: the handler blocks in readLine
+        try client.send("partial")
+        usleep(50_000)
+        server.close()
+        #expect(try client.readToEnd().isEmpty)
+    }
+
+    @Test("a 16 MiB + 1 byte write from a blocking handler arrives whole, signals or not")
+    func largeBlockingWrite() throws {
+        let size = 16 * 1024 * 1024 + 1
+        final class Big: StreamRequestHandler {
+            let size: Int
+            init(size: Int) { self.size = size }
+            func handle(_ request: StreamRequest) throws {
+                #expect(try request.write("write data\n") == 11)
+                #expect(try request.readLine() == Array("client response\n".utf8))
+                #expect(try request.write([UInt8](repeating: 0, count: size)) == size)
+            }
+        }
+        // A handler without SA_RESTART makes blocking calls fail with EINTR: they must retry, not truncate.
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in }
+        sigaction(SIGUSR1, &action, nil)
+        let server = try StreamServer(
+            configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: .thread),
+            handler: .blocking { Big(size: size) }
+        )
+        let serving = ServingThread(server)
+        let client = try TestClient(server.localAddress)
+        #expect(try client.readLine() == "write data\n")
+        try client.send("client response\n")
+        var received = 0
+        var signals = 0
+        while true {
+            let chunk = try client.receive()
+            if chunk.isEmpty { break }
+            #expect(chunk.allSatisfy { $0 == 0 })
+            received += chunk.count
+            if signals < 200 { kill(getpid(), SIGUSR1); signals += 1 }
+        }
+        #expect(received == size)
+        server.shutdown()
+        _ = serving.join()
+        server.close()
+    }
+
+    @Test("a blocking read times out with an error the handler can catch", arguments: [ExecutionMode.sync, .thread, .pool(threads: 1, queueLimit: 0)])
+    func blockingIdleTimeout(mode: ExecutionMode) throws {
+        final class Patient: StreamRequestHandler {
+            func handle(_ request: StreamRequest) throws {
+                do {
+                    _ = try request.readLine()
+                } catch let error as ConnectionError where error.code == .timedOut {
+                    try request.write("timeout\n")
+                }
+            }
+        }
+        var configuration = ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: mode)
+        configuration.idleTimeout = 0.1
+        let server = try StreamServer(configuration: configuration, handler: .blocking { Patient() })
+        try server.start()
+        let client = try TestClient(server.localAddress)
+        #expect(try client.readLine() == "timeout\n")
+        server.close()
+    }
+
+    @Test("an idle event-mode client is closed")
+    func eventIdleTimeout() throws {
+        var configuration = ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0))
+        configuration.idleTimeout = 0.1
+        let closedByTimeout = Counter()
+        final class Recording: StreamEventHandler {
+            let closedByTimeout: Counter
+            init(_ counter: Counter) { closedByTimeout = counter }
+            func connection(_ connection: StreamConnection, received bytes: UnsafeRawBufferPointer) {
+                connection.write(bytes)
+            }
+            func connectionClosed(_ connection: StreamConnection, error: ConnectionError?) {
+                if error?.code == .timedOut { closedByTimeout.increment() }
+            }
+        }
+        let server = try StreamServer(configuration: configuration, handler: .event { Recording(closedByTimeout) })
+        try server.start()
+        let client = try TestClient(server.localAddress)
+        try client.send("a\n")
+        #expect(try client.readLine() == "a\n")
+        #expect(try client.readToEnd().isEmpty)
+        #expect(closedByTimeout.count == 1)
+        server.close()
+    }
+}

@@ -1,0 +1,125 @@
+import EvServer
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The transports every scenario runs over.
+enum Transport: String, CaseIterable, CustomStringConvertible, Sendable {
+    case tcp4, tcp6, unix
+    var description: String { rawValue }
+
+    func address() throws -> SocketAddress {
+        switch self {
+        case .tcp4: return try SocketAddress(host: "127.0.0.1", port: 0)
+        case .tcp6: return try SocketAddress(host: "::1", port: 0)
+        case .unix: return try SocketAddress(unixPath: temporarySocketPath())
+        }
+    }
+}
+
+/// The modes every scenario runs in.
+let allModes: [ExecutionMode] = [.event, .sync, .thread, .pool(threads: 2, queueLimit: 4)]
+
+/// A short, unique Unix socket path under /tmp.
+func temporarySocketPath() -> String {
+    var template = Array("/tmp/evs-XXXXXX".utf8CString)
+    let directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+    return directory + "/s"
+}
+
+/// socketserver's fixture handler: echo one line back, then the connection closes (blocking style).
+final class LineEchoRequestHandler: StreamRequestHandler {
+    func handle(_ request: StreamRequest) throws {
+        if let line = try request.readLine() { try request.write(line) }
+    }
+}
+
+/// The same in event style: echo up to the first newline, then close.
+final class LineEchoEventHandler: StreamEventHandler {
+    private var line: [UInt8] = []
+    func connection(_ connection: StreamConnection, received bytes: UnsafeRawBufferPointer) {
+        line += bytes
+        if line.contains(UInt8(ascii: "\n")) {
+            connection.write(line)
+            connection.close()
+        }
+    }
+}
+
+func lineEchoHandler(for mode: ExecutionMode) -> StreamHandler {
+    mode.isBlocking ? .blocking { LineEchoRequestHandler() } : .event { LineEchoEventHandler() }
+}
+
+/// Starts `serveForever` on a thread of its own; `join` waits for it to return.
+final class ServingThread: Sendable {
+    private let done = Mutex(false)
+    /// What serveForever threw, if anything.
+    let error = Mutex<ServerError?>(nil)
+
+    init(_ server: StreamServer) {
+        _ = PThread { [self] in
+            do { try server.serveForever() } catch let thrown { error.withLock { $0 = thrown as? ServerError } }
+            done.withLock { $0 = true }
+        }
+    }
+
+    var hasReturned: Bool { done.withLock { $0 } }
+
+    /// Waits up to `timeout` seconds for serveForever to return.
+    func join(timeout: Double = 10) -> Bool {
+        waitUntil(timeout: timeout) { self.hasReturned }
+    }
+}
+
+/// Polls `condition` every millisecond until it holds or `timeout` passes.
+@discardableResult
+func waitUntil(timeout: Double = 10, _ condition: () -> Bool) -> Bool {
+    var waited = 0.0
+    while !condition() {
+        if waited >= timeout { return false }
+        usleep(1000)
+        waited += 0.001
+    }
+    return true
+}
+
+/// A detached thread for tests.
+struct PThread {
+    init(_ body: @escaping @Sendable () -> Void) {
+        final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
+        var thread = pthread_t()
+        let box = Unmanaged.passRetained(Box(body)).toOpaque()
+        pthread_create(&thread, nil, { argument in
+            Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue().body()
+            return nil
+        }, box)
+        pthread_detach(thread)
+    }
+}
+
+/// Open descriptors of this process.
+func openDescriptorCount() -> Int {
+    guard let directory = opendir("/proc/self/fd") else { return -1 }
+    defer { closedir(directory) }
+    var count = 0
+    while readdir(directory) != nil { count += 1 }
+    return count - 3  // ".", ".." and the directory's own descriptor
+}
+
+/// Threads of this process.
+func threadCount() -> Int {
+    guard let directory = opendir("/proc/self/task") else { return -1 }
+    defer { closedir(directory) }
+    var count = 0
+    while readdir(directory) != nil { count += 1 }
+    return count - 2
+}
+
+/// A thread-safe counter for hooks and handlers.
+final class Counter: Sendable {
+    private let value = Mutex(0)
+    func increment() { value.withLock { $0 += 1 } }
+    var count: Int { value.withLock { $0 } }
+}

@@ -1,0 +1,108 @@
+import EvServer
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A plain blocking client on raw POSIX sockets (no EvServer code), with a receive timeout so that no
+/// test can hang on a read.
+final class TestClient {
+    let descriptor: CInt
+
+    init(_ address: SocketAddress, timeout: Double = 10) throws {
+        let family: CInt
+        var storage = sockaddr_storage()
+        var length: socklen_t
+        if let path = address.unixPath {
+            family = AF_UNIX
+            var unix = sockaddr_un()
+            unix.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &unix.sun_path) { buffer in
+                for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
+            }
+            length = socklen_t(MemoryLayout<sockaddr_un>.size)
+            withUnsafeBytes(of: unix) { source in
+                withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: source) }
+            }
+        } else if address.host!.contains(":") {
+            family = AF_INET6
+            var v6 = sockaddr_in6()
+            v6.sin6_family = sa_family_t(AF_INET6)
+            v6.sin6_port = UInt16(address.port!).bigEndian
+            inet_pton(AF_INET6, address.host!, &v6.sin6_addr)
+            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+            withUnsafeBytes(of: v6) { source in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: source) } }
+        } else {
+            family = AF_INET
+            var v4 = sockaddr_in()
+            v4.sin_family = sa_family_t(AF_INET)
+            v4.sin_port = UInt16(address.port!).bigEndian
+            inet_pton(AF_INET, address.host!, &v4.sin_addr)
+            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            withUnsafeBytes(of: v4) { source in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: source) } }
+        }
+        descriptor = socket(family, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { throw TestFailure("socket() failed: errno \(errno)") }
+        var interval = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1e6))
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &interval, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &interval, socklen_t(MemoryLayout<timeval>.size))
+        let result = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, length) }
+        }
+        guard result == 0 else {
+            let code = errno
+            close(descriptor)
+            throw TestFailure("connect to \(address) failed: errno \(code)")
+        }
+    }
+
+    deinit { close(descriptor) }
+
+    func send(_ text: String) throws { try send(Array(text.utf8)) }
+
+    func send(_ bytes: [UInt8]) throws {
+        var sent = 0
+        while sent < bytes.count {
+            let count = bytes[sent...].withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, CInt(MSG_NOSIGNAL)) }
+            guard count > 0 else { throw TestFailure("send failed: errno \(errno)") }
+            sent += count
+        }
+    }
+
+    /// One `recv`; empty at end of input. Throws on timeout.
+    func receive(max: Int = 65536) throws -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: max)
+        let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+        guard count >= 0 else { throw TestFailure("recv failed or timed out: errno \(errno)") }
+        return Array(buffer[..<count])
+    }
+
+    /// Reads until a newline (included) or end of input.
+    func readLine() throws -> String {
+        var bytes: [UInt8] = []
+        while bytes.last != UInt8(ascii: "\n") {
+            let chunk = try receive(max: 1)
+            if chunk.isEmpty { break }
+            bytes += chunk
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Reads until the server closes; at most `limit` bytes.
+    func readToEnd(limit: Int = 1 << 26) throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        while true {
+            let chunk = try receive()
+            if chunk.isEmpty { return bytes }
+            bytes += chunk
+            guard bytes.count <= limit else { throw TestFailure("more than \(limit) bytes") }
+        }
+    }
+
+    func shutdownWrite() { shutdown(descriptor, CInt(SHUT_WR)) }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -46,6 +46,11 @@ final class WorkerPool: Sendable {
     /// Whether another job fits now.
     var hasRoom: Bool { state.withLock { $0.inFlight < capacity } }
 
+    /// Whether `thread` is one of the pool's workers.
+    func isWorker(_ thread: pthread_t) -> Bool {
+        threads.withLock { $0.contains { pthread_equal($0, thread) != 0 } }
+    }
+
     /// Lets the workers finish every queued job, then joins them. Call once.
     func shutdown() {
         state.withLock { $0.stopping = true }

@@ -52,8 +52,9 @@ public final class StreamServer: @unchecked Sendable {
         var lastSessionTimedOut = false
         /// `close()` has begun: blocking handlers that start now see end of input at once.
         var closing = false
-        /// Threads of `.thread` mode still running a handler.
-        var activeWorkerThreads = 0
+        /// Threads of `.thread` mode still running a handler, by `pthread_t`.
+        var workerThreads: Set<UInt> = []
+        var activeWorkerThreads: Int { workerThreads.count }
     }
 
     /// Binds and listens.
@@ -179,9 +180,15 @@ public final class StreamServer: @unchecked Sendable {
 
     /// Stops serving, closes every connection and the listening socket (removing a Unix socket file),
     /// waits for worker threads, and frees the loop. Idempotent; also fine for a server that never served.
-    /// Call it from outside the server's handlers (use `shutdown()` there).
+    ///
+    /// Called from one of the server's own threads (a handler), it cannot wait for itself: it hands the
+    /// work to a helper thread and returns at once.
     public func close() {
-        precondition(!loop.inLoop, "StreamServer.close() called from a handler on the loop thread: call shutdown() there, and close() after serveForever() returns")
+        if isOwnThread {
+            // The helper holds the server strongly until the close is complete.
+            PosixThread.spawnDetached(name: "evserver-close") { [self] in close() }
+            return
+        }
         let first = lifecycle.withLock { state -> Bool in
             defer { state.closing = true }
             return !state.closing
@@ -245,12 +252,25 @@ public final class StreamServer: @unchecked Sendable {
 
     /// Starts a detached worker thread for one connection (`.thread` mode).
     func startWorkerThread(descriptor: CInt, peer: SocketAddress) {
-        lifecycle.withLock { $0.activeWorkerThreads += 1 }
+        let started = Monitor(false)
         // Unowned: a worker must not keep the server alive; close() (also from deinit) waits for it.
         PosixThread.spawnDetached(name: "evserver-conn") { [unowned(unsafe) self] in
+            let me = UInt(pthread_self())
+            lifecycle.withLock { $0.workerThreads.insert(me) }
+            started.withLock { $0 = true }
             serveBlocking(descriptor: descriptor, peer: peer)
-            lifecycle.withLock { $0.activeWorkerThreads -= 1 }
+            lifecycle.withLock { _ = $0.workerThreads.remove(me) }
         }
+        // Registered before the loop goes on, so close() never misses a worker that is starting.
+        started.wait(until: { $0 }, then: { _ in })
+    }
+
+    /// True on the loop thread and on this server's worker threads.
+    private var isOwnThread: Bool {
+        let me = pthread_self()
+        return loop.inLoop
+            || lifecycle.withLock { $0.workerThreads.contains(UInt(me)) }
+            || (pool?.isWorker(me) ?? false)
     }
 
     /// Runs a blocking handler's setup / handle / finish on the calling thread, reports the first error

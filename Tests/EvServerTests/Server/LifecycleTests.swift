@@ -36,6 +36,35 @@ struct LifecycleTests {
         server.close()
     }
 
+    @Test("close from inside a handler does not deadlock", arguments: allModes)
+    func closeFromHandler(mode: ExecutionMode) throws {
+        final class Closing: StreamRequestHandler {
+            func handle(_ request: StreamRequest) throws {
+                try request.write("bye\n")
+                request.server.close()
+            }
+        }
+        final class ClosingEvent: StreamEventHandler {
+            func connectionOpened(_ connection: StreamConnection) {
+                connection.write("bye\n")
+                connection.server.close()
+            }
+            func connection(_ connection: StreamConnection, received bytes: UnsafeRawBufferPointer) {}
+        }
+        let handler: StreamHandler = mode.isBlocking ? .blocking { Closing() } : .event { ClosingEvent() }
+        let server = try StreamServer(
+            configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: mode),
+            handler: handler
+        )
+        let address = server.localAddress
+        let serving = ServingThread(server)
+        let client = try TestClient(address)
+        #expect(try client.readLine() == "bye\n")
+        #expect(try client.readToEnd().isEmpty)
+        #expect(serving.join(timeout: 5), "serveForever returned")
+        #expect(throws: (any Error).self, "the listener is closed") { try TestClient(address) }
+    }
+
     @Test("shutdown before serveForever makes it return at once")
     func shutdownBeforeServing() throws {
         let server = try StreamServer(

@@ -29,7 +29,8 @@ struct BackPressureTests {
         )
         try server.start()
         let clients = try (0..<5).map { _ in try TestClient(server.localAddress) }
-        usleep(200_000)
+        #expect(waitUntil(timeout: 5) { accepted.count >= 2 })
+        usleep(100_000)  // time for a wrongly accepted third client to show
         #expect(accepted.count == 2, "one running + one queued; the rest wait in the kernel backlog")
         gate.withLock { $0 = true }
         for client in clients { #expect(try client.readLine() == "served\n") }

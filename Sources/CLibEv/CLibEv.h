@@ -23,15 +23,12 @@ typedef void (*CLibEv_async_cb)(struct ev_loop *loop, ev_async *w, int revents);
 // MARK: generic watcher accessors (any watcher type)
 
 static inline int CLibEv_ev_is_active(const void *w) { return ev_is_active((const ev_watcher *)w); }
-static inline int CLibEv_ev_is_pending(const void *w) { return ev_is_pending((const ev_watcher *)w); }
 
 // MARK: ev_io
 
 static inline void CLibEv_ev_io_init(ev_io *w, CLibEv_io_cb cb, int fd, int events) {
     ev_io_init(w, cb, fd, events);
 }
-static inline void CLibEv_ev_io_set(ev_io *w, int fd, int events) { ev_io_set(w, fd, events); }
-static inline void CLibEv_ev_io_modify(ev_io *w, int events) { ev_io_modify(w, events); }
 
 // MARK: ev_timer
 

@@ -43,9 +43,6 @@ final class WorkerPool: Sendable {
         }
     }
 
-    /// Whether another job fits now.
-    var hasRoom: Bool { state.withLock { $0.inFlight < capacity } }
-
     /// Whether `thread` is one of the pool's workers.
     func isWorker(_ thread: pthread_t) -> Bool {
         threads.withLock { $0.contains { pthread_equal($0, thread) != 0 } }

@@ -103,11 +103,6 @@ final class EventLoop: @unchecked Sendable {
             for work in batch { work() }
         }
     }
-
-    // MARK: Time
-
-    /// The loop's cached time in seconds, as libev uses it for timers.
-    var now: Double { ev_now(raw) }
 }
 
 /// Trampoline for the loop's wake-up watcher.

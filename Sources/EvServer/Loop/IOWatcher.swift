@@ -39,15 +39,6 @@ final class IOWatcher {
         ev_io_stop(loop.raw, raw)
     }
 
-    /// Changes the events watched, keeping the watcher's running state.
-    func setEvents(_ events: IOEvents) {
-        loop.preconditionInLoop()
-        let wasActive = isActive
-        if wasActive { ev_io_stop(loop.raw, raw) }
-        CLibEv_ev_io_modify(raw, events.rawValue)
-        if wasActive { ev_io_start(loop.raw, raw) }
-    }
-
     fileprivate func fire(_ events: IOEvents) { onEvent(events) }
 }
 

@@ -207,8 +207,6 @@ final class StreamServerCore {
         server?.reportHandlerError(error, client: client)
     }
 
-    var connectionCount: Int { connections.count }
-
     // MARK: Closing
 
     /// Stops every watcher, closes every connection and the listener. The loop may then be destroyed.

@@ -52,9 +52,11 @@ public final class StreamServer: @unchecked Sendable {
         var lastSessionTimedOut = false
         /// `close()` has begun: blocking handlers that start now see end of input at once.
         var closing = false
-        /// Threads of `.thread` mode still running a handler, by `pthread_t`.
+        /// Threads of `.thread` mode spawned but not yet registered in `workerThreads`.
+        var startingWorkerThreads = 0
+        /// Threads of `.thread` mode running a handler, by `pthread_t`.
         var workerThreads: Set<UInt> = []
-        var activeWorkerThreads: Int { workerThreads.count }
+        var activeWorkerThreads: Int { startingWorkerThreads + workerThreads.count }
     }
 
     /// Binds and listens.
@@ -252,17 +254,18 @@ public final class StreamServer: @unchecked Sendable {
 
     /// Starts a detached worker thread for one connection (`.thread` mode).
     func startWorkerThread(descriptor: CInt, peer: SocketAddress) {
-        let started = Monitor(false)
+        // Counted before it exists, so close() never misses a worker that is still starting.
+        lifecycle.withLock { $0.startingWorkerThreads += 1 }
         // Unowned: a worker must not keep the server alive; close() (also from deinit) waits for it.
         PosixThread.spawnDetached(name: "evserver-conn") { [unowned(unsafe) self] in
             let me = UInt(pthread_self())
-            lifecycle.withLock { $0.workerThreads.insert(me) }
-            started.withLock { $0 = true }
+            lifecycle.withLock { state in
+                state.startingWorkerThreads -= 1
+                state.workerThreads.insert(me)
+            }
             serveBlocking(descriptor: descriptor, peer: peer)
             lifecycle.withLock { _ = $0.workerThreads.remove(me) }
         }
-        // Registered before the loop goes on, so close() never misses a worker that is starting.
-        started.wait(until: { $0 }, then: { _ in })
     }
 
     /// True on the loop thread and on this server's worker threads.

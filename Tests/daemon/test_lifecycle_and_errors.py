@@ -97,6 +97,8 @@ def test_a_regular_file_in_the_way_is_never_removed():
         (["--listen", "tcp://127.0.0.1:0", "--frobnicate"], "--frobnicate"),
         (["--listen", "tcp://127.0.0.1:0", "--service", "finger"], "finger"),
         (["--listen", "tcp://127.0.0.1:0?service=finger"], "unknown service 'finger'"),
+        (["--listen", "tcp://127.0.0.1:0?mode=fork"], "unknown mode 'fork'"),
+        (["--listen", "tcp://127.0.0.1:0?colour=red"], "unknown parameter 'colour'"),
         (["--listen", "tcp://127.0.0.1:0", "--mode", "fork"], "fork"),
         (["--listen", "tcp://nonsense:80"], "'nonsense' is not a numeric IPv4 or IPv6 address"),
         (["--listen", "tcp://127.0.0.1"], "expected HOST:PORT"),
@@ -109,6 +111,8 @@ def test_a_regular_file_in_the_way_is_never_removed():
         (["--listen", "unix:///tmp/" + "x" * 120], "longer than the 107"),
         ([], "at least one --listen"),
         (["--listen", "tcp://127.0.0.1:0", "--threads", "0"], "--threads must be at least 1"),
+        (["--listen", "tcp://127.0.0.1:0", "--queue=-1"], "--queue must be 0 or more"),
+        (["--listen", "tcp://127.0.0.1:0", "--backlog=-1"], "--backlog must be 0 or more"),
         (["--listen", "tcp://127.0.0.1:0", "--idle-timeout", "0"], "--idle-timeout must be a positive"),
     ],
 )

@@ -114,6 +114,30 @@ struct SocketServerScenarioTests {
         }
     }
 
+    @Test("an out-of-range configuration is refused before binding")
+    func invalidConfiguration() throws {
+        let address = try SocketAddress(host: "127.0.0.1", port: 0)
+        var configurations: [ServerConfiguration] = []
+        for mode in [ExecutionMode.pool(threads: 0, queueLimit: 1), .pool(threads: 1, queueLimit: -1)] {
+            configurations.append(ServerConfiguration(address: address, mode: mode))
+        }
+        var configuration = ServerConfiguration(address: address, mode: .thread)
+        configuration.backlog = -1
+        configurations.append(configuration)
+        configuration = ServerConfiguration(address: address, mode: .thread)
+        configuration.idleTimeout = 0
+        configurations.append(configuration)
+        configuration = ServerConfiguration(address: address, mode: .thread)
+        configuration.writeBufferLowWaterMark = configuration.writeBufferHighWaterMark + 1
+        configurations.append(configuration)
+        for configuration in configurations {
+            let error = #expect(throws: ServerError.self) {
+                try StreamServer(configuration: configuration, handler: .blocking { LineEchoRequestHandler() })
+            }
+            #expect(error?.code == .invalidConfiguration)
+        }
+    }
+
     @Test("a handler of the wrong style for the mode is refused")
     func styleMismatch() throws {
         let address = try SocketAddress(host: "127.0.0.1", port: 0)

@@ -20,26 +20,21 @@ final class TestClient {
             withUnsafeMutableBytes(of: &unix.sun_path) { buffer in
                 for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
             }
-            length = socklen_t(MemoryLayout<sockaddr_un>.size)
-            withUnsafeBytes(of: unix) { source in
-                withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: source) }
-            }
+            length = store(unix, in: &storage)
         } else if address.host!.contains(":") {
             family = AF_INET6
             var v6 = sockaddr_in6()
             v6.sin6_family = sa_family_t(AF_INET6)
             v6.sin6_port = UInt16(address.port!).bigEndian
             inet_pton(AF_INET6, address.host!, &v6.sin6_addr)
-            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
-            withUnsafeBytes(of: v6) { source in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: source) } }
+            length = store(v6, in: &storage)
         } else {
             family = AF_INET
             var v4 = sockaddr_in()
             v4.sin_family = sa_family_t(AF_INET)
             v4.sin_port = UInt16(address.port!).bigEndian
             inet_pton(AF_INET, address.host!, &v4.sin_addr)
-            length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            withUnsafeBytes(of: v4) { source in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: source) } }
+            length = store(v4, in: &storage)
         }
         descriptor = socket(family, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { throw TestFailure("socket() failed: errno \(errno)") }
@@ -100,6 +95,12 @@ final class TestClient {
     }
 
     func shutdownWrite() { shutdown(descriptor, CInt(SHUT_WR)) }
+}
+
+/// Copies a concrete `sockaddr_*` into `storage`; returns its length.
+private func store<Address>(_ address: Address, in storage: inout sockaddr_storage) -> socklen_t {
+    withUnsafeBytes(of: address) { source in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: source) } }
+    return socklen_t(MemoryLayout<Address>.size)
 }
 
 struct TestFailure: Error, CustomStringConvertible {

@@ -2,7 +2,9 @@
 import Glibc
 #endif
 
-/// Everything a stream server needs to know before it binds, with the defaults a production server wants.
+/// Everything a server needs to know before it binds, with the defaults a production server wants.
+///
+/// Stream and datagram servers share it; each setting says when it applies to one kind only.
 public struct ServerConfiguration: Sendable {
     /// Where to listen: an IP address and port (port 0 picks a free port) or a Unix socket path.
     public var address: SocketAddress
@@ -10,13 +12,22 @@ public struct ServerConfiguration: Sendable {
     public var mode: ExecutionMode
     /// The kernel's queue of connections not yet accepted (`listen()` backlog). Default `SOMAXCONN`.
     public var backlog: Int = Int(SOMAXCONN)
-    /// `SO_REUSEADDR` on TCP listeners, so a restarted server can bind while old connections linger in
+    /// `SO_REUSEADDR` on TCP listeners (never on UDP, where it would let a second server share the port), so a restarted server can bind while old connections linger in
     /// TIME_WAIT. On by default.
     public var reuseAddress: Bool = true
     /// `SO_REUSEPORT`: let several sockets bind the same address and the kernel spread connections over
     /// them. Off by default: with it, a second server on the same port starts silently.
     public var reusePort: Bool = false
-    /// `TCP_NODELAY` on accepted TCP connections (no Nagle delay for small replies). On by default.
+    /// On an IPv6 address: `true` serves IPv6 only; `false` (the default) also serves IPv4 clients, which
+    /// appear as `::ffff:a.b.c.d` (dual stack). Set explicitly, whatever the system's default.
+    public var ipv6Only: Bool = false
+    /// `.thread` mode: the most handler threads at once. At the limit a stream server stops accepting and a
+    /// datagram server stops reading (the kernel queues the rest) until a thread ends. Default 1024.
+    public var maximumThreads: Int = 1024
+    /// Datagram servers: the largest datagram delivered to a handler. A larger one is dropped whole, counted
+    /// in `DatagramServer.statistics` and logged, never delivered cut. Default 65 507, the most IPv4 carries.
+    public var maximumDatagramSize: Int = 65_507
+    /// Stream servers: `TCP_NODELAY` on accepted TCP connections (no Nagle delay for small replies). On by default.
     public var noDelay: Bool = true
     /// Seconds a connection may stay without receiving or sending a byte before it is closed; in blocking
     /// modes a read or write that waits longer throws `ConnectionError.timedOut`. `nil`: no limit.
@@ -24,13 +35,17 @@ public struct ServerConfiguration: Sendable {
     /// Seconds `handleRequest()` waits for a client before calling the `handleTimeout` hook; `nil` waits
     /// forever. (socketserver's `timeout`; `serveForever` ignores it.)
     public var timeout: Double? = nil
-    /// Event mode: when more than this many bytes wait to be sent to a client, reading from it pauses.
+    /// Event mode: when more than this many bytes wait to be sent to a client (a datagram server: to all
+    /// clients), reading pauses.
     public var writeBufferHighWaterMark: Int = 64 * 1024
     /// Event mode: reading resumes, and the handler hears `connectionWritable`, when the queue falls to
     /// this many bytes.
     public var writeBufferLowWaterMark: Int = 16 * 1024
     /// Seconds between calls of the `serviceActions` hook while serving.
     public var serviceActionsInterval: Double = 0.5
+
+    /// The upper bound of `maximumDatagramSize`: 16 MiB (Unix datagrams may exceed UDP's 64 KiB).
+    public static let largestDatagramSize = 16 * 1024 * 1024
 
     public init(address: SocketAddress, mode: ExecutionMode = .event) {
         self.address = address
@@ -44,6 +59,10 @@ public struct ServerConfiguration: Sendable {
         if case .pool(let threads, let queueLimit) = mode {
             guard threads >= 1 else { throw invalid("a pool needs at least 1 thread (got \(threads))") }
             guard queueLimit >= 0 else { throw invalid("the pool queue limit \(queueLimit) is negative: use 0 or more") }
+        }
+        guard maximumThreads >= 1 else { throw invalid("maximumThreads must be at least 1 (got \(maximumThreads))") }
+        guard (1...ServerConfiguration.largestDatagramSize).contains(maximumDatagramSize) else {
+            throw invalid("maximumDatagramSize \(maximumDatagramSize) is out of range: use 1 to \(ServerConfiguration.largestDatagramSize)")
         }
         if let idleTimeout, !(idleTimeout > 0) {
             throw invalid("idle timeout \(idleTimeout) must be a positive number of seconds")

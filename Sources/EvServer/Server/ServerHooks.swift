@@ -1,3 +1,5 @@
+import Logging
+
 /// The places where socketserver users override methods, as closures: set the ones you need.
 ///
 /// `verifyRequest` and `handleTimeout` run on the loop thread; `handleError` runs where the handler
@@ -24,5 +26,16 @@ public struct ServerHooks: Sendable {
         self.handleError = handleError
         self.handleTimeout = handleTimeout
         self.serviceActions = serviceActions
+    }
+}
+
+extension ServerHooks {
+    /// Hands a handler's error to `handleError`, or logs it at `info` when that hook is not set.
+    func report(_ error: any Error, client: SocketAddress, logger: Logger) {
+        if let handleError {
+            handleError(error, client)
+        } else {
+            logger.info("handler failed", metadata: ["connection.peer": "\(client)", "error": "\(error)"])
+        }
     }
 }

@@ -9,7 +9,7 @@ import Glibc
 ///
 /// Confined to the server's loop thread (the facade reaches it only through `LoopBound` inside
 /// `loop.execute`).
-final class StreamServerCore {
+final class StreamServerCore: ServerCore {
     let loop: EventLoop
     let configuration: ServerConfiguration
     /// Shared by every connection's reads: each read's bytes are handed to the handler before the next read.
@@ -22,20 +22,11 @@ final class StreamServerCore {
     private let pool: WorkerPool?
     private var acceptWatcher: IOWatcher!
     private var acceptBackoffTimer: TimerWatcher!
-    private var requestTimer: TimerWatcher!
-    private var serviceActionsTimer: TimerWatcher!
+    private var session: ServingSession!
     private var connections: [UInt64: StreamConnection] = [:]
     private var nextConnectionID: UInt64 = 1
-
-    /// The serving session in progress, if any (`serveForever` or `handleRequest`).
-    private struct Session {
-        let number: Int
-        let oneRequest: Bool
-        /// handleRequest in event mode: the connection whose close ends the session.
-        var connectionID: UInt64?
-    }
-    private var session: Session?
-    private var pausedForPool = false
+    /// The pool's queue is full, or `.thread` mode reached `maximumThreads`.
+    private var pausedForWorkers = false
     private var pausedForBackoff = false
     private var isClosed = false
 
@@ -53,13 +44,14 @@ final class StreamServerCore {
             self.pausedForBackoff = false
             self.updateAcceptWatcher()
         }
-        requestTimer = TimerWatcher(loop: loop, after: 0) { [unowned self] in
-            self.requestTimedOut()
-        }
-        let interval = configuration.serviceActionsInterval
-        serviceActionsTimer = TimerWatcher(loop: loop, after: interval, repeat: interval) { [unowned self] in
-            self.server?.hooks.serviceActions?()
-        }
+        session = ServingSession(
+            loop: loop, serviceActionsInterval: configuration.serviceActionsInterval,
+            onTimeout: { [unowned self] in
+                self.server?.hooks.handleTimeout()
+                self.stopServing(session: nil, timedOut: true)
+            },
+            serviceActions: { [unowned self] in self.server?.hooks.serviceActions?() }
+        )
     }
 
     deinit {
@@ -70,44 +62,33 @@ final class StreamServerCore {
 
     func startServing(session number: Int, oneRequest: Bool, timeout: Double?) {
         guard !isClosed else { return }
-        session = Session(number: number, oneRequest: oneRequest)
-        if oneRequest, let timeout {
-            requestTimer.set(after: timeout)
-            requestTimer.start()
-        }
-        if server?.hooks.serviceActions != nil { serviceActionsTimer.start() }
+        session.begin(number: number, oneRequest: oneRequest, timeout: timeout, hasServiceActions: server?.hooks.serviceActions != nil)
         updateAcceptWatcher()
+    }
+
+    func stopServing(session number: Int?) {
+        stopServing(session: number, timedOut: false)
     }
 
     /// Ends the session `number` (or whichever runs, when `nil`). `timedOut` reaches `handleRequest`.
-    func stopServing(session number: Int?, timedOut: Bool = false) {
-        guard let current = session, number == nil || number == current.number else { return }
-        session = nil
-        requestTimer.stop()
-        serviceActionsTimer.stop()
+    private func stopServing(session number: Int?, timedOut: Bool) {
+        guard session.end(number: number) else { return }
         updateAcceptWatcher()
-        server?.sessionEnded(timedOut: timedOut)
-    }
-
-    private func requestTimedOut() {
-        guard session != nil else { return }
-        server?.hooks.handleTimeout()
-        stopServing(session: nil, timedOut: true)
+        server?.runtime.sessionEnded(timedOut: timedOut)
     }
 
     // MARK: Accepting
 
     private func updateAcceptWatcher() {
-        if session != nil && !pausedForPool && !pausedForBackoff && !isClosed {
+        if session.isServing && !pausedForWorkers && !pausedForBackoff && !isClosed {
             acceptWatcher.start()
         } else {
             acceptWatcher.stop()
         }
     }
 
-    /// Called (on the loop) when the pool has room again.
-    func poolHasRoom() {
-        pausedForPool = false
+    func workersHaveRoom() {
+        pausedForWorkers = false
         updateAcceptWatcher()
     }
 
@@ -130,14 +111,14 @@ final class StreamServerCore {
             guard server.hooks.verifyRequest(peer) else {
                 logger.debug("client rejected by verifyRequest", metadata: ["connection.peer": "\(peer)"])
                 socket.close()
-                if session?.oneRequest == true { stopServing(session: nil) }
+                if session.isOneRequest { stopServing(session: nil) }
                 continue
             }
             dispatch(socket, peer: peer, server: server)
-            if let current = session, current.oneRequest, current.connectionID == nil {
+            if let current = session.current, current.oneRequest, current.connectionID == nil {
                 stopServing(session: nil)
             }
-            if session?.oneRequest == true { return }
+            if session.isOneRequest { return }
         }
     }
 
@@ -151,7 +132,7 @@ final class StreamServerCore {
                 owner: self, server: server, configuration: configuration
             )
             connections[id] = connection
-            if session?.oneRequest == true { session?.connectionID = id }
+            if session.isOneRequest { session.current?.connectionID = id }
             logger.trace("connection opened", metadata: ["connection.id": "\(id)", "connection.peer": "\(peer)"])
             connection.open()
         case .blocking:
@@ -159,15 +140,14 @@ final class StreamServerCore {
             switch configuration.mode {
             case .sync:
                 server.serveBlocking(descriptor: descriptor, peer: peer)
-            case .thread:
-                server.startWorkerThread(descriptor: descriptor, peer: peer)
-            case .pool:
-                // Unowned: close() joins the pool before the server's memory goes.
-                let hasRoom = pool!.submit { [unowned(unsafe) server] in
+            case .thread, .pool:
+                // Unowned: close() waits for the workers before the server's memory goes.
+                let job: @Sendable () -> Void = { [unowned(unsafe) server] in
                     server.serveBlocking(descriptor: descriptor, peer: peer)
                 }
+                let hasRoom = pool?.submit(job) ?? server.runtime.startWorkerThread(job)
                 if !hasRoom {
-                    pausedForPool = true
+                    pausedForWorkers = true
                     updateAcceptWatcher()
                 }
             case .event:
@@ -198,7 +178,7 @@ final class StreamServerCore {
     func connectionDidClose(_ connection: StreamConnection) {
         connections[connection.id] = nil
         logger.trace("connection closed", metadata: ["connection.id": "\(connection.id)"])
-        if let current = session, current.oneRequest, current.connectionID == connection.id {
+        if let current = session.current, current.oneRequest, current.connectionID == connection.id {
             stopServing(session: current.number)
         }
     }
@@ -212,7 +192,7 @@ final class StreamServerCore {
     /// Stops every watcher, closes every connection and the listener. The loop may then be destroyed.
     func close() {
         guard !isClosed else { return }
-        if session != nil { stopServing(session: nil) }
+        stopServing(session: nil)
         isClosed = true
         for connection in connections.values {
             connection.finish(error: ConnectionError(.closed, "the server closed"))
@@ -220,9 +200,7 @@ final class StreamServerCore {
         connections.removeAll()
         acceptWatcher.stop()
         acceptBackoffTimer.stop()
-        requestTimer.stop()
-        serviceActionsTimer.stop()
-        listener.close()
-        if let path = configuration.address.unixPath { unlink(path) }
+        session.stopTimers()
+        Listener.close(listener, configuration.address)
     }
 }

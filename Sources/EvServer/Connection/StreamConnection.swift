@@ -210,14 +210,3 @@ public final class StreamConnection {
         handler.connectionClosed(self, error: error)
     }
 }
-
-extension ConnectionError {
-    init(systemError error: SystemError, client: SocketAddress) {
-        switch error.errno {
-        case ECONNRESET, EPIPE:
-            self.init(.peerClosed, "\(client) closed the connection (\(error.reason))")
-        default:
-            self.init(.systemCallFailed, "connection to \(client): \(error)")
-        }
-    }
-}

@@ -1,5 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Why a read or write on a client connection failed. Blocking handlers see these thrown from
-/// `StreamRequest`'s reads and writes; event handlers get them in `connectionClosed(_:error:)`.
+/// `StreamRequest`'s reads and writes (and `DatagramRequest`'s replies); event handlers get them in
+/// `connectionClosed(_:error:)`.
 public struct ConnectionError: Error, CustomStringConvertible, Sendable, Equatable {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         public let description: String
@@ -7,10 +12,13 @@ public struct ConnectionError: Error, CustomStringConvertible, Sendable, Equatab
 
         /// Nothing was received or sent for the idle timeout.
         public static let timedOut = Code("timedOut")
-        /// The client reset the connection or stopped reading (`ECONNRESET`, `EPIPE`).
+        /// The client reset the connection or stopped reading (`ECONNRESET`, `EPIPE`); for datagrams, no
+        /// socket is there any more at the client's address (`ECONNREFUSED`, `ENOENT`).
         public static let peerClosed = Code("peerClosed")
         /// A line grew past the limit the reader was given.
         public static let lineTooLong = Code("lineTooLong")
+        /// A datagram reply was dropped: the client's receive queue or the server's send buffer stayed full.
+        public static let replyDropped = Code("replyDropped")
         /// The connection was already closed on this side (for example by the server's shutdown).
         public static let closed = Code("closed")
         /// Any other failure of a system call.
@@ -28,4 +36,17 @@ public struct ConnectionError: Error, CustomStringConvertible, Sendable, Equatab
     public var description: String { message }
 
     public static func == (lhs: ConnectionError, rhs: ConnectionError) -> Bool { lhs.code == rhs.code }
+}
+
+extension ConnectionError {
+    init(systemError error: SystemError, client: SocketAddress) {
+        switch error.errno {
+        case ECONNRESET, EPIPE:
+            self.init(.peerClosed, "\(client) closed the connection (\(error.reason))")
+        case ECONNREFUSED, ENOENT:
+            self.init(.peerClosed, "\(client) is not there any more (\(error.reason))")
+        default:
+            self.init(.systemCallFailed, "connection to \(client): \(error)")
+        }
+    }
 }

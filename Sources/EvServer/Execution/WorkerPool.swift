@@ -5,9 +5,10 @@ import Glibc
 /// A fixed set of worker threads and a bounded queue of jobs, for `.pool` mode.
 ///
 /// The pool counts jobs *in flight* (queued or running). `submit` reports whether there is room for
-/// another; when there is not, the server stops accepting, and `onRoom` is called (from a worker thread)
-/// the moment a job finishes and room opens again, so the server resumes. Nothing is ever dropped: the
-/// connections the server did not accept wait in the kernel's backlog.
+/// another; when there is not, a stream server stops accepting, and `onRoom` is called (from a worker
+/// thread) the moment a job finishes and room opens again, so the server resumes. Nothing is dropped: the
+/// connections the server did not accept wait in the kernel's backlog. A datagram server uses `trySubmit`
+/// and drops (and counts) what finds no room.
 final class WorkerPool: Sendable {
     private struct State {
         var queue: [@Sendable () -> Void] = []
@@ -40,6 +41,18 @@ final class WorkerPool: Sendable {
             state.queue.append(job)
             state.inFlight += 1
             return state.inFlight < capacity
+        }
+    }
+
+    /// Queues a job only when there is room for it (datagram servers, which cannot leave work in a backlog).
+    /// - Returns: `false`, and the job is not queued, when every thread is busy and the queue is full.
+    func trySubmit(_ job: @escaping @Sendable () -> Void) -> Bool {
+        state.withLock { state in
+            precondition(!state.stopping, "WorkerPool.trySubmit after shutdown")
+            guard state.inFlight < capacity else { return false }
+            state.queue.append(job)
+            state.inFlight += 1
+            return true
         }
     }
 

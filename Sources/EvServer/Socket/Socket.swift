@@ -126,6 +126,55 @@ final class Socket {
         }
     }
 
+    // MARK: Datagrams
+
+    /// A datagram taken off the socket: its real length (also when it was larger than the buffer, which
+    /// then holds only the start) and its sender.
+    struct ReceivedDatagram {
+        let length: Int
+        let truncated: Bool
+        let sender: SocketAddress
+    }
+
+    /// Takes one datagram; `nil` when none is waiting. `MSG_TRUNC` makes the kernel report the datagram's
+    /// real length, so an oversize one is recognised instead of being delivered cut.
+    func receiveDatagram(into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> ReceivedDatagram? {
+        var storage = sockaddr_storage()
+        while true {
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let count = withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.recvfrom(descriptor, buffer.baseAddress, buffer.count, CInt(MSG_TRUNC), $0, &length)
+                }
+            }
+            if count >= 0 {
+                return ReceivedDatagram(
+                    length: count, truncated: count > buffer.count, sender: SocketAddress(storage: &storage, length: length)
+                )
+            }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: return nil
+            case let code: throw SystemError(operation: "recvfrom", errno: code)
+            }
+        }
+    }
+
+    /// Sends one datagram to `address`. - Returns: `false` when the send buffer is full (would block).
+    func sendDatagram(_ bytes: UnsafeRawBufferPointer, to address: SocketAddress) throws(SystemError) -> Bool {
+        while true {
+            let count = address.withSockAddr {
+                Glibc.sendto(descriptor, bytes.baseAddress, bytes.count, CInt(MSG_NOSIGNAL), $0, $1)
+            }
+            if count >= 0 { return true }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: return false
+            case let code: throw SystemError(operation: "sendto", errno: code)
+            }
+        }
+    }
+
     /// Half-closes the connection (`SHUT_WR`: the peer reads end-of-file); errors such as `ENOTCONN` are
     /// ignored, as there is nothing left to do about them.
     func shutdownWrite() {

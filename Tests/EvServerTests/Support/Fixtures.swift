@@ -19,6 +19,20 @@ enum Transport: String, CaseIterable, CustomStringConvertible, Sendable {
     }
 }
 
+/// The datagram transports every datagram scenario runs over.
+enum DatagramTransport: String, CaseIterable, CustomStringConvertible, Sendable {
+    case udp4, udp6, unixgram
+    var description: String { rawValue }
+
+    func address() throws -> SocketAddress {
+        switch self {
+        case .udp4: return try SocketAddress(host: "127.0.0.1", port: 0)
+        case .udp6: return try SocketAddress(host: "::1", port: 0)
+        case .unixgram: return try SocketAddress(unixPath: temporarySocketPath())
+        }
+    }
+}
+
 /// The modes every scenario runs in.
 let allModes: [ExecutionMode] = [.event, .sync, .thread, .pool(threads: 2, queueLimit: 4)]
 
@@ -58,9 +72,17 @@ final class ServingThread: Sendable {
     /// What serveForever threw, if anything.
     let error = Mutex<ServerError?>(nil)
 
-    init(_ server: StreamServer) {
+    convenience init(_ server: StreamServer) {
+        self.init { () throws(ServerError) in try server.serveForever() }
+    }
+
+    convenience init(_ server: DatagramServer) {
+        self.init { () throws(ServerError) in try server.serveForever() }
+    }
+
+    private init(serveForever: @escaping @Sendable () throws(ServerError) -> Void) {
         _ = PThread { [self] in
-            do { try server.serveForever() } catch let thrown { error.withLock { $0 = thrown as? ServerError } }
+            do { try serveForever() } catch let thrown { error.withLock { $0 = thrown as? ServerError } }
             done.withLock { $0 = true }
         }
     }
@@ -122,4 +144,37 @@ final class Counter: Sendable {
     private let value = Mutex(0)
     func increment() { value.withLock { $0 += 1 } }
     var count: Int { value.withLock { $0 } }
+}
+
+/// Datagram echo, blocking style: the datagram back.
+final class DatagramEchoRequestHandler: DatagramRequestHandler {
+    func handle(_ request: DatagramRequest) throws { try request.reply(request.datagram) }
+}
+
+/// Datagram echo, event style.
+final class DatagramEchoEventHandler: DatagramEventHandler {
+    func channel(_ channel: DatagramChannel, received datagram: UnsafeRawBufferPointer, from client: SocketAddress) {
+        channel.send(datagram, to: client)
+    }
+}
+
+func datagramEchoHandler(for mode: ExecutionMode) -> DatagramHandler {
+    mode.isBlocking ? .blocking { DatagramEchoRequestHandler() } : .event { DatagramEchoEventHandler() }
+}
+
+/// A datagram server on `address` in `mode`, echoing unless another handler is given.
+func makeDatagramServer(
+    _ address: SocketAddress, mode: ExecutionMode, handler: DatagramHandler? = nil,
+    hooks: ServerHooks = ServerHooks(), configure: (inout ServerConfiguration) -> Void = { _ in }
+) throws -> DatagramServer {
+    var configuration = ServerConfiguration(address: address, mode: mode)
+    configure(&configuration)
+    return try DatagramServer(configuration: configuration, handler: handler ?? datagramEchoHandler(for: mode), hooks: hooks)
+}
+
+/// A gate that blocking handlers wait at until the test opens it.
+final class Gate: Sendable {
+    private let isOpen = Mutex(false)
+    func open() { isOpen.withLock { $0 = true } }
+    func wait() { waitUntil(timeout: 30) { self.isOpen.withLock { $0 } } }
 }

@@ -10,37 +10,11 @@ final class TestClient {
     let descriptor: CInt
 
     init(_ address: SocketAddress, timeout: Double = 10) throws {
-        let family: CInt
-        var storage = sockaddr_storage()
-        var length: socklen_t
-        if let path = address.unixPath {
-            family = AF_UNIX
-            var unix = sockaddr_un()
-            unix.sun_family = sa_family_t(AF_UNIX)
-            withUnsafeMutableBytes(of: &unix.sun_path) { buffer in
-                for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
-            }
-            length = store(unix, in: &storage)
-        } else if address.host!.contains(":") {
-            family = AF_INET6
-            var v6 = sockaddr_in6()
-            v6.sin6_family = sa_family_t(AF_INET6)
-            v6.sin6_port = UInt16(address.port!).bigEndian
-            inet_pton(AF_INET6, address.host!, &v6.sin6_addr)
-            length = store(v6, in: &storage)
-        } else {
-            family = AF_INET
-            var v4 = sockaddr_in()
-            v4.sin_family = sa_family_t(AF_INET)
-            v4.sin_port = UInt16(address.port!).bigEndian
-            inet_pton(AF_INET, address.host!, &v4.sin_addr)
-            length = store(v4, in: &storage)
-        }
+        let (family, initial, length) = rawAddress(address)
+        var storage = initial
         descriptor = socket(family, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { throw TestFailure("socket() failed: errno \(errno)") }
-        var interval = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1e6))
-        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &interval, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &interval, socklen_t(MemoryLayout<timeval>.size))
+        setTimeouts(descriptor, timeout)
         let result = withUnsafePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, length) }
         }
@@ -95,6 +69,41 @@ final class TestClient {
     }
 
     func shutdownWrite() { shutdown(descriptor, CInt(SHUT_WR)) }
+}
+
+/// `address` as the kernel wants it: family, `sockaddr_storage` and length (built here, not by EvServer).
+func rawAddress(_ address: SocketAddress) -> (CInt, sockaddr_storage, socklen_t) {
+    var storage = sockaddr_storage()
+    if let path = address.unixPath {
+        var unix = sockaddr_un()
+        unix.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &unix.sun_path) { buffer in
+            for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
+        }
+        let length = store(unix, in: &storage)
+        return (AF_UNIX, storage, length)
+    } else if address.host!.contains(":") {
+        var v6 = sockaddr_in6()
+        v6.sin6_family = sa_family_t(AF_INET6)
+        v6.sin6_port = UInt16(address.port!).bigEndian
+        inet_pton(AF_INET6, address.host!, &v6.sin6_addr)
+        let length = store(v6, in: &storage)
+        return (AF_INET6, storage, length)
+    } else {
+        var v4 = sockaddr_in()
+        v4.sin_family = sa_family_t(AF_INET)
+        v4.sin_port = UInt16(address.port!).bigEndian
+        inet_pton(AF_INET, address.host!, &v4.sin_addr)
+        let length = store(v4, in: &storage)
+        return (AF_INET, storage, length)
+    }
+}
+
+/// Receive and send timeouts, so that no test can hang on a socket call.
+func setTimeouts(_ descriptor: CInt, _ timeout: Double) {
+    var interval = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1e6))
+    setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &interval, socklen_t(MemoryLayout<timeval>.size))
+    setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &interval, socklen_t(MemoryLayout<timeval>.size))
 }
 
 /// Copies a concrete `sockaddr_*` into `storage`; returns its length.

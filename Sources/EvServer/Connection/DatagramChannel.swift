@@ -1,0 +1,99 @@
+/// A datagram server's socket as its `DatagramEventHandler` sees it: send datagrams to any client.
+///
+/// Confined to the server's loop thread. `send` never blocks: a datagram the kernel cannot take yet is
+/// queued and sent, in order, when the socket is writable; while more than the high water mark is queued
+/// the server stops reading (the kernel queues, then drops, what arrives meanwhile), so memory stays bounded.
+public final class DatagramChannel {
+    /// The address the server is bound to.
+    public var localAddress: SocketAddress { socket.address }
+    /// The server. (Unowned: the server closes its channel before it goes.)
+    public unowned(unsafe) let server: DatagramServer
+
+    private struct Pending {
+        let bytes: [UInt8]
+        let client: SocketAddress
+    }
+
+    private let loop: EventLoop
+    private let socket: DatagramSocket
+    private let highWaterMark: Int
+    private let lowWaterMark: Int
+    /// Tells the core to pause (`true`) or resume (`false`) reading.
+    private let onBackPressure: (Bool) -> Void
+    private var pending: [Pending] = []
+    private var pendingHead = 0
+    private var pendingBytes = 0
+    private var backPressured = false
+    private var writeWatcher: IOWatcher!
+
+    init(
+        socket: DatagramSocket, server: DatagramServer, loop: EventLoop, configuration: ServerConfiguration,
+        onBackPressure: @escaping (Bool) -> Void
+    ) {
+        self.socket = socket
+        self.server = server
+        self.loop = loop
+        highWaterMark = configuration.writeBufferHighWaterMark
+        lowWaterMark = configuration.writeBufferLowWaterMark
+        self.onBackPressure = onBackPressure
+        writeWatcher = IOWatcher(loop: loop, descriptor: socket.descriptor, events: .write) { [unowned self] _ in
+            self.flush()
+        }
+    }
+
+    /// Bytes of datagrams queued but not yet taken by the kernel.
+    public var bufferedByteCount: Int { pendingBytes }
+
+    /// Sends `datagram` to `client` (an empty one is a valid, empty datagram). A datagram the kernel
+    /// refuses (client gone, unreachable, too large) is counted in the server's statistics and dropped.
+    public func send(_ datagram: UnsafeRawBufferPointer, to client: SocketAddress) {
+        loop.preconditionInLoop()
+        guard socket.canReply(to: client) else { return }
+        if pendingHead == pending.count, (try? socket.trySend(datagram, to: client)) != false { return }
+        pending.append(Pending(bytes: Array(datagram), client: client))
+        pendingBytes += datagram.count
+        writeWatcher.start()
+        if pendingBytes > highWaterMark && !backPressured {
+            backPressured = true
+            onBackPressure(true)
+        }
+    }
+
+    public func send(_ datagram: [UInt8], to client: SocketAddress) {
+        datagram.withUnsafeBytes { send($0, to: client) }
+    }
+
+    public func send(_ text: String, to client: SocketAddress) {
+        var text = text
+        text.withUTF8 { send(UnsafeRawBufferPointer($0), to: client) }
+    }
+
+    /// Sends queued datagrams while the kernel takes them.
+    private func flush() {
+        while pendingHead < pending.count {
+            let next = pending[pendingHead]
+            let sent = next.bytes.withUnsafeBytes { (try? socket.trySend($0, to: next.client)) ?? true }
+            if !sent { return }
+            pendingHead += 1
+            pendingBytes -= next.bytes.count
+            if backPressured && pendingBytes <= lowWaterMark {
+                backPressured = false
+                onBackPressure(false)
+            }
+        }
+        pending.removeAll(keepingCapacity: pending.capacity <= 1024)
+        pendingHead = 0
+        writeWatcher.stop()
+    }
+
+    /// Sends what the kernel takes now, counts the rest as failed, and stops watching. Called once, by
+    /// the server's close.
+    func close() {
+        flush()
+        socket.counters.repliesFailed.increment(by: pending.count - pendingHead)
+        pending.removeAll()
+        pendingHead = 0
+        pendingBytes = 0
+        writeWatcher.stop()
+    }
+}

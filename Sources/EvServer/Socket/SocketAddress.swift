@@ -4,7 +4,8 @@ import Glibc
 
 /// An IPv4, IPv6 or Unix-domain socket address, parsed from and printed as text.
 ///
-/// Text forms: `127.0.0.1:7000`, `[::1]:7000`, and for Unix sockets the path (`/run/evserved.sock`).
+/// Text forms: `127.0.0.1:7000`, `[::1]:7000`, `[fe80::1%eth0]:7000`, and for Unix sockets the path
+/// (`/run/evserved.sock`).
 /// Host parts are numeric (no DNS lookups, which would block the loop); `localhost` means `127.0.0.1`.
 public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     enum Storage: Sendable, Hashable {
@@ -19,24 +20,55 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     public static let maximumUnixPathLength = MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1
 
     /// An IP address and port. `host` is numeric IPv4 or IPv6 text (`127.0.0.1`, `::1`, `0.0.0.0`, `::`),
-    /// or `localhost`.
+    /// or `localhost`. A link-local IPv6 address needs its interface: `fe80::1%eth0` (or `%2`, the index).
     public init(host: String, port: Int) throws(ServerError) {
         guard (0...65535).contains(port) else {
             throw ServerError(.invalidAddress, "port \(port) is out of range: use 0 to 65535 (0 picks a free port)")
         }
         let host = host == "localhost" ? "127.0.0.1" : host
+        let (numeric, zone) = SocketAddress.splitZone(host)
         var v4 = in_addr()
         var v6 = in6_addr()
-        if inet_pton(AF_INET, host, &v4) == 1 {
-            storage = .ipv4(host: host, port: UInt16(port))
-        } else if inet_pton(AF_INET6, host, &v6) == 1 {
-            storage = .ipv6(host: SocketAddress.format(v6), port: UInt16(port), scopeID: 0)
+        if zone == nil, inet_pton(AF_INET, numeric, &v4) == 1 {
+            storage = .ipv4(host: numeric, port: UInt16(port))
+        } else if inet_pton(AF_INET6, numeric, &v6) == 1 {
+            let scopeID = try SocketAddress.scopeID(zone, of: v6, in: host)
+            storage = .ipv6(host: SocketAddress.format(v6), port: UInt16(port), scopeID: scopeID)
         } else {
             throw ServerError(
                 .invalidAddress,
                 "'\(host)' is not a numeric IPv4 or IPv6 address (write 127.0.0.1, ::1, 0.0.0.0 or ::)"
             )
         }
+    }
+
+    private static func splitZone(_ host: String) -> (String, String?) {
+        guard let percent = host.firstIndex(of: "%") else { return (host, nil) }
+        return (String(host[..<percent]), String(host[host.index(after: percent)...]))
+    }
+
+    /// The interface index of a link-local address's zone (`eth0`, `2`); 0 for other addresses.
+    private static func scopeID(_ zone: String?, of address: in6_addr, in text: String) throws(ServerError) -> UInt32 {
+        let bytes = withUnsafeBytes(of: address) { Array($0) }
+        let isLinkLocal = bytes[0] == 0xfe && (bytes[1] & 0xc0) == 0x80
+        guard let zone else {
+            if isLinkLocal {
+                throw ServerError(
+                    .invalidAddress,
+                    "'\(text)' is link-local: name its interface, as in fe80::1%eth0 (list them with `ip link`)"
+                )
+            }
+            return 0
+        }
+        guard isLinkLocal else {
+            throw ServerError(.invalidAddress, "'\(text)': an interface (%\(zone)) applies only to link-local addresses (fe80::/10)")
+        }
+        if !zone.isEmpty, zone.allSatisfy(\.isASCII), let index = UInt32(zone), index > 0 { return index }
+        let index = if_nametoindex(zone)
+        guard index != 0 else {
+            throw ServerError(.invalidAddress, "'\(text)': no network interface '\(zone)' (list them with `ip link`)")
+        }
+        return index
     }
 
     /// A Unix-domain socket path.
@@ -119,7 +151,8 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         switch storage {
         case .ipv4(let host, let port): return "\(host):\(port)"
-        case .ipv6(let host, let port, _): return "[\(host)]:\(port)"
+        case .ipv6(let host, let port, 0): return "[\(host)]:\(port)"
+        case .ipv6(let host, let port, let scopeID): return "[\(host)%\(SocketAddress.interfaceName(scopeID))]:\(port)"
         case .unix(let path): return path.isEmpty ? "unix:(unnamed)" : path
         }
     }
@@ -193,6 +226,13 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
                 }
             storage = .unix(path: path)
         }
+    }
+
+    /// An interface's name, or its index when it has none (any more).
+    private static func interfaceName(_ index: UInt32) -> String {
+        var name = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
+        guard if_indextoname(index, &name) != nil else { return "\(index)" }
+        return name.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
     private static func format(_ address: in_addr) -> String {

@@ -10,6 +10,8 @@ struct SocketAddressTests {
         (":9", "0.0.0.0:9"),
         ("localhost:0", "127.0.0.1:0"),
         ("/tmp/x.sock", "/tmp/x.sock"),
+        ("[fe80::1%lo]:7000", "[fe80::1%lo]:7000"),
+        ("[fe80::1%1]:7000", "[fe80::1%lo]:7000"),
     ])
     func roundTrip(text: String, printed: String) throws {
         #expect(try SocketAddress(parsing: text).description == printed)
@@ -24,6 +26,9 @@ struct SocketAddressTests {
         ("::1:80", "brackets"),
         ("[::1:80", "closing ']'"),
         ("[::1]80", "expected ':PORT'"),
+        ("[fe80::1]:7000", "link-local: name its interface"),
+        ("[fe80::1%nosuchif0]:7000", "no network interface 'nosuchif0'"),
+        ("[::1%lo]:7000", "applies only to link-local"),
     ])
     func rejects(text: String, message: String) {
         let error = #expect(throws: ServerError.self) { try SocketAddress(parsing: text) }
@@ -36,5 +41,14 @@ struct SocketAddressTests {
         let error = #expect(throws: ServerError.self) { try SocketAddress(unixPath: path) }
         #expect(error?.code == .unixPathTooLong)
         #expect(SocketAddress.maximumUnixPathLength == 107)
+    }
+
+    @Test("a link-local address this machine does not have is refused clearly at bind")
+    func linkLocalNotAvailable() throws {
+        let address = try SocketAddress(parsing: "[fe80::dead:beef%lo]:0")
+        let error = #expect(throws: ServerError.self) {
+            _ = try DatagramServer(configuration: ServerConfiguration(address: address), handler: .event { DatagramEchoEventHandler() })
+        }
+        #expect(error?.code == .addressNotAvailable, "\(error?.message ?? "")")
     }
 }

@@ -11,7 +11,7 @@ import Glibc
 struct Evserved: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evserved",
-        abstract: "Serve echo, upper, daytime, discard and chargen on TCP and Unix stream sockets.",
+        abstract: "Serve echo, upper, daytime, discard and chargen over TCP, UDP and Unix sockets.",
         discussion: """
             Each --listen prints one line 'listening URL' on standard output once bound (with the real port \
             when 0 was asked). SIGINT or SIGTERM stops the daemon cleanly (exit status 0).
@@ -20,6 +20,7 @@ struct Evserved: ParsableCommand {
               evserved --listen tcp://127.0.0.1:7000 --service upper
               evserved --listen 'tcp://[::]:7?service=echo' --listen 'tcp://[::]:13?service=daytime' --mode thread
               evserved --listen unix:///tmp/echo.sock --mode pool --threads 8 --queue 128
+              evserved --listen 'udp://[::]:13?service=daytime' --listen unixgram:///tmp/echo.dgram
             """,
         version: "0.1.0"
     )
@@ -27,7 +28,7 @@ struct Evserved: ParsableCommand {
     @Option(
         name: .customLong("listen"),
         help: ArgumentHelp(
-            "Where to listen: tcp://HOST:PORT, tcp://[IPV6]:PORT or unix:///path; repeatable.",
+            "Where to listen: tcp://HOST:PORT, udp://HOST:PORT (IPv6 as [ADDRESS]), unix:///path or unixgram:///path; repeatable.",
             discussion: "Append ?service=NAME and/or &mode=MODE to give one listener its own service or mode.",
             valueName: "url"
         )
@@ -43,7 +44,7 @@ struct Evserved: ParsableCommand {
     @Option(help: "Worker threads in pool mode.")
     var threads: Int = 8
 
-    @Option(help: "Accepted connections that may wait for a worker in pool mode.")
+    @Option(help: "Accepted connections (or datagrams) that may wait for a worker in pool mode; datagrams beyond it are dropped and counted.")
     var queue: Int = 64
 
     @Option(help: ArgumentHelp("Close a connection idle for this many seconds.", valueName: "seconds"))
@@ -58,6 +59,12 @@ struct Evserved: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Set SO_REUSEADDR on TCP listeners.")
     var reuseAddress = true
 
+    @Flag(help: "IPv6 listeners serve IPv6 only (default: an IPv6 wildcard such as [::] also serves IPv4).")
+    var ipv6Only = false
+
+    @Option(help: ArgumentHelp("Largest datagram served; larger ones are dropped whole and logged.", valueName: "bytes"))
+    var maxDatagramSize: Int = 65_507
+
     @Option(help: "Lowest level logged to standard error: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .notice
 
@@ -65,7 +72,8 @@ struct Evserved: ParsableCommand {
     private var listeners: [ListenerSpec] = []
 
     private enum CodingKeys: String, CodingKey {
-        case listen, service, mode, threads, queue, idleTimeout, backlog, reusePort, reuseAddress, logLevel
+        case listen, service, mode, threads, queue, idleTimeout, backlog, reusePort, reuseAddress, ipv6Only
+        case maxDatagramSize, logLevel
     }
 
     mutating func validate() throws {
@@ -83,6 +91,9 @@ struct Evserved: ParsableCommand {
         if let idleTimeout, !(idleTimeout > 0) {
             throw ValidationError("--idle-timeout must be a positive number of seconds (got \(idleTimeout))")
         }
+        guard (1...ServerConfiguration.largestDatagramSize).contains(maxDatagramSize) else {
+            throw ValidationError("--max-datagram-size must be 1 to \(ServerConfiguration.largestDatagramSize) (got \(maxDatagramSize))")
+        }
     }
 
     func run() throws {
@@ -95,32 +106,32 @@ struct Evserved: ParsableCommand {
         }
         let logger = Logger(label: "evserved")
 
-        var servers: [StreamServer] = []
+        var servers: [(server: any SocketServer, transport: ListenerSpec.Transport)] = []
         for spec in listeners {
             do {
                 let server = try makeServer(spec, logger: logger)
-                servers.append(server)
+                servers.append((server, spec.transport))
                 try server.start()
             } catch {
-                for server in servers { server.close() }
+                for (server, _) in servers { server.close() }
                 printError("evserved: error: \(error)")
                 throw ExitCode.failure
             }
         }
-        for server in servers {
-            print("listening \(ListenerSpec.url(for: server.localAddress))")
+        for (server, transport) in servers {
+            print("listening \(ListenerSpec.url(for: server.localAddress, transport: transport))")
         }
         fflush(nil)  // flush standard output now: scripts wait for these lines
         logger.notice("started", metadata: ["listeners": "\(servers.count)"])
 
         let signal = Signals.waitForStop()
         logger.notice("shutting down", metadata: ["signal": "\(signal)"])
-        for server in servers { server.shutdown() }
-        for server in servers { server.close() }
+        for (server, _) in servers { server.shutdown() }
+        for (server, _) in servers { server.close() }
         logger.notice("stopped")
     }
 
-    private func makeServer(_ spec: ListenerSpec, logger: Logger) throws -> StreamServer {
+    private func makeServer(_ spec: ListenerSpec, logger: Logger) throws -> any SocketServer {
         let service = spec.service ?? service
         let executionMode = (spec.mode ?? mode).executionMode(threads: threads, queue: queue)
         var configuration = ServerConfiguration(address: spec.address, mode: executionMode)
@@ -128,24 +139,31 @@ struct Evserved: ParsableCommand {
         configuration.reuseAddress = reuseAddress
         configuration.reusePort = reusePort
         configuration.idleTimeout = idleTimeout
+        configuration.ipv6Only = ipv6Only
+        configuration.maximumDatagramSize = maxDatagramSize
         var listenerLogger = logger
         listenerLogger[metadataKey: "evserver.listener"] = "\(spec.address)"
         listenerLogger[metadataKey: "evserver.service"] = "\(service.rawValue)"
         let hooks = ServerHooks(handleError: { [listenerLogger] error, client in
             // A client that goes away or idles out is routine; anything else deserves a warning.
-            let routine = (error as? ConnectionError).map { [.peerClosed, .timedOut].contains($0.code) } ?? false
+            let routine = (error as? ConnectionError).map { [.peerClosed, .timedOut, .replyDropped].contains($0.code) } ?? false
             listenerLogger.log(
                 level: routine ? .debug : .warning,
                 "handler failed",
                 metadata: ["connection.peer": "\(client)", "error": "\(error)"]
             )
         })
-        return try StreamServer(
-            configuration: configuration,
-            handler: service.handler(for: executionMode),
-            hooks: hooks,
-            logger: listenerLogger
-        )
+        switch spec.transport {
+        case .stream:
+            return try StreamServer(
+                configuration: configuration, handler: service.handler(for: executionMode), hooks: hooks, logger: listenerLogger
+            )
+        case .datagram:
+            return try DatagramServer(
+                configuration: configuration, handler: service.datagramHandler(for: executionMode), hooks: hooks,
+                logger: listenerLogger
+            )
+        }
     }
 
     private func printError(_ message: String) {

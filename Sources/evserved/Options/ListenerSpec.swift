@@ -2,18 +2,26 @@ import EvServer
 
 /// One `--listen` value: a transport URL, optionally with its own service and mode.
 ///
-/// Forms: `tcp://HOST:PORT`, `tcp://[IPV6]:PORT`, `unix:///absolute/path`, each optionally followed by
+/// Forms: `tcp://HOST:PORT`, `tcp://[IPV6]:PORT`, `unix:///absolute/path` for streams, `udp://HOST:PORT`,
+/// `udp://[IPV6]:PORT`, `unixgram:///absolute/path` for datagrams, each optionally followed by
 /// `?service=NAME` and/or `&mode=MODE`, for example `tcp://0.0.0.0:7?service=echo`. A listener without its
 /// own service or mode takes the daemon's `--service` / `--mode`.
 struct ListenerSpec: Equatable {
+    enum Transport: Equatable { case stream, datagram }
+
+    let transport: Transport
     let address: SocketAddress
     let service: BuiltinService?
     let mode: ModeName?
 
     /// The URL of a bound address, as printed in `listening` lines.
-    static func url(for address: SocketAddress) -> String {
-        if let path = address.unixPath { return "unix://\(path)" }
-        return "tcp://\(address)"
+    static func url(for address: SocketAddress, transport: Transport) -> String {
+        switch (address.unixPath, transport) {
+        case (let path?, .stream): return "unix://\(path)"
+        case (let path?, .datagram): return "unixgram://\(path)"
+        case (nil, .stream): return "tcp://\(address)"
+        case (nil, .datagram): return "udp://\(address)"
+        }
     }
 
     init(parsing text: String) throws(ListenerSpecError) {
@@ -39,27 +47,35 @@ struct ListenerSpec: Equatable {
                 }
             }
         }
+        let schemes: [(prefix: String, transport: Transport, isUnix: Bool)] = [
+            ("tcp://", .stream, false), ("udp://", .datagram, false),
+            ("unix://", .stream, true), ("unixgram://", .datagram, true),
+        ]
+        guard let scheme = schemes.first(where: { base.hasPrefix($0.prefix) }) else {
+            throw ListenerSpecError(
+                text, "unknown scheme: use tcp://HOST:PORT, udp://HOST:PORT, unix:///path or unixgram:///path"
+            )
+        }
+        let rest = String(base.dropFirst(scheme.prefix.count))
+        let name = scheme.prefix.dropLast(3)
         do {
-            if base.hasPrefix("tcp://") {
-                let hostPort = String(base.dropFirst("tcp://".count))
-                guard !hostPort.hasPrefix("/"), !hostPort.isEmpty else {
-                    throw ListenerSpecError(text, "expected tcp://HOST:PORT, as in tcp://127.0.0.1:7000 or tcp://[::1]:7000")
+            if scheme.isUnix {
+                guard rest.hasPrefix("/") else {
+                    throw ListenerSpecError(text, "expected \(name):///absolute/path (three slashes), as in \(name):///tmp/evserved.sock")
                 }
-                address = try SocketAddress(parsing: hostPort)
-            } else if base.hasPrefix("unix://") {
-                let path = String(base.dropFirst("unix://".count))
-                guard path.hasPrefix("/") else {
-                    throw ListenerSpecError(text, "expected unix:///absolute/path (three slashes), as in unix:///tmp/evserved.sock")
-                }
-                address = try SocketAddress(unixPath: path)
+                address = try SocketAddress(unixPath: rest)
             } else {
-                throw ListenerSpecError(text, "unknown scheme: use tcp://HOST:PORT or unix:///path")
+                guard !rest.hasPrefix("/"), !rest.isEmpty else {
+                    throw ListenerSpecError(text, "expected \(name)://HOST:PORT, as in \(name)://127.0.0.1:7000 or \(name)://[::1]:7000")
+                }
+                address = try SocketAddress(parsing: rest)
             }
         } catch let error as ServerError {
             throw ListenerSpecError(text, error.message)
         } catch {
             throw error as! ListenerSpecError
         }
+        transport = scheme.transport
         self.service = service
         self.mode = mode
     }

@@ -14,7 +14,7 @@ enum BuiltinService: String, CaseIterable, ExpressibleByArgument {
     /// RFC 864: an endless stream of rotating printable-character lines.
     case chargen
 
-    /// The handler for `mode`: event-driven for `.event`, blocking for the others.
+    /// The stream handler for `mode`: event-driven for `.event`, blocking for the others.
     func handler(for mode: ExecutionMode) -> StreamHandler {
         if mode.isBlocking {
             switch self {
@@ -32,6 +32,20 @@ enum BuiltinService: String, CaseIterable, ExpressibleByArgument {
         case .discard: return .event { DiscardEventHandler() }
         case .chargen: return .event { ChargenEventHandler() }
         }
+    }
+
+    /// The datagram handler for `mode` (the RFC's UDP flavour of the service).
+    func datagramHandler(for mode: ExecutionMode) -> DatagramHandler {
+        let reply: @Sendable (UnsafeRawBufferPointer) -> [UInt8]?
+        switch self {
+        case .echo: reply = DatagramReplies.echo
+        case .upper: reply = DatagramReplies.upper
+        case .daytime: reply = DatagramReplies.daytime
+        case .discard: reply = DatagramReplies.discard
+        case .chargen: reply = DatagramReplies.chargen
+        }
+        return mode.isBlocking
+            ? .blocking { ReplyingDatagramRequestHandler(reply) } : .event { ReplyingDatagramEventHandler(reply) }
     }
 
     static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }

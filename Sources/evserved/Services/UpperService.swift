@@ -1,7 +1,7 @@
 import EvServer
 
 /// Upper-cases ASCII letters; other bytes pass through unchanged.
-private func uppercasedASCII(_ byte: UInt8) -> UInt8 {
+func uppercasedASCII(_ byte: UInt8) -> UInt8 {
     (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) ? byte - 32 : byte
 }
 

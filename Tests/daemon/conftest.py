@@ -84,6 +84,64 @@ def connect_url(url):
     return sock
 
 
+class DatagramClient:
+    """A datagram client for a udp:// or unixgram:// URL; on Unix it binds a path of its own (so the
+    server can reply) unless bind=False."""
+
+    def __init__(self, url, bind=True, timeout=TIMEOUT):
+        self.path = None
+        if url.startswith("unixgram://"):
+            self.target = url[len("unixgram://"):]
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            if bind:
+                self.path = short_unix_path("client")
+                self.sock.bind(self.path)
+        else:
+            match = re.fullmatch(r"udp://\[?([^\]]*?)\]?:(\d+)", url)
+            assert match, url
+            self.target = (match.group(1), int(match.group(2)))
+            family = socket.AF_INET6 if ":" in self.target[0] else socket.AF_INET
+            self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock.settimeout(timeout)
+
+    def send(self, payload):
+        self.sock.sendto(payload, self.target)
+
+    def receive(self, size=70_000):
+        return self.sock.recv(size)
+
+    def ask(self, payload):
+        self.send(payload)
+        return self.receive()
+
+    def receives_nothing(self, within=0.3):
+        ready, _, _ = select.select([self.sock], [], [], within)
+        return not ready
+
+    def close(self):
+        self.sock.close()
+        if self.path:
+            os.unlink(self.path)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def process_figures(pid):
+    """(threads, resident KiB) of a process, from /proc."""
+    threads = rss = None
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("Threads:"):
+                threads = int(line.split()[1])
+            elif line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+    return threads, rss
+
+
 def recv_until(sock, predicate, limit=1 << 26):
     data = b""
     while not predicate(data):

@@ -4,7 +4,8 @@
 SHELL := /bin/bash
 SWIFT_BUILD_FLAGS ?=
 RUN_ARGS ?= --listen tcp://127.0.0.1:7000?service=echo --listen tcp://127.0.0.1:7013?service=daytime \
-            --listen tcp://127.0.0.1:7001?service=upper --mode event
+            --listen tcp://127.0.0.1:7001?service=upper --listen udp://127.0.0.1:7000?service=echo \
+            --listen udp://127.0.0.1:7013?service=daytime --mode event
 
 .PHONY: run test deps build build-release test-swift test-daemon clean
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 import EvServer
 import Logging
 
@@ -65,15 +66,49 @@ struct Evserved: ParsableCommand {
     @Option(help: ArgumentHelp("Largest datagram served; larger ones are dropped whole and logged.", valueName: "bytes"))
     var maxDatagramSize: Int = 65_507
 
+    @Option(help: ArgumentHelp("Most connections open at once per stream listener; at the limit it stops accepting until one closes.", valueName: "n"))
+    var maxConnections: Int?
+
+    @Option(help: ArgumentHelp("Most connections open at once from one IP address; more are closed at once.", valueName: "n"))
+    var maxConnectionsPerClient: Int?
+
+    @Option(help: ArgumentHelp("Most new connections accepted per second per listener; above it accepting pauses.", valueName: "per-second"))
+    var maxConnectionRate: Double?
+
+    @Option(name: .customLong("allow"), help: ArgumentHelp("Serve only clients in this CIDR range (10.0.0.0/8, ::1/128); repeatable.", valueName: "cidr"))
+    var allow: [String] = []
+
+    @Option(name: .customLong("deny"), help: ArgumentHelp("Refuse clients in this CIDR range, whatever --allow says; repeatable.", valueName: "cidr"))
+    var deny: [String] = []
+
+    @Option(help: ArgumentHelp("Longest line the line services (upper) accept; a longer one gets an error line and the connection closes.", valueName: "bytes"))
+    var maxLine: Int = 64 * 1024
+
+    @Option(help: ArgumentHelp("Close a connection that sends nothing for this many seconds.", valueName: "seconds"))
+    var readTimeout: Double?
+
+    @Option(help: ArgumentHelp("Close a connection that takes none of its replies for this many seconds.", valueName: "seconds"))
+    var writeTimeout: Double?
+
+    @Option(help: ArgumentHelp("Close any connection after this many seconds.", valueName: "seconds"))
+    var maxLifetime: Double?
+
+    @Option(help: ArgumentHelp("On SIGTERM/SIGINT, seconds open connections get to finish before they are closed; a second signal exits at once.", valueName: "seconds"))
+    var drainTimeout: Double = 10
+
     @Option(help: "Lowest level logged to standard error: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .notice
 
     /// The parsed `--listen` values (filled by `validate`).
     private var listeners: [ListenerSpec] = []
+    /// The parsed `--allow` and `--deny` ranges (filled by `validate`).
+    private var allowRanges: [AddressRange] = []
+    private var denyRanges: [AddressRange] = []
 
     private enum CodingKeys: String, CodingKey {
         case listen, service, mode, threads, queue, idleTimeout, backlog, reusePort, reuseAddress, ipv6Only
-        case maxDatagramSize, logLevel
+        case maxDatagramSize, maxConnections, maxConnectionsPerClient, maxConnectionRate, allow, deny, maxLine
+        case readTimeout, writeTimeout, maxLifetime, drainTimeout, logLevel
     }
 
     mutating func validate() throws {
@@ -91,6 +126,20 @@ struct Evserved: ParsableCommand {
         if let idleTimeout, !(idleTimeout > 0) {
             throw ValidationError("--idle-timeout must be a positive number of seconds (got \(idleTimeout))")
         }
+        func ranges(_ texts: [String], flag: String) throws -> [AddressRange] {
+            try texts.map { text in
+                do { return try AddressRange(parsing: text) } catch let error as ServerError { throw ValidationError("--\(flag): \(error.message)") }
+            }
+        }
+        allowRanges = try ranges(allow, flag: "allow")
+        denyRanges = try ranges(deny, flag: "deny")
+        for (flag, value) in [("--read-timeout", readTimeout), ("--write-timeout", writeTimeout), ("--max-lifetime", maxLifetime), ("--max-connection-rate", maxConnectionRate)] {
+            if let value, !(value > 0) { throw ValidationError("\(flag) must be a positive number (got \(value))") }
+        }
+        for (flag, value) in [("--max-connections", maxConnections), ("--max-connections-per-client", maxConnectionsPerClient), ("--max-line", maxLine)] {
+            if let value, value < 1 { throw ValidationError("\(flag) must be at least 1 (got \(value))") }
+        }
+        guard drainTimeout >= 0 else { throw ValidationError("--drain-timeout must be 0 or more seconds (got \(drainTimeout))") }
         guard (1...ServerConfiguration.largestDatagramSize).contains(maxDatagramSize) else {
             throw ValidationError("--max-datagram-size must be 1 to \(ServerConfiguration.largestDatagramSize) (got \(maxDatagramSize))")
         }
@@ -125,9 +174,21 @@ struct Evserved: ParsableCommand {
         logger.notice("started", metadata: ["listeners": "\(servers.count)"])
 
         let signal = Signals.waitForStop()
-        logger.notice("shutting down", metadata: ["signal": "\(signal)"])
-        for (server, _) in servers { server.shutdown() }
-        for (server, _) in servers { server.close() }
+        logger.notice(
+            "shutting down: no new connections; open ones get up to the drain timeout (a second signal exits at once)",
+            metadata: ["signal": "\(signal)", "drain-timeout": "\(drainTimeout)"]
+        )
+        let draining = DispatchGroup()
+        for (server, _) in servers {
+            DispatchQueue.global().async(group: draining) { [drainTimeout] in server.shutdownGracefully(timeout: drainTimeout) }
+        }
+        while draining.wait(timeout: .now()) == .timedOut {
+            if let second = Signals.waitForStop(timeout: 0.05) {
+                logger.warning("second signal: exiting now without draining", metadata: ["signal": "\(second)"])
+                for spec in listeners { if let path = spec.address.unixPath { unlink(path) } }
+                Glibc.exit(1)
+            }
+        }
         logger.notice("stopped")
     }
 
@@ -141,6 +202,15 @@ struct Evserved: ParsableCommand {
         configuration.idleTimeout = idleTimeout
         configuration.ipv6Only = ipv6Only
         configuration.maximumDatagramSize = maxDatagramSize
+        configuration.maximumConnections = maxConnections
+        configuration.maximumConnectionsPerClient = maxConnectionsPerClient
+        configuration.maximumConnectionRate = maxConnectionRate
+        configuration.allow = allowRanges
+        configuration.deny = denyRanges
+        configuration.maximumLineLength = maxLine
+        configuration.readTimeout = readTimeout
+        configuration.writeTimeout = writeTimeout
+        configuration.maximumLifetime = maxLifetime
         var listenerLogger = logger
         listenerLogger[metadataKey: "evserver.listener"] = "\(spec.address)"
         listenerLogger[metadataKey: "evserver.service"] = "\(service.rawValue)"

@@ -29,6 +29,12 @@ public final class StreamConnection {
     private var readWatcher: IOWatcher!
     private var writeWatcher: IOWatcher!
     private var idleTimer: TimerWatcher?
+    /// `readTimeout`: restarted by each read; only counts while the server is ready to read.
+    private var readTimer: TimerWatcher?
+    /// `writeTimeout`: runs while output is queued; restarted by each write progress.
+    private var writeTimer: TimerWatcher?
+    /// `maximumLifetime`.
+    private var lifetimeTimer: TimerWatcher?
 
     init(
         socket: Socket, clientAddress: SocketAddress, id: UInt64, handler: any StreamEventHandler,
@@ -54,12 +60,31 @@ public final class StreamConnection {
                 self.finish(error: ConnectionError(.timedOut, "\(self.clientAddress) was idle for \(idle) s"))
             }
         }
+        if let seconds = configuration.readTimeout {
+            readTimer = TimerWatcher(loop: loop, after: seconds, repeat: seconds) { [unowned self] in
+                // Waiting for the client to read our replies is the write timeout's business.
+                guard self.state == .open && !self.readPausedForBackPressure else { return }
+                self.finish(error: ConnectionError(.timedOut, "\(self.clientAddress) sent nothing for \(seconds) s (read timeout)"))
+            }
+        }
+        if let seconds = configuration.writeTimeout {
+            writeTimer = TimerWatcher(loop: loop, after: seconds, repeat: seconds) { [unowned self] in
+                self.finish(error: ConnectionError(.timedOut, "\(self.clientAddress) took none of its replies for \(seconds) s (write timeout)"))
+            }
+        }
+        if let seconds = configuration.maximumLifetime {
+            lifetimeTimer = TimerWatcher(loop: loop, after: seconds) { [unowned self] in
+                self.finish(error: ConnectionError(.timedOut, "\(self.clientAddress) reached the maximum lifetime of \(seconds) s"))
+            }
+        }
     }
 
     /// Starts watching the connection and tells the handler. Called once by the server.
     func open() {
         readWatcher.start()
         idleTimer?.start()
+        readTimer?.start()
+        lifetimeTimer?.start()
         callHandler { try handler.connectionOpened(self) }
     }
 
@@ -87,6 +112,7 @@ public final class StreamConnection {
             if sent > 0 { idleTimer?.restart() }
         }
         if sent < bytes.count {
+            if writeBuffer.isEmpty { writeTimer?.restart() }
             writeBuffer.append(UnsafeRawBufferPointer(rebasing: bytes[sent...]))
             writeWatcher.start()
             if writeBuffer.count > highWaterMark && !readPausedForBackPressure {
@@ -117,6 +143,15 @@ public final class StreamConnection {
         }
     }
 
+    /// Treats the connection as if the client had half-closed: reading stops and the handler hears
+    /// `connectionInputEnded` (a graceful shutdown's deadline).
+    func endInput() {
+        guard state == .open else { return }
+        state = .inputEnded
+        updateReadWatcher()
+        callHandler { try handler.connectionInputEnded(self) }
+    }
+
     /// Closes the connection now, dropping queued bytes.
     public func abort() {
         loop.preconditionInLoop()
@@ -140,6 +175,7 @@ public final class StreamConnection {
             switch result {
             case .bytes(let count):
                 idleTimer?.restart()
+                readTimer?.restart()
                 callHandler { try handler.connection(self, received: UnsafeRawBufferPointer(rebasing: buffer[..<count])) }
                 if count < buffer.count { return }
             case .endOfFile:
@@ -163,8 +199,10 @@ public final class StreamConnection {
             preconditionFailure("unexpected error from send: \(error)")
         }
         idleTimer?.restart()
+        writeTimer?.restart()
         if writeBuffer.isEmpty {
             writeWatcher.stop()
+            writeTimer?.stop()
             if state == .closing {
                 finish(error: nil)
                 return
@@ -204,6 +242,9 @@ public final class StreamConnection {
         readWatcher.stop()
         writeWatcher.stop()
         idleTimer?.stop()
+        readTimer?.stop()
+        writeTimer?.stop()
+        lifetimeTimer?.stop()
         writeBuffer.removeAll()
         socket.close()
         owner.connectionDidClose(self)

@@ -16,6 +16,14 @@ public final class StreamRequest {
     public unowned(unsafe) let server: StreamServer
     /// Seconds a read or write may wait; starts as the server's `idleTimeout`.
     public var idleTimeout: Double?
+    /// Seconds a read may wait (the server's `readTimeout`), besides `idleTimeout`.
+    public var readTimeout: Double?
+    /// Seconds a write may wait for the client to take bytes (the server's `writeTimeout`).
+    public var writeTimeout: Double?
+    /// `readLine()`'s default limit: the server's `maximumLineLength`.
+    public var maximumLineLength: Int
+    /// When the connection's `maximumLifetime` ends (monotonic seconds); reads and writes fail after it.
+    private let deadline: Double?
 
     private let socket: Socket
     private var buffer: [UInt8] = []
@@ -24,11 +32,15 @@ public final class StreamRequest {
     private var scratch = [UInt8](repeating: 0, count: StreamRequest.readChunk)
     private static let readChunk = 16 * 1024
 
-    init(socket: Socket, clientAddress: SocketAddress, server: StreamServer, idleTimeout: Double?) {
+    init(socket: Socket, clientAddress: SocketAddress, server: StreamServer, configuration: ServerConfiguration) {
         self.socket = socket
         self.clientAddress = clientAddress
         self.server = server
-        self.idleTimeout = idleTimeout
+        idleTimeout = configuration.idleTimeout
+        readTimeout = configuration.readTimeout
+        writeTimeout = configuration.writeTimeout
+        maximumLineLength = configuration.maximumLineLength
+        deadline = configuration.maximumLifetime.map { MonotonicClock.now + $0 }
     }
 
     /// The connection's descriptor, for socket options (socketserver's `fileno()`). Do not close it.
@@ -38,8 +50,10 @@ public final class StreamRequest {
 
     /// Reads one line, including its `\n`. At end of input returns the unterminated rest, then `nil`.
     ///
-    /// - Parameter maxLength: a longer line throws `ConnectionError.lineTooLong`, bounding memory.
-    public func readLine(maxLength: Int = 64 * 1024) throws -> [UInt8]? {
+    /// - Parameter maxLength: a longer line throws `ConnectionError.lineTooLong`, bounding memory; by
+    ///   default `maximumLineLength`.
+    public func readLine(maxLength: Int? = nil) throws -> [UInt8]? {
+        let maxLength = maxLength ?? maximumLineLength
         var searched = 0  // bytes after `bufferStart` known to hold no newline
         while true {
             if let newline = buffer[(bufferStart + searched)...].firstIndex(of: UInt8(ascii: "\n")) {
@@ -97,7 +111,7 @@ public final class StreamRequest {
                 inputEnded = true
                 return false
             case .wouldBlock:
-                try waitFor(events: CInt(POLLIN), doing: "reading from")
+                try waitFor(events: CInt(POLLIN), limit: readTimeout, doing: "reading from")
             }
         }
     }
@@ -133,7 +147,7 @@ public final class StreamRequest {
             if let count = try mapErrors({ try socket.write(remaining) }) {
                 sent += count
             } else {
-                try waitFor(events: CInt(POLLOUT), doing: "writing to")
+                try waitFor(events: CInt(POLLOUT), limit: writeTimeout, doing: "writing to")
             }
         }
         return sent
@@ -141,16 +155,26 @@ public final class StreamRequest {
 
     // MARK: Internals
 
-    private func waitFor(events: CInt, doing what: String) throws {
-        let ready = try mapErrors { try socket.poll(events: events, timeout: idleTimeout) }
+    /// Waits for `events` at most the shortest of `idleTimeout`, the direction's `limit` and the time left
+    /// before the lifetime's deadline; throws `.timedOut` naming the one that ran out.
+    private func waitFor(events: CInt, limit: Double?, doing what: String) throws {
+        var candidates: [(seconds: Double, reason: String)] = []
+        if let idleTimeout { candidates.append((idleTimeout, "after \(idleTimeout) s idle")) }
+        if let limit { candidates.append((limit, "after \(limit) s (\(events == CInt(POLLIN) ? "read" : "write") timeout)")) }
+        if let deadline { candidates.append((max(0, deadline - MonotonicClock.now), "at the end of the connection's maximum lifetime")) }
+        let bound = candidates.min { $0.seconds < $1.seconds }
+        let ready = try mapErrors { try socket.poll(events: events, timeout: bound?.seconds) }
         if !ready {
-            throw ConnectionError(.timedOut, "timed out \(what) \(clientAddress) after \(idleTimeout ?? 0) s idle")
+            throw ConnectionError(.timedOut, "timed out \(what) \(clientAddress) \(bound?.reason ?? "")")
         }
     }
 
     /// Runs a socket call, turning its `SystemError` into the `ConnectionError` handlers see.
     private func mapErrors<R>(_ body: () throws -> R) throws(ConnectionError) -> R {
         guard socket.isOpen else { throw ConnectionError(.closed, "the connection to \(clientAddress) is closed") }
+        if let deadline, MonotonicClock.now >= deadline {
+            throw ConnectionError(.timedOut, "the connection to \(clientAddress) reached its maximum lifetime")
+        }
         do {
             return try body()
         } catch let error as SystemError {

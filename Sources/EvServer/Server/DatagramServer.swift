@@ -122,6 +122,17 @@ public final class DatagramServer: @unchecked Sendable {
         runtime.shutdown()
     }
 
+    /// Shuts down gracefully: stops reading at once, lets the handlers finish what was received (the pool
+    /// answers what it has queued), sends the queued replies, then closes. Datagram handlers are short, so
+    /// `timeout` is not needed to bound them; it is there to match `StreamServer`.
+    /// - Returns: `true`.
+    @discardableResult
+    public func shutdownGracefully(timeout: Double) -> Bool {
+        shutdown()
+        close()
+        return true
+    }
+
     /// Stops serving, waits for the workers (the pool first handles what it has queued), sends what the
     /// kernel takes of the queued replies, closes the socket (removing a Unix socket file) and frees the
     /// loop. Idempotent. From a handler it hands the work to a helper thread and returns at once.

@@ -14,6 +14,7 @@ final class DatagramServerCore: ServerCore {
     private let configuration: ServerConfiguration
     private let logger: Logger
     private let pool: WorkerPool?
+    private let policy: AddressPolicy
     /// `maximumDatagramSize` bytes: a datagram that does not fit is reported as truncated by the kernel.
     private let buffer: UnsafeMutableRawBufferPointer
     private var readWatcher: IOWatcher!
@@ -34,6 +35,7 @@ final class DatagramServerCore: ServerCore {
         self.configuration = configuration
         self.pool = pool
         self.logger = logger
+        policy = configuration.addressPolicy
         buffer = .allocate(byteCount: configuration.maximumDatagramSize, alignment: 16)
         readWatcher = IOWatcher(loop: loop, descriptor: socket.descriptor, events: .read) { [unowned self] _ in
             self.readable()
@@ -123,9 +125,9 @@ final class DatagramServerCore: ServerCore {
 
     private func dispatch(_ bytes: UnsafeRawBufferPointer, from client: SocketAddress, server: DatagramServer) {
         let counters = socket.counters
-        guard server.hooks.verifyRequest(client) else {
+        guard policy.admits(client), server.hooks.verifyRequest(client) else {
             counters.rejected.increment()
-            logger.trace("datagram rejected by verifyRequest", metadata: ["connection.peer": "\(client)"])
+            logger.trace("datagram refused (address policy or verifyRequest)", metadata: ["connection.peer": "\(client)"])
             return
         }
         switch server.handler {

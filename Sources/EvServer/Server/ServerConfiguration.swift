@@ -32,6 +32,31 @@ public struct ServerConfiguration: Sendable {
     /// Seconds a connection may stay without receiving or sending a byte before it is closed; in blocking
     /// modes a read or write that waits longer throws `ConnectionError.timedOut`. `nil`: no limit.
     public var idleTimeout: Double? = nil
+    /// Seconds a connection may go without sending a byte (event mode: while the server is ready to read;
+    /// blocking modes: each read). Stops slowloris clients that trickle bytes within the idle timeout's
+    /// reach only if they are slower than this. `nil`: no limit.
+    public var readTimeout: Double? = nil
+    /// Seconds queued output may wait for the client to take any of it before the connection is closed (a
+    /// client that never reads its replies). Blocking modes: each write. `nil`: no limit.
+    public var writeTimeout: Double? = nil
+    /// Seconds after which a connection is closed whatever it is doing. `nil`: no limit.
+    public var maximumLifetime: Double? = nil
+    /// Stream servers: the most connections open at once, in every mode. At the limit the server stops
+    /// accepting (the kernel backlog holds the rest, as `tcpserver -c` does) and resumes when one closes.
+    /// `nil`: no limit (but see `maximumThreads` for `.thread` mode).
+    public var maximumConnections: Int? = nil
+    /// Stream servers: the most connections open at once from one IP address; more are closed at once.
+    public var maximumConnectionsPerClient: Int? = nil
+    /// Stream servers: new connections accepted per second at most, in bursts of up to as many; above it
+    /// accepting pauses (the kernel backlog holds the rest). `nil`: no limit.
+    public var maximumConnectionRate: Double? = nil
+    /// Clients allowed to connect or send datagrams; empty allows all. Checked before `verifyRequest`.
+    public var allow: [AddressRange] = []
+    /// Clients refused, whatever `allow` says.
+    public var deny: [AddressRange] = []
+    /// The longest line `StreamRequest.readLine()` reads by default (memory per connection stays bounded);
+    /// a longer one throws `ConnectionError.lineTooLong`. Default 64 KiB.
+    public var maximumLineLength: Int = 64 * 1024
     /// Seconds `handleRequest()` waits for a client before calling the `handleTimeout` hook; `nil` waits
     /// forever. (socketserver's `timeout`; `serveForever` ignores it.)
     public var timeout: Double? = nil
@@ -60,6 +85,13 @@ public struct ServerConfiguration: Sendable {
             guard threads >= 1 else { throw invalid("a pool needs at least 1 thread (got \(threads))") }
             guard queueLimit >= 0 else { throw invalid("the pool queue limit \(queueLimit) is negative: use 0 or more") }
         }
+        for (name, value) in [("readTimeout", readTimeout), ("writeTimeout", writeTimeout), ("maximumLifetime", maximumLifetime), ("maximumConnectionRate", maximumConnectionRate)] {
+            if let value, !(value > 0) { throw invalid("\(name) \(value) must be positive") }
+        }
+        for (name, value) in [("maximumConnections", maximumConnections), ("maximumConnectionsPerClient", maximumConnectionsPerClient)] {
+            if let value, value < 1 { throw invalid("\(name) must be at least 1 (got \(value))") }
+        }
+        guard maximumLineLength >= 1 else { throw invalid("maximumLineLength must be at least 1 (got \(maximumLineLength))") }
         guard maximumThreads >= 1 else { throw invalid("maximumThreads must be at least 1 (got \(maximumThreads))") }
         guard (1...ServerConfiguration.largestDatagramSize).contains(maximumDatagramSize) else {
             throw invalid("maximumDatagramSize \(maximumDatagramSize) is out of range: use 1 to \(ServerConfiguration.largestDatagramSize)")
@@ -73,4 +105,8 @@ public struct ServerConfiguration: Sendable {
         }
         guard serviceActionsInterval > 0 else { throw invalid("serviceActionsInterval must be positive") }
     }
+}
+
+extension ServerConfiguration {
+    var addressPolicy: AddressPolicy { AddressPolicy(allow: allow, deny: deny) }
 }

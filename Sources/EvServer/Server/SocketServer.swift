@@ -13,6 +13,8 @@ public protocol SocketServer: AnyObject, Sendable {
     @discardableResult func handleRequest() throws(ServerError) -> Bool
     /// Stops serving (from any thread).
     func shutdown()
+    /// Stops accepting, lets open work finish for up to `timeout` seconds, then closes.
+    @discardableResult func shutdownGracefully(timeout: Double) -> Bool
     /// Closes everything. Idempotent.
     func close()
 }

@@ -38,6 +38,8 @@ public final class StreamServer: @unchecked Sendable {
     let runtime: ServerRuntime<StreamServerCore>
     /// Descriptors that blocking handlers are using, so `close()` can wake handlers stuck in a read.
     private let blockingDescriptors = Monitor(Set<CInt>())
+    /// Open connections in every mode, and the connection limits.
+    let admission: ConnectionAdmission
 
     /// Binds and listens.
     ///
@@ -74,8 +76,15 @@ public final class StreamServer: @unchecked Sendable {
             if let error = error as? SystemError { throw ServerError.cannotListen(on: configuration.address, error) }
             throw error as! ServerError
         }
+        let admission = ConnectionAdmission(
+            maximumConnections: configuration.maximumConnections,
+            maximumPerClient: configuration.maximumConnectionsPerClient
+        )
+        self.admission = admission
         runtime = ServerRuntime(loop: loop, address: localAddress, configuration: configuration) { pool in
-            StreamServerCore(listener: listener, loop: loop, configuration: configuration, pool: pool, logger: logger)
+            StreamServerCore(
+                listener: listener, loop: loop, configuration: configuration, pool: pool, admission: admission, logger: logger
+            )
         }
         // The first work the loop runs: every session starts after it.
         let core = runtime.core
@@ -146,6 +155,49 @@ public final class StreamServer: @unchecked Sendable {
         )
     }
 
+    /// Shuts down gracefully: stops accepting at once (serving the connections the kernel had already
+    /// completed, then closing the listener), lets open connections finish for up to `timeout` seconds, then
+    /// ends their input (blocking handlers read end of input, event handlers hear `connectionInputEnded`)
+    /// so they send their last replies, and closes whatever is left a second later. Blocks until the server
+    /// is closed; from one of the server's own threads it hands the work to a helper and returns at once.
+    ///
+    /// - Returns: `true` when every connection finished by itself before the deadline.
+    @discardableResult
+    public func shutdownGracefully(timeout: Double) -> Bool {
+        if runtime.isOwnThread {
+            PosixThread.spawnDetached(name: "evserver-drain") { [self] in shutdownGracefully(timeout: timeout) }
+            return false
+        }
+        guard !runtime.isClosing else { return true }
+        let deadline = MonotonicClock.now + timeout
+        let core = runtime.core
+        let accepted = Monitor(false)
+        // Ends the serving session too; not `shutdown()`, which would wait unbounded for a busy .sync handler.
+        runtime.loop.execute {
+            core.value.stopAccepting()
+            accepted.withLock { $0 = true }
+        }
+        accepted.wait(until: { $0 }, timeout: timeout, then: { _ in })
+        let finished = admission.waitUntilNoneOpen(timeout: max(0, deadline - MonotonicClock.now))
+        if !finished {
+            logger.notice(
+                "drain timeout: ending input of the connections still open",
+                metadata: ["evserver.listener": "\(localAddress)", "connections": "\(admission.openCount)"]
+            )
+            runtime.loop.execute { core.value.endInputOfAll() }
+            blockingDescriptors.withLock { descriptors in
+                for descriptor in descriptors { _ = Glibc.shutdown(descriptor, CInt(SHUT_RD)) }
+            }
+            _ = admission.waitUntilNoneOpen(timeout: StreamServer.lastRepliesGrace)
+        }
+        close()
+        return finished
+    }
+
+    /// Seconds connections get, after their input ended at a graceful shutdown's deadline, to send their
+    /// last replies before they are closed.
+    static let lastRepliesGrace = 1.0
+
     // MARK: Blocking handlers
 
     /// Runs a blocking handler's setup / handle / finish on the calling thread, reports the first error
@@ -158,7 +210,7 @@ public final class StreamServer: @unchecked Sendable {
         }
         let socket = Socket(descriptor: descriptor)
         if closing { _ = Glibc.shutdown(descriptor, CInt(SHUT_RDWR)) }
-        let request = StreamRequest(socket: socket, clientAddress: peer, server: self, idleTimeout: configuration.idleTimeout)
+        let request = StreamRequest(socket: socket, clientAddress: peer, server: self, configuration: configuration)
         let handler = makeHandler()
         let failure = runHandlerPhases(
             setup: { try handler.setup(request) },
@@ -169,6 +221,10 @@ public final class StreamServer: @unchecked Sendable {
         blockingDescriptors.withLock { descriptors in
             descriptors.remove(descriptor)
             request.close()
+        }
+        if admission.release(peer) {
+            let core = runtime.core
+            runtime.loop.execute { core.value.connectionSlotFreed() }
         }
     }
 

@@ -28,10 +28,26 @@ final class StreamServerCore: ServerCore {
     /// The pool's queue is full, or `.thread` mode reached `maximumThreads`.
     private var pausedForWorkers = false
     private var pausedForBackoff = false
+    /// At `maximumConnections`.
+    private var pausedForConnectionLimit = false
+    /// Over `maximumConnectionRate`, until `rateTimer` fires.
+    private var pausedForRate = false
+    private var rateLimit: TokenBucket?
+    private var rateTimer: TimerWatcher!
+    /// Accept is failing for want of descriptors: since when, and how many pauses so far.
+    private var descriptorShortage: (since: Double, pauses: Int)?
+    private let admission: ConnectionAdmission
+    private let policy: AddressPolicy
     private var isClosed = false
 
-    init(listener: Socket, loop: EventLoop, configuration: ServerConfiguration, pool: WorkerPool?, logger: Logger) {
+    init(
+        listener: Socket, loop: EventLoop, configuration: ServerConfiguration, pool: WorkerPool?,
+        admission: ConnectionAdmission, logger: Logger
+    ) {
         self.listener = listener
+        self.admission = admission
+        policy = configuration.addressPolicy
+        rateLimit = configuration.maximumConnectionRate.map { TokenBucket(rate: $0) }
         self.loop = loop
         self.configuration = configuration
         self.pool = pool
@@ -42,6 +58,10 @@ final class StreamServerCore: ServerCore {
         }
         acceptBackoffTimer = TimerWatcher(loop: loop, after: 1) { [unowned self] in
             self.pausedForBackoff = false
+            self.updateAcceptWatcher()
+        }
+        rateTimer = TimerWatcher(loop: loop, after: 1) { [unowned self] in
+            self.pausedForRate = false
             self.updateAcceptWatcher()
         }
         session = ServingSession(
@@ -80,7 +100,9 @@ final class StreamServerCore: ServerCore {
     // MARK: Accepting
 
     private func updateAcceptWatcher() {
-        if session.isServing && !pausedForWorkers && !pausedForBackoff && !isClosed {
+        if session.isServing && !pausedForWorkers && !pausedForBackoff && !pausedForConnectionLimit && !pausedForRate
+            && !isClosed && listener.isOpen
+        {
             acceptWatcher.start()
         } else {
             acceptWatcher.stop()
@@ -94,8 +116,18 @@ final class StreamServerCore: ServerCore {
 
     private func acceptReady() {
         // Bounded, so a flood of connections cannot starve the established ones.
-        for _ in 0..<64 {
-            guard acceptWatcher.isActive, let server else { return }
+        acceptPending(upTo: 64)
+    }
+
+    /// Accepts up to `count` waiting connections, applying the limits, the address policy and
+    /// `verifyRequest`. Stops early when accepting pauses or nothing waits.
+    private func acceptPending(upTo count: Int, draining: Bool = false) {
+        for _ in 0..<count {
+            guard draining || acceptWatcher.isActive, let server else { return }
+            if !draining, rateLimit != nil, !rateLimit!.take() {
+                pauseForRate()
+                return
+            }
             let accepted: (descriptor: CInt, peer: SocketAddress)?
             do {
                 accepted = try listener.accept()
@@ -103,23 +135,71 @@ final class StreamServerCore: ServerCore {
                 acceptFailed(error)
                 return
             }
-            guard let (descriptor, peer) = accepted else { return }
+            guard let (descriptor, peer) = accepted else {
+                rateLimit?.refund()
+                return
+            }
+            if let burst = descriptorShortage {
+                logger.notice("accepting again", metadata: ["pauses": "\(burst.pauses)", "seconds": "\(Int(MonotonicClock.now - burst.since))"])
+                descriptorShortage = nil
+            }
             let socket = Socket(descriptor: descriptor)
             if configuration.noDelay && !peer.isUnix {
                 try? socket.setOption(level: CInt(IPPROTO_TCP), name: TCP_NODELAY, value: 1, what: "TCP_NODELAY")
             }
-            guard server.hooks.verifyRequest(peer) else {
-                logger.debug("client rejected by verifyRequest", metadata: ["connection.peer": "\(peer)"])
-                socket.close()
-                if session.isOneRequest { stopServing(session: nil) }
+            guard let refusal = refusal(of: peer, server: server) else {
+                dispatch(socket, peer: peer, server: server)
+                if admission.isFull {
+                    pausedForConnectionLimit = true
+                    updateAcceptWatcher()
+                }
+                if let current = session.current, current.oneRequest, current.connectionID == nil {
+                    stopServing(session: nil)
+                }
+                if session.isOneRequest { return }
                 continue
             }
-            dispatch(socket, peer: peer, server: server)
-            if let current = session.current, current.oneRequest, current.connectionID == nil {
-                stopServing(session: nil)
-            }
-            if session.isOneRequest { return }
+            logger.debug("client refused: \(refusal)", metadata: ["connection.peer": "\(peer)"])
+            socket.close()
+            if session.isOneRequest { stopServing(session: nil) }
         }
+    }
+
+    /// Why `peer` is not served, or `nil` when it is (and is then counted as open).
+    private func refusal(of peer: SocketAddress, server: StreamServer) -> String? {
+        guard policy.admits(peer) else { return "address not allowed" }
+        guard server.hooks.verifyRequest(peer) else { return "verifyRequest refused it" }
+        guard admission.admit(peer) else { return "too many connections from this address" }
+        return nil
+    }
+
+    private func pauseForRate() {
+        pausedForRate = true
+        updateAcceptWatcher()
+        rateTimer.set(after: rateLimit!.secondsUntilNextToken())
+        rateTimer.start()
+    }
+
+    /// A connection of the server closed while it was at `maximumConnections`: accept again.
+    func connectionSlotFreed() {
+        pausedForConnectionLimit = admission.isFull
+        updateAcceptWatcher()
+    }
+
+    /// Graceful shutdown, first step: takes the connections the kernel already completed (their clients
+    /// may have sent requests), then closes the listener so no more come. Open connections go on.
+    func stopAccepting() {
+        guard !isClosed, listener.isOpen else { return }
+        stopServing(session: nil)
+        acceptPending(upTo: Int.max, draining: true)
+        acceptWatcher.stop()
+        Listener.close(listener, configuration.address)
+    }
+
+    /// Graceful shutdown, at the deadline: input ends for every event-mode connection, whose handler then
+    /// finishes its replies (by default the connection closes once they are sent).
+    func endInputOfAll() {
+        for connection in Array(connections.values) { connection.endInput() }
     }
 
     private func dispatch(_ socket: Socket, peer: SocketAddress, server: StreamServer) {
@@ -157,14 +237,18 @@ final class StreamServerCore: ServerCore {
     }
 
     /// `EMFILE`/`ENFILE` leave the connection queued, so accepting again at once would spin: pause for a
-    /// second and log once per pause.
+    /// second, retry, and log once per burst (a warning when it starts, a notice when accepting resumes).
     private func acceptFailed(_ error: SystemError) {
         switch error.errno {
         case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-            logger.warning(
-                "cannot accept: out of descriptors or memory; pausing accept for 1 s",
-                metadata: ["error": "\(error)"]
-            )
+            if descriptorShortage == nil {
+                logger.warning(
+                    "cannot accept: out of descriptors or memory; retrying every second until some free up",
+                    metadata: ["error": "\(error)"]
+                )
+                descriptorShortage = (MonotonicClock.now, 0)
+            }
+            descriptorShortage?.pauses += 1
             pausedForBackoff = true
             updateAcceptWatcher()
             acceptBackoffTimer.start()
@@ -177,6 +261,7 @@ final class StreamServerCore: ServerCore {
 
     func connectionDidClose(_ connection: StreamConnection) {
         connections[connection.id] = nil
+        if admission.release(connection.clientAddress) { connectionSlotFreed() }
         logger.trace("connection closed", metadata: ["connection.id": "\(connection.id)"])
         if let current = session.current, current.oneRequest, current.connectionID == connection.id {
             stopServing(session: current.number)
@@ -200,6 +285,7 @@ final class StreamServerCore: ServerCore {
         connections.removeAll()
         acceptWatcher.stop()
         acceptBackoffTimer.stop()
+        rateTimer.stop()
         session.stopTimers()
         Listener.close(listener, configuration.address)
     }

@@ -148,6 +148,22 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
 
     public var isUnix: Bool { unixPath != nil }
 
+    /// The address's bytes in network order (4 for IPv4, 16 for IPv6); `nil` for a Unix path.
+    var addressBytes: [UInt8]? {
+        switch storage {
+        case .ipv4(let host, _):
+            var address = in_addr()
+            inet_pton(AF_INET, host, &address)
+            return withUnsafeBytes(of: address) { Array($0) }
+        case .ipv6(let host, _, _):
+            var address = in6_addr()
+            inet_pton(AF_INET6, host, &address)
+            return withUnsafeBytes(of: address) { Array($0) }
+        case .unix:
+            return nil
+        }
+    }
+
     public var description: String {
         switch storage {
         case .ipv4(let host, let port): return "\(host):\(port)"

@@ -20,6 +20,15 @@ enum Signals {
         return received == SIGINT ? "SIGINT" : "SIGTERM"
     }
 
+    /// Waits up to `timeout` seconds for SIGINT or SIGTERM; returns its name, or `nil` when none came.
+    static func waitForStop(timeout: Double) -> String? {
+        var set = stopSignals
+        var wait = timespec(tv_sec: Int(timeout), tv_nsec: Int((timeout - timeout.rounded(.down)) * 1e9))
+        let received = sigtimedwait(&set, nil, &wait)
+        guard received > 0 else { return nil }
+        return received == SIGINT ? "SIGINT" : "SIGTERM"
+    }
+
     private static var stopSignals: sigset_t {
         var set = sigset_t()
         sigemptyset(&set)

@@ -1,0 +1,59 @@
+/// Counts a stream server's open connections, in every mode, and applies the connection limits: at most
+/// `maximumConnections` in all (the core stops accepting at the limit) and `maximumConnectionsPerClient`
+/// from one IP address (more are closed at once). Also what a graceful shutdown waits on.
+///
+/// Used from the loop thread (admit, and release for event connections) and from worker threads (release
+/// for blocking handlers); the state is behind a `Monitor`.
+final class ConnectionAdmission: Sendable {
+    private struct State {
+        var open = 0
+        var perClient: [String: Int] = [:]
+    }
+
+    let maximumConnections: Int?
+    let maximumPerClient: Int?
+    private let state = Monitor(State())
+
+    init(maximumConnections: Int?, maximumPerClient: Int?) {
+        self.maximumConnections = maximumConnections
+        self.maximumPerClient = maximumPerClient
+    }
+
+    /// Counts a new connection from `client`, unless that client already has `maximumPerClient` open.
+    func admit(_ client: SocketAddress) -> Bool {
+        state.withLock { state in
+            if let limit = maximumPerClient, let host = client.host {
+                let current = state.perClient[host, default: 0]
+                guard current < limit else { return false }
+                state.perClient[host] = current + 1
+            }
+            state.open += 1
+            return true
+        }
+    }
+
+    /// Counts a connection's end. - Returns: whether the server was at `maximumConnections` before it.
+    func release(_ client: SocketAddress) -> Bool {
+        state.withLock { state in
+            if maximumPerClient != nil, let host = client.host {
+                let remaining = state.perClient[host, default: 1] - 1
+                state.perClient[host] = remaining > 0 ? remaining : nil
+            }
+            defer { state.open -= 1 }
+            return state.open == maximumConnections
+        }
+    }
+
+    var openCount: Int { state.withLock { $0.open } }
+
+    /// Whether the server is at `maximumConnections`.
+    var isFull: Bool {
+        guard let maximumConnections else { return false }
+        return openCount >= maximumConnections
+    }
+
+    /// Waits until no connection is open, at most `timeout` seconds. - Returns: `false` on timeout.
+    func waitUntilNoneOpen(timeout: Double) -> Bool {
+        state.wait(until: { $0.open == 0 }, timeout: timeout, then: { _ in }) != nil
+    }
+}

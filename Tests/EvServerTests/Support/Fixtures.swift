@@ -178,3 +178,10 @@ final class Gate: Sendable {
     func open() { isOpen.withLock { $0 = true } }
     func wait() { waitUntil(timeout: 30) { self.isOpen.withLock { $0 } } }
 }
+
+/// Seconds on the monotonic clock.
+func monotonicNow() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}

@@ -1,0 +1,143 @@
+import EvServer
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Echo every byte (event style), for the limit tests.
+final class ByteEchoEventHandler: StreamEventHandler {
+    func connection(_ connection: StreamConnection, received bytes: UnsafeRawBufferPointer) { connection.write(bytes) }
+}
+
+func echoServer(
+    _ address: SocketAddress? = nil, mode: ExecutionMode = .event, configure: (inout ServerConfiguration) -> Void
+) throws -> StreamServer {
+    var configuration = ServerConfiguration(address: try address ?? SocketAddress(host: "127.0.0.1", port: 0), mode: mode)
+    configure(&configuration)
+    let handler: StreamHandler = mode.isBlocking ? .blocking { LineEchoLoopHandler() } : .event { ByteEchoEventHandler() }
+    let server = try StreamServer(configuration: configuration, handler: handler)
+    try server.start()
+    return server
+}
+
+/// Echo lines until the input ends (blocking style).
+final class LineEchoLoopHandler: StreamRequestHandler {
+    func handle(_ request: StreamRequest) throws {
+        while let line = try request.readLine() { try request.write(line) }
+    }
+}
+
+@Suite("limits")
+struct LimitsTests {
+    @Test("at maximumConnections the server stops accepting, and serves the next client when one closes", arguments: [ExecutionMode.event, .thread])
+    func maximumConnections(mode: ExecutionMode) throws {
+        let server = try echoServer(mode: mode) { $0.maximumConnections = 2 }
+        defer { server.close() }
+        let first = try TestClient(server.localAddress)
+        let second = try TestClient(server.localAddress)
+        for client in [first, second] {
+            try client.send("in\n")
+            #expect(try client.readLine() == "in\n")
+        }
+        let third = try TestClient(server.localAddress, timeout: 0.3)  // the kernel completes it: backlog
+        try third.send("waiting\n")
+        #expect(throws: (any Error).self, "not served while two are open") { try third.receive() }
+        first.shutdownWrite()
+        _ = try first.readToEnd()
+        setTimeouts(third.descriptor, 10)
+        #expect(try third.readLine() == "waiting\n", "served once a slot freed; nothing lost")
+    }
+
+    @Test("maximumConnectionsPerClient closes the extra connection from the same address")
+    func perClientLimit() throws {
+        let server = try echoServer { $0.maximumConnectionsPerClient = 1 }
+        defer { server.close() }
+        let first = try TestClient(server.localAddress)
+        try first.send("a\n")
+        #expect(try first.readLine() == "a\n")
+        let second = try TestClient(server.localAddress)
+        #expect((try? second.readToEnd()) ?? [] == [], "closed at once")
+        try first.send("b\n")
+        #expect(try first.readLine() == "b\n", "the first is untouched")
+        first.shutdownWrite()
+        _ = try first.readToEnd()
+        #expect(waitUntil(timeout: 5) {
+            guard let again = try? TestClient(server.localAddress), (try? again.send("c\n")) != nil else { return false }
+            return (try? again.readLine()) == "c\n"
+        }, "a slot for this address opens when its connection closes")
+    }
+
+    @Test("maximumConnectionRate paces accepting and loses no client")
+    func connectionRate() throws {
+        let server = try echoServer { $0.maximumConnectionRate = 10 }
+        defer { server.close() }
+        let start = monotonicNow()
+        var clients: [TestClient] = []
+        for index in 0..<25 {
+            let client = try TestClient(server.localAddress)
+            try client.send("\(index)\n")
+            clients.append(client)
+        }
+        for (index, client) in clients.enumerated() { #expect(try client.readLine() == "\(index)\n") }
+        // A burst of 10, then 10 a second: the last of 25 cannot be accepted before 1.5 s.
+        #expect(monotonicNow() - start >= 1.4)
+    }
+
+    @Test("deny and allow ranges refuse clients before any handler", arguments: [false, true])
+    func allowAndDeny(useDeny: Bool) throws {
+        let server = try echoServer(try SocketAddress(host: "::", port: 0)) { configuration in
+            if useDeny {
+                configuration.deny = [try! AddressRange(parsing: "127.0.0.0/8")]
+            } else {
+                configuration.allow = [try! AddressRange(parsing: "::1/128")]
+            }
+        }
+        defer { server.close() }
+        let port = server.localAddress.port!
+        let v4 = try TestClient(try SocketAddress(host: "127.0.0.1", port: port))
+        #expect((try? v4.readToEnd()) ?? [] == [], "the IPv4 client (::ffff:127.0.0.1) is refused")
+        let v6 = try TestClient(try SocketAddress(host: "::1", port: port))
+        try v6.send("six\n")
+        #expect(try v6.readLine() == "six\n")
+    }
+
+    @Test("address ranges parse, mask and match", arguments: [
+        ("10.0.0.0/8", "10.255.1.2", true), ("10.0.0.0/8", "11.0.0.1", false),
+        ("192.168.1.77/24", "192.168.1.1", true), ("0.0.0.0/0", "8.8.8.8", true),
+        ("127.0.0.1", "127.0.0.1", true), ("127.0.0.1", "127.0.0.2", false),
+        ("127.0.0.0/8", "::ffff:127.0.0.5", true), ("::1", "::1", true), ("::1", "127.0.0.1", false),
+        ("2001:db8::/32", "2001:db8:ffff::1", true), ("2001:db8::/33", "2001:db8:8000::1", false),
+        ("fe80::/10", "febf::1%1", true), ("fe80::/10", "fec0::1", false),
+    ])
+    func ranges(range: String, address: String, expected: Bool) throws {
+        #expect(try AddressRange(parsing: range).contains(SocketAddress(host: address, port: 1)) == expected)
+    }
+
+    @Test("bad address ranges are refused with a message", arguments: ["10.0.0.0/33", "::/129", "10.0.0.0/", "ten/8", "10.0.0.0/x", ""])
+    func badRanges(text: String) {
+        #expect(throws: ServerError.self) { try AddressRange(parsing: text) }
+    }
+
+    @Test("a blocking readLine stops at maximumLineLength")
+    func lineLimit() throws {
+        final class Outcome: Sendable { let code = Mutex<String?>(nil) }
+        let outcome = Outcome()
+        final class Reader: StreamRequestHandler {
+            let outcome: Outcome
+            init(_ outcome: Outcome) { self.outcome = outcome }
+            func handle(_ request: StreamRequest) throws {
+                do { _ = try request.readLine() } catch let error as ConnectionError { outcome.code.withLock { $0 = "\(error.code)" } }
+            }
+        }
+        var configuration = ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: .thread)
+        configuration.maximumLineLength = 1000
+        let server = try StreamServer(configuration: configuration, handler: .blocking { Reader(outcome) })
+        defer { server.close() }
+        try server.start()
+        let client = try TestClient(server.localAddress)
+        try client.send([UInt8](repeating: 65, count: 5000))
+        #expect(waitUntil(timeout: 5) { outcome.code.withLock { $0 } == "lineTooLong" })
+    }
+}

@@ -9,6 +9,8 @@ final class TimerWatcher {
     private let raw: UnsafeMutablePointer<ev_timer>
     /// Called on the loop thread when the timer fires.
     var onFire: () -> Void
+    private var after: Double
+    private var repeatInterval: Double
 
     /// - Parameters:
     ///   - after: seconds until the first firing.
@@ -16,6 +18,8 @@ final class TimerWatcher {
     init(loop: EventLoop, after: Double, repeat: Double = 0, onFire: @escaping () -> Void) {
         self.loop = loop
         self.onFire = onFire
+        self.after = after
+        repeatInterval = `repeat`
         raw = .allocate(capacity: 1)
         raw.initialize(to: ev_timer())
         CLibEv_ev_timer_init(raw, timerCallback, after, `repeat`)
@@ -30,8 +34,13 @@ final class TimerWatcher {
 
     var isActive: Bool { CLibEv_ev_is_active(raw) != 0 }
 
+    /// Starts the timer to fire `after` seconds from now (the last `set`, or the initialiser's), then every
+    /// `repeat`. Re-sets the delay each time: libev leaves a one-shot timer that has fired (or was stopped)
+    /// with the time that was *left*, so a bare `ev_timer_start` would fire it at once. No-op when active.
     func start() {
         loop.preconditionInLoop()
+        guard !isActive else { return }
+        CLibEv_ev_timer_set(raw, after, repeatInterval)
         ev_timer_start(loop.raw, raw)
     }
 
@@ -51,6 +60,8 @@ final class TimerWatcher {
     func set(after: Double, repeat: Double = 0) {
         loop.preconditionInLoop()
         precondition(!isActive, "TimerWatcher.set on an active timer: stop() it first")
+        self.after = after
+        repeatInterval = `repeat`
         CLibEv_ev_timer_set(raw, after, `repeat`)
     }
 

@@ -110,18 +110,10 @@ struct DatagramHooksTests {
     func closeFinishesQueuedWork() throws {
         let descriptorsBefore = openDescriptorCount()
         let gate = Gate()
-        final class Waiting: DatagramRequestHandler {
-            let gate: Gate
-            init(_ gate: Gate) { self.gate = gate }
-            func handle(_ request: DatagramRequest) throws {
-                gate.wait()
-                try request.reply(request.datagram)
-            }
-        }
         do {
             let server = try makeDatagramServer(
                 try SocketAddress(host: "127.0.0.1", port: 0), mode: .pool(threads: 1, queueLimit: 8),
-                handler: .blocking { Waiting(gate) }
+                handler: .blocking { GatedDatagramEcho(gate) }
             )
             try server.start()
             let target = try DatagramTestClient(to: server.localAddress)

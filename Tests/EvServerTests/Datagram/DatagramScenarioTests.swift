@@ -113,18 +113,10 @@ struct DatagramScenarioTests {
     @Test("pool mode: a flood beyond the queue is dropped and counted, with bounded threads")
     func poolFloodDropsAndCounts() throws {
         let gate = Gate()
-        final class Waiting: DatagramRequestHandler {
-            let gate: Gate
-            init(_ gate: Gate) { self.gate = gate }
-            func handle(_ request: DatagramRequest) throws {
-                gate.wait()
-                try request.reply(request.datagram)
-            }
-        }
         let threadsBefore = threadCount()
         let server = try makeDatagramServer(
             try SocketAddress(host: "127.0.0.1", port: 0), mode: .pool(threads: 1, queueLimit: 2),
-            handler: .blocking { Waiting(gate) }
+            handler: .blocking { GatedDatagramEcho(gate) }
         )
         defer { server.close() }
         try server.start()

@@ -185,3 +185,13 @@ func monotonicNow() -> Double {
     clock_gettime(CLOCK_MONOTONIC, &now)
     return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
 }
+
+/// Datagram echo that waits at `gate` before replying (blocking style).
+final class GatedDatagramEcho: DatagramRequestHandler {
+    let gate: Gate
+    init(_ gate: Gate) { self.gate = gate }
+    func handle(_ request: DatagramRequest) throws {
+        gate.wait()
+        try request.reply(request.datagram)
+    }
+}

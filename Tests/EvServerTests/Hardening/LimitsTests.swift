@@ -141,3 +141,49 @@ struct LimitsTests {
         #expect(waitUntil(timeout: 5) { outcome.code.withLock { $0 } == "lineTooLong" })
     }
 }
+
+@Suite("configuration checks")
+struct ConfigurationCheckTests {
+    static let mutations: [(String, @Sendable (inout ServerConfiguration) -> Void)] = [
+        ("maximumThreads 0", { $0.maximumThreads = 0 }),
+        ("maximumDatagramSize 0", { $0.maximumDatagramSize = 0 }),
+        ("maximumDatagramSize over 16 MiB", { $0.maximumDatagramSize = ServerConfiguration.largestDatagramSize + 1 }),
+        ("readTimeout 0", { $0.readTimeout = 0 }),
+        ("writeTimeout negative", { $0.writeTimeout = -1 }),
+        ("maximumLifetime 0", { $0.maximumLifetime = 0 }),
+        ("maximumConnectionRate 0", { $0.maximumConnectionRate = 0 }),
+        ("maximumConnections 0", { $0.maximumConnections = 0 }),
+        ("maximumConnectionsPerClient 0", { $0.maximumConnectionsPerClient = 0 }),
+        ("maximumLineLength 0", { $0.maximumLineLength = 0 }),
+    ]
+
+    @Test("out-of-range limits are refused before binding, by both server kinds", arguments: mutations.indices)
+    func refused(index: Int) throws {
+        let (name, mutate) = Self.mutations[index]
+        var configuration = ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: .thread)
+        mutate(&configuration)
+        let stream = #expect(throws: ServerError.self, "\(name)") {
+            try StreamServer(configuration: configuration, handler: .blocking { LineEchoRequestHandler() })
+        }
+        #expect(stream?.code == .invalidConfiguration, "\(name)")
+        let datagram = #expect(throws: ServerError.self, "\(name)") {
+            try DatagramServer(configuration: configuration, handler: .blocking { DatagramEchoRequestHandler() })
+        }
+        #expect(datagram?.code == .invalidConfiguration, "\(name)")
+    }
+
+    @Test("a datagram handler of the wrong style for the mode is refused")
+    func datagramStyleMismatch() throws {
+        let address = try SocketAddress(host: "127.0.0.1", port: 0)
+        let event = #expect(throws: ServerError.self) {
+            try DatagramServer(configuration: ServerConfiguration(address: address, mode: .pool(threads: 1, queueLimit: 1)),
+                               handler: .event { DatagramEchoEventHandler() })
+        }
+        #expect(event?.code == .invalidConfiguration)
+        let blocking = #expect(throws: ServerError.self) {
+            try DatagramServer(configuration: ServerConfiguration(address: address, mode: .event),
+                               handler: .blocking { DatagramEchoRequestHandler() })
+        }
+        #expect(blocking?.code == .invalidConfiguration)
+    }
+}

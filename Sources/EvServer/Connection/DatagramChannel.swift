@@ -1,11 +1,13 @@
 /// A datagram server's socket as its `DatagramEventHandler` sees it: send datagrams to any client.
 ///
-/// Confined to the server's loop thread. `send` never blocks: a datagram the kernel cannot take yet is
-/// queued and sent, in order, when the socket is writable; while more than the high water mark is queued
-/// the server stops reading (the kernel queues, then drops, what arrives meanwhile), so memory stays bounded.
+/// Confined to the server's loop thread. `send` never blocks: on UDP a datagram the kernel cannot take yet
+/// (send buffer full) is queued and sent, in order, when the socket is writable; while more than the high
+/// water mark is queued the server stops reading (the kernel queues, then drops, what arrives meanwhile), so
+/// memory stays bounded. On a Unix socket a reply to a client whose queue is full is dropped and counted
+/// (see `DatagramSocket.trySend`).
 public final class DatagramChannel {
-    /// The address the server is bound to.
-    public var localAddress: SocketAddress { socket.address }
+    /// The address the server is bound to (with the real port when port 0 was asked).
+    public var localAddress: SocketAddress { server.localAddress }
     /// The server. (Unowned: the server closes its channel before it goes.)
     public unowned(unsafe) let server: DatagramServer
 

@@ -61,6 +61,22 @@ struct DatagramScenarioTests {
         #expect(!client.receivesSomething(within: 0.2))
     }
 
+    @Test("the channel reports the bound address, with the real port")
+    func channelLocalAddress() throws {
+        final class Reporting: DatagramEventHandler {
+            func channel(_ channel: DatagramChannel, received datagram: UnsafeRawBufferPointer, from client: SocketAddress) {
+                channel.send("\(channel.localAddress)", to: client)
+            }
+        }
+        let server = try makeDatagramServer(try SocketAddress(host: "127.0.0.1", port: 0), mode: .event, handler: .event { Reporting() })
+        defer { server.close() }
+        try server.start()
+        let client = try DatagramTestClient(to: server.localAddress)
+        try client.send("where?")
+        #expect(try client.receiveText() == "\(server.localAddress)")
+        #expect(server.localAddress.port != 0)
+    }
+
     @Test("a handler that sends nothing sends nothing (no empty datagram)", arguments: allModes)
     func silentHandlerSendsNothing(mode: ExecutionMode) throws {
         final class Silent: DatagramRequestHandler {

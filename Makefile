@@ -1,13 +1,17 @@
 # EvServer: the two commands of the README contract, and what they need.
 #   make run   installs what is missing, builds, and runs evserved on a sensible default
-#   make test  installs what is missing, builds, and runs the whole test suite
+#   make test  installs what is missing, builds, and runs the whole test suite (with a short sanitizer
+#              and fuzzing pass: `make check-sanitizers`, `make check-fuzz`)
+#   make sanitize          the whole Swift suite, and the daemon's service tests, under TSan and ASan
+#   make fuzz FUZZ_SECONDS=600   each fuzz target for that long (default 60 s each)
 SHELL := /bin/bash
 SWIFT_BUILD_FLAGS ?=
 RUN_ARGS ?= --listen tcp://127.0.0.1:7000?service=echo --listen tcp://127.0.0.1:7013?service=daytime \
             --listen tcp://127.0.0.1:7001?service=upper --listen udp://127.0.0.1:7000?service=echo \
             --listen udp://127.0.0.1:7013?service=daytime --mode event
 
-.PHONY: run test deps build build-release test-swift test-daemon clean
+.PHONY: run test deps build build-release test-swift test-daemon sanitize sanitize-thread sanitize-address \
+        fuzz fuzz-build fuzz-replay check-fuzz clean
 
 ## Installs Debian's libev-dev (the C library) and pytest (the daemon tests' runner) when missing.
 deps:
@@ -27,7 +31,7 @@ build-release: deps
 run: build-release
 	.build/release/evserved $(RUN_ARGS)
 
-test: build test-swift test-daemon
+test: build test-swift test-daemon fuzz-replay sanitize check-fuzz
 
 test-swift:
 	swift test $(SWIFT_BUILD_FLAGS)
@@ -35,5 +39,53 @@ test-swift:
 test-daemon:
 	EVSERVED=$(CURDIR)/.build/debug/evserved python3 -m pytest -q Tests/daemon
 
+## Sanitizers: ThreadSanitizer for the modes with threads (thread, pool; the Swift suite runs every mode),
+## AddressSanitizer for the rest. Any report fails the run (the daemon tests look for reports on stderr).
+sanitize: sanitize-thread sanitize-address
+
+sanitize-thread: deps
+	swift build --build-tests --sanitize=thread --scratch-path .build-tsan
+	TSAN_OPTIONS=halt_on_error=1 swift test --skip-build --sanitize=thread --scratch-path .build-tsan
+	EVSERVED=$(CURDIR)/.build-tsan/debug/evserved python3 -m pytest -q Tests/daemon/test_services.py \
+	    Tests/daemon/test_datagrams.py -k "thread or pool"
+
+sanitize-address: deps
+	swift build --build-tests --sanitize=address --scratch-path .build-asan
+	ASAN_OPTIONS=detect_leaks=0 swift test --skip-build --sanitize=address --scratch-path .build-asan
+	ASAN_OPTIONS=detect_leaks=0 EVSERVED=$(CURDIR)/.build-asan/debug/evserved python3 -m pytest -q \
+	    Tests/daemon/test_services.py Tests/daemon/test_datagrams.py -k "event or sync"
+
+## Fuzzing (libFuzzer through `--sanitize=fuzzer`, with AddressSanitizer). Targets: address, listener,
+## cidr, lines. Seeds and every crash found so far live in Tests/fuzz-corpus/TARGET and are replayed by
+## `make test`; a new crash file is written to .build-fuzz/crashes/ and should be added there once fixed.
+FUZZ_TARGETS := address listener cidr lines
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS := --product evserver-fuzz --sanitize=fuzzer --sanitize=address -Xswiftc -DFUZZING \
+              -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table --scratch-path .build-fuzz
+
+fuzz-build: deps
+	swift build $(FUZZ_FLAGS)
+
+fuzz: fuzz-build
+	@mkdir -p .build-fuzz/crashes
+	@for target in $(FUZZ_TARGETS); do \
+	    mkdir -p .build-fuzz/corpus/$$target && cp -n Tests/fuzz-corpus/$$target/* .build-fuzz/corpus/$$target/; \
+	    echo "fuzzing $$target for $(FUZZ_SECONDS) s"; \
+	    EVSERVER_FUZZ_TARGET=$$target SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 \
+	        .build-fuzz/debug/evserver-fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+	        -artifact_prefix=.build-fuzz/crashes/$$target- .build-fuzz/corpus/$$target > .build-fuzz/$$target.log 2>&1; \
+	    status=$$?; tail -n 2 .build-fuzz/$$target.log; \
+	    if [ $$status != 0 ]; then grep -m1 -A8 "Fatal error\|ERROR:" .build-fuzz/$$target.log; \
+	        echo "fuzzing $$target failed: see .build-fuzz/$$target.log and .build-fuzz/crashes/"; exit 1; fi; \
+	done
+
+## The bounded pass `make test` runs.
+check-fuzz:
+	$(MAKE) fuzz FUZZ_SECONDS=20
+
+## Replays the committed corpus (seeds and past crashes) through a normal build: regression tests.
+fuzz-replay: build
+	@for target in $(FUZZ_TARGETS); do .build/debug/evserver-fuzz $$target Tests/fuzz-corpus/$$target || exit 1; done
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-tsan .build-asan .build-fuzz

@@ -30,20 +30,38 @@ let package = Package(
         ),
 
         // MARK: - Daemon
+        // What the daemon serves and how its command line reads, apart from the process itself, so that
+        // tests and the fuzzer can use it.
+        .target(
+            name: "EvservedKit",
+            dependencies: ["EvServer"],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "evserved",
             dependencies: [
                 "EvServer",
+                "EvservedKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
 
+        // MARK: - Fuzzing
+        // Fuzz targets for every parser of client or command-line input. A normal build replays a corpus
+        // (`evserver-fuzz TARGET FILE|DIR...`); built with `--sanitize=fuzzer -Xswiftc -DFUZZING` (see the
+        // Makefile's `fuzz` target) libFuzzer drives it.
+        .executableTarget(
+            name: "evserver-fuzz",
+            dependencies: ["EvServer", "EvservedKit"],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: - Tests
         .testTarget(
             name: "EvServerTests",
-            dependencies: ["EvServer", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["EvServer", "EvservedKit", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
     ]

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import EvServer
+import EvservedKit
 import Logging
 
 #if canImport(Glibc)

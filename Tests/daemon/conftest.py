@@ -177,3 +177,7 @@ def daemon_factory():
         if daemon.process.poll() is None:
             daemon.process.kill()
             daemon.process.wait()
+    # Under `make sanitize` the daemon is built with a sanitizer: any report it printed fails the test.
+    for daemon in started:
+        report = daemon.stderr_text()
+        assert "Sanitizer" not in report, f"sanitizer report from {daemon.args}:\n{report[-6000:]}"

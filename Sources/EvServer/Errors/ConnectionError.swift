@@ -17,6 +17,8 @@ public struct ConnectionError: Error, CustomStringConvertible, Sendable, Equatab
         public static let peerClosed = Code("peerClosed")
         /// A line grew past the limit the reader was given.
         public static let lineTooLong = Code("lineTooLong")
+        /// More input waited to be read than the reader's buffer may hold (`maximumInputBuffer`).
+        public static let inputTooLarge = Code("inputTooLarge")
         /// A datagram reply was dropped: the client's receive queue or the server's send buffer stayed full.
         public static let replyDropped = Code("replyDropped")
         /// The connection was already closed on this side (for example by the server's shutdown).

@@ -26,8 +26,7 @@ public final class StreamRequest {
     private let deadline: Double?
 
     private let socket: Socket
-    private var buffer: [UInt8] = []
-    private var bufferStart = 0
+    private var input: InputBuffer
     private var inputEnded = false
     private var scratch = [UInt8](repeating: 0, count: StreamRequest.readChunk)
     private static let readChunk = 16 * 1024
@@ -40,6 +39,7 @@ public final class StreamRequest {
         readTimeout = configuration.readTimeout
         writeTimeout = configuration.writeTimeout
         maximumLineLength = configuration.maximumLineLength
+        input = InputBuffer(limit: configuration.maximumInputBuffer)
         deadline = configuration.maximumLifetime.map { MonotonicClock.now + $0 }
     }
 
@@ -51,25 +51,17 @@ public final class StreamRequest {
     /// Reads one line, including its `\n`. At end of input returns the unterminated rest, then `nil`.
     ///
     /// - Parameter maxLength: a longer line throws `ConnectionError.lineTooLong`, bounding memory; by
-    ///   default `maximumLineLength`.
+    ///   default `maximumLineLength` (and never more than the server's `maximumInputBuffer`).
     public func readLine(maxLength: Int? = nil) throws -> [UInt8]? {
-        let maxLength = maxLength ?? maximumLineLength
-        var searched = 0  // bytes after `bufferStart` known to hold no newline
+        let maxLength = min(maxLength ?? maximumLineLength, input.limit)
         while true {
-            if let newline = buffer[(bufferStart + searched)...].firstIndex(of: UInt8(ascii: "\n")) {
-                let line = Array(buffer[bufferStart...newline])
-                consume(upTo: newline + 1)
-                return line
-            }
-            searched = buffer.count - bufferStart
-            if searched >= maxLength {
+            do {
+                if let line = try input.nextLine(maxLength: maxLength) { return line }
+            } catch {
                 throw ConnectionError(.lineTooLong, "line from \(clientAddress) is longer than \(maxLength) bytes")
             }
             if try !fill() {
-                guard bufferStart < buffer.count else { return nil }
-                let rest = Array(buffer[bufferStart...])
-                consume(upTo: buffer.count)
-                return rest
+                return input.isEmpty ? nil : input.takeAll()
             }
         }
     }
@@ -77,35 +69,39 @@ public final class StreamRequest {
     /// Reads what is available, at most `maxLength` bytes, waiting for at least one. Empty at end of input.
     public func read(upTo maxLength: Int) throws -> [UInt8] {
         precondition(maxLength > 0, "read(upTo:) needs a positive length")
-        if bufferStart == buffer.count, try !fill() { return [] }
-        let end = min(buffer.count, bufferStart + maxLength)
-        let bytes = Array(buffer[bufferStart..<end])
-        consume(upTo: end)
-        return bytes
+        if input.isEmpty, try !fill() { return [] }
+        return input.take(maxLength)
     }
 
     /// Reads exactly `count` bytes; `nil` when the input ends first (the partial bytes are dropped).
+    ///
+    /// - Throws: `ConnectionError.inputTooLarge` when `count` is more than the server's `maximumInputBuffer`.
     public func read(exactly count: Int) throws -> [UInt8]? {
-        while buffer.count - bufferStart < count {
+        guard count <= input.limit else {
+            throw ConnectionError(
+                .inputTooLarge,
+                "read(exactly: \(count)) from \(clientAddress) is more than maximumInputBuffer (\(input.limit) bytes)"
+            )
+        }
+        while input.count < count {
             if try !fill() { return nil }
         }
-        let bytes = Array(buffer[bufferStart..<bufferStart + count])
-        consume(upTo: bufferStart + count)
-        return bytes
+        return input.take(count)
     }
 
-    /// Appends one read's worth of bytes to the buffer, waiting up to `idleTimeout`; `false` at end of input.
+    /// Appends one read's worth of bytes (no more than the buffer has room for), waiting up to the
+    /// timeouts; `false` at end of input.
     private func fill() throws -> Bool {
         if inputEnded { return false }
+        let room = min(scratch.count, input.room)
+        precondition(room > 0, "fill() called with a full input buffer")
         while true {
-            let result = try mapErrors { try scratch.withUnsafeMutableBytes { try socket.read(into: $0) } }
+            let result = try mapErrors {
+                try scratch.withUnsafeMutableBytes { try socket.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<room])) }
+            }
             switch result {
             case .bytes(let count):
-                if bufferStart > 0 && bufferStart >= buffer.count / 2 {
-                    buffer.removeFirst(bufferStart)
-                    bufferStart = 0
-                }
-                buffer.append(contentsOf: scratch[0..<count])
+                try scratch.withUnsafeBytes { try input.append(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
                 return true
             case .endOfFile:
                 inputEnded = true
@@ -113,14 +109,6 @@ public final class StreamRequest {
             case .wouldBlock:
                 try waitFor(events: CInt(POLLIN), limit: readTimeout, doing: "reading from")
             }
-        }
-    }
-
-    private func consume(upTo index: Int) {
-        bufferStart = index
-        if bufferStart == buffer.count {
-            buffer.removeAll(keepingCapacity: buffer.capacity <= 4 * StreamRequest.readChunk)
-            bufferStart = 0
         }
     }
 

@@ -15,13 +15,13 @@ import Glibc
 /// - Before `run()` starts and after it returns, no thread runs the loop; `destroy()` frees it then.
 ///
 /// `@unchecked Sendable`: the mutable state is either loop-confined (checked by `preconditionInLoop`),
-/// guarded by `queue`'s mutex, or atomic (`runningThread`).
+/// guarded by `queue`'s lock, or atomic (`runningThread`).
 final class EventLoop: @unchecked Sendable {
     /// The `struct ev_loop *`.
     let raw: OpaquePointer
     /// Owned here: started in `init`, stopped in `destroy`.
     private let wakeup: UnsafeMutablePointer<ev_async>
-    private let queue = Mutex<[@Sendable () -> Void]>([])
+    private let queue = Lock<[@Sendable () -> Void]>([])
     /// `pthread_t` of the thread inside `run()`, 0 when none.
     private let runningThread = Atomic<UInt>(0)
     private var destroyed = false

@@ -70,7 +70,10 @@ final class DatagramServerCore: ServerCore {
 
     func startServing(session number: Int, oneRequest: Bool, timeout: Double?) {
         guard !isClosed else { return }
-        session.begin(number: number, oneRequest: oneRequest, timeout: timeout, hasServiceActions: server?.hooks.serviceActions != nil)
+        guard session.begin(number: number, oneRequest: oneRequest, timeout: timeout, hasServiceActions: server?.hooks.serviceActions != nil) else {
+            server?.runtime.sessionEnded(timedOut: false)
+            return
+        }
         updateReadWatcher()
     }
 

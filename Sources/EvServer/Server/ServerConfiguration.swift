@@ -57,6 +57,10 @@ public struct ServerConfiguration: Sendable {
     /// The longest line `StreamRequest.readLine()` reads by default (memory per connection stays bounded);
     /// a longer one throws `ConnectionError.lineTooLong`. Default 64 KiB.
     public var maximumLineLength: Int = 64 * 1024
+    /// Blocking modes: the most input a `StreamRequest` holds unread (`read(exactly:)` of more throws
+    /// `ConnectionError.inputTooLarge`). Event handlers get bytes as they arrive and buffer nothing in the
+    /// library; `InputBuffer(limit:)` gives them the same bound. Default 1 MiB; at least `maximumLineLength`.
+    public var maximumInputBuffer: Int = 1024 * 1024
     /// Seconds `handleRequest()` waits for a client before calling the `handleTimeout` hook; `nil` waits
     /// forever. (socketserver's `timeout`; `serveForever` ignores it.)
     public var timeout: Double? = nil
@@ -92,6 +96,9 @@ public struct ServerConfiguration: Sendable {
             if let value, value < 1 { throw invalid("\(name) must be at least 1 (got \(value))") }
         }
         guard maximumLineLength >= 1 else { throw invalid("maximumLineLength must be at least 1 (got \(maximumLineLength))") }
+        guard maximumInputBuffer >= maximumLineLength else {
+            throw invalid("maximumInputBuffer \(maximumInputBuffer) must be at least maximumLineLength \(maximumLineLength)")
+        }
         guard maximumThreads >= 1 else { throw invalid("maximumThreads must be at least 1 (got \(maximumThreads))") }
         guard (1...ServerConfiguration.largestDatagramSize).contains(maximumDatagramSize) else {
             throw invalid("maximumDatagramSize \(maximumDatagramSize) is out of range: use 1 to \(ServerConfiguration.largestDatagramSize)")

@@ -16,6 +16,12 @@ final class ServingSession {
     var isServing: Bool { current != nil }
     var isOneRequest: Bool { current?.oneRequest == true }
 
+    /// The newest session begun.
+    private var lastBegun = 0
+    /// The newest session whose stop arrived before its start: `shutdown()` on one thread can queue its
+    /// stop ahead of the start `serveForever()` queues on another.
+    private var stoppedBeforeStart = 0
+
     private var requestTimer: TimerWatcher!
     private var serviceActionsTimer: TimerWatcher!
 
@@ -28,19 +34,26 @@ final class ServingSession {
     }
 
     /// Starts the session `number`, with `handleRequest()`'s `timeout` when `oneRequest`.
-    func begin(number: Int, oneRequest: Bool, timeout: Double?, hasServiceActions: Bool) {
+    /// - Returns: `false` when the session was already asked to stop: it is over before it began.
+    func begin(number: Int, oneRequest: Bool, timeout: Double?, hasServiceActions: Bool) -> Bool {
+        lastBegun = max(lastBegun, number)
+        if number <= stoppedBeforeStart { return false }
         current = Current(number: number, oneRequest: oneRequest)
         if oneRequest, let timeout {
             requestTimer.set(after: timeout)
             requestTimer.start()
         }
         if hasServiceActions { serviceActionsTimer.start() }
+        return true
     }
 
     /// Ends the session `number` (or whichever runs, when `nil`).
     /// - Returns: whether a session ended.
     func end(number: Int?) -> Bool {
-        guard let session = current, number == nil || number == session.number else { return false }
+        guard let session = current, number == nil || number == session.number else {
+            if let number, number > lastBegun { stoppedBeforeStart = max(stoppedBeforeStart, number) }
+            return false
+        }
         current = nil
         stopTimers()
         return true

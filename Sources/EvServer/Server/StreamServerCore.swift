@@ -82,7 +82,10 @@ final class StreamServerCore: ServerCore {
 
     func startServing(session number: Int, oneRequest: Bool, timeout: Double?) {
         guard !isClosed else { return }
-        session.begin(number: number, oneRequest: oneRequest, timeout: timeout, hasServiceActions: server?.hooks.serviceActions != nil)
+        guard session.begin(number: number, oneRequest: oneRequest, timeout: timeout, hasServiceActions: server?.hooks.serviceActions != nil) else {
+            server?.runtime.sessionEnded(timedOut: false)
+            return
+        }
         updateAcceptWatcher()
     }
 

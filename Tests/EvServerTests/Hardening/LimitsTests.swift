@@ -140,12 +140,64 @@ struct LimitsTests {
         try client.send([UInt8](repeating: 65, count: 5000))
         #expect(waitUntil(timeout: 5) { outcome.code.withLock { $0 } == "lineTooLong" })
     }
+
+    @Test("a blocking read(exactly:) beyond maximumInputBuffer is refused; within it, it arrives whole")
+    func inputBufferLimit() throws {
+        final class Reader: StreamRequestHandler {
+            func handle(_ request: StreamRequest) throws {
+                do {
+                    _ = try request.read(exactly: 4097)
+                } catch let error as ConnectionError where error.code == .inputTooLarge {
+                    try request.write("refused\n")
+                }
+                if let bytes = try request.read(exactly: 4096) { try request.write("\(bytes.count)\n") }
+            }
+        }
+        var configuration = ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: .thread)
+        configuration.maximumLineLength = 1000
+        configuration.maximumInputBuffer = 4096
+        let server = try StreamServer(configuration: configuration, handler: .blocking { Reader() })
+        defer { server.close() }
+        try server.start()
+        let client = try TestClient(server.localAddress)
+        try client.send([UInt8](repeating: 66, count: 4096))
+        #expect(try client.readToEnd() == Array("refused\n4096\n".utf8))
+    }
+}
+
+@Suite("input buffer")
+struct InputBufferTests {
+    @Test("lines come out whole whatever the chunks, and the rest stays")
+    func framing() throws {
+        var buffer = InputBuffer(limit: 64)
+        var lines: [String] = []
+        for chunk in ["he", "llo\nwor", "ld\n\npar", "tial"] {
+            try Array(chunk.utf8).withUnsafeBytes { try buffer.append($0) }
+            while let line = try buffer.nextLine(maxLength: 16) { lines.append(String(decoding: line, as: UTF8.self)) }
+        }
+        #expect(lines == ["hello\n", "world\n", "\n"])
+        #expect(buffer.takeAll() == Array("partial".utf8))
+        #expect(buffer.isEmpty)
+    }
+
+    @Test("a line over the limit is refused, with or without its newline; the buffer refuses past its limit")
+    func limits() throws {
+        var buffer = InputBuffer(limit: 8)
+        try Array("12345".utf8).withUnsafeBytes { try buffer.append($0) }
+        #expect(throws: ConnectionError.self) { try buffer.nextLine(maxLength: 4) }
+        var withNewline = InputBuffer(limit: 8)
+        try Array("12345\n".utf8).withUnsafeBytes { try withNewline.append($0) }
+        #expect(throws: ConnectionError.self) { try withNewline.nextLine(maxLength: 4) }
+        #expect(throws: ConnectionError.self) { try Array("1234".utf8).withUnsafeBytes { try buffer.append($0) } }
+        #expect(buffer.count == 5)
+    }
 }
 
 @Suite("configuration checks")
 struct ConfigurationCheckTests {
     static let mutations: [(String, @Sendable (inout ServerConfiguration) -> Void)] = [
         ("maximumThreads 0", { $0.maximumThreads = 0 }),
+        ("maximumInputBuffer below maximumLineLength", { $0.maximumInputBuffer = $0.maximumLineLength - 1 }),
         ("maximumDatagramSize 0", { $0.maximumDatagramSize = 0 }),
         ("maximumDatagramSize over 16 MiB", { $0.maximumDatagramSize = ServerConfiguration.largestDatagramSize + 1 }),
         ("readTimeout 0", { $0.readTimeout = 0 }),

@@ -112,14 +112,23 @@ struct LifecycleTests {
 
     @Test("close wakes blocking handlers stuck in a read", arguments: [ExecutionMode.sync, .thread, .pool(threads: 1, queueLimit: 1)])
     func closeWakesBlockedHandlers(mode: ExecutionMode) throws {
+        final class ReadsALine: StreamRequestHandler {
+            let reading: Gate
+            init(_ reading: Gate) { self.reading = reading }
+            func handle(_ request: StreamRequest) throws {
+                reading.open()
+                _ = try request.readLine()
+            }
+        }
+        let reading = Gate()
         let server = try StreamServer(
             configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: mode),
-            handler: lineEchoHandler(for: mode)
+            handler: .blocking { ReadsALine(reading) }
         )
         try server.start()
-        let client = try TestClient(server.localAddress)  // never sends: the handler blocks in readLine
+        let client = try TestClient(server.localAddress)  // never ends its line: the handler blocks in readLine
         try client.send("partial")
-        usleep(50_000)
+        reading.wait()
         server.close()
         #expect(try client.readToEnd().isEmpty)
     }

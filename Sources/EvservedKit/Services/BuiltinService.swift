@@ -1,8 +1,7 @@
-import ArgumentParser
 import EvServer
 
 /// The classic inetd internal services, each in both handler styles so it runs in every execution mode.
-enum BuiltinService: String, CaseIterable, ExpressibleByArgument {
+public enum BuiltinService: String, CaseIterable, Sendable {
     /// RFC 862: every byte back, verbatim.
     case echo
     /// Each line back upper-cased (the classic socketserver example).
@@ -15,7 +14,7 @@ enum BuiltinService: String, CaseIterable, ExpressibleByArgument {
     case chargen
 
     /// The stream handler for `mode`: event-driven for `.event`, blocking for the others.
-    func handler(for mode: ExecutionMode) -> StreamHandler {
+    public func handler(for mode: ExecutionMode) -> StreamHandler {
         if mode.isBlocking {
             switch self {
             case .echo: return .blocking { EchoRequestHandler() }
@@ -35,7 +34,7 @@ enum BuiltinService: String, CaseIterable, ExpressibleByArgument {
     }
 
     /// The datagram handler for `mode` (the RFC's UDP flavour of the service).
-    func datagramHandler(for mode: ExecutionMode) -> DatagramHandler {
+    public func datagramHandler(for mode: ExecutionMode) -> DatagramHandler {
         let reply: @Sendable (UnsafeRawBufferPointer) -> [UInt8]?
         switch self {
         case .echo: reply = DatagramReplies.echo
@@ -48,5 +47,6 @@ enum BuiltinService: String, CaseIterable, ExpressibleByArgument {
             ? .blocking { ReplyingDatagramRequestHandler(reply) } : .event { ReplyingDatagramEventHandler(reply) }
     }
 
-    static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }
+    /// Every name, comma-separated, for help texts and error messages.
+    public static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }
 }

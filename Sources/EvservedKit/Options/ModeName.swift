@@ -1,12 +1,11 @@
-import ArgumentParser
 import EvServer
-import Logging
 
 /// The execution mode as named on the command line; `--threads` and `--queue` complete `pool`.
-enum ModeName: String, CaseIterable, ExpressibleByArgument {
+public enum ModeName: String, CaseIterable, Sendable {
     case event, sync, thread, pool
 
-    func executionMode(threads: Int, queue: Int) -> ExecutionMode {
+    /// The library's execution mode this name stands for.
+    public func executionMode(threads: Int, queue: Int) -> ExecutionMode {
         switch self {
         case .event: return .event
         case .sync: return .sync
@@ -15,7 +14,6 @@ enum ModeName: String, CaseIterable, ExpressibleByArgument {
         }
     }
 
-    static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }
+    /// Every name, comma-separated, for help texts and error messages.
+    public static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }
 }
-
-extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -6,16 +6,19 @@ import EvServer
 /// `udp://[IPV6]:PORT`, `unixgram:///absolute/path` for datagrams, each optionally followed by
 /// `?service=NAME` and/or `&mode=MODE`, for example `tcp://0.0.0.0:7?service=echo`. A listener without its
 /// own service or mode takes the daemon's `--service` / `--mode`.
-struct ListenerSpec: Equatable {
-    enum Transport: Equatable { case stream, datagram }
+public struct ListenerSpec: Equatable, Sendable {
+    /// Whether the listener serves a byte stream (TCP, Unix stream) or datagrams (UDP, Unix datagram).
+    public enum Transport: Equatable, Sendable { case stream, datagram }
 
-    let transport: Transport
-    let address: SocketAddress
-    let service: BuiltinService?
-    let mode: ModeName?
+    public let transport: Transport
+    public let address: SocketAddress
+    /// The listener's own service, when its URL names one.
+    public let service: BuiltinService?
+    /// The listener's own mode, when its URL names one.
+    public let mode: ModeName?
 
     /// The URL of a bound address, as printed in `listening` lines.
-    static func url(for address: SocketAddress, transport: Transport) -> String {
+    public static func url(for address: SocketAddress, transport: Transport) -> String {
         switch (address.unixPath, transport) {
         case (let path?, .stream): return "unix://\(path)"
         case (let path?, .datagram): return "unixgram://\(path)"
@@ -24,7 +27,8 @@ struct ListenerSpec: Equatable {
         }
     }
 
-    init(parsing text: String) throws(ListenerSpecError) {
+    /// Parses one `--listen` value; the error says what is wrong and shows a correct form.
+    public init(parsing text: String) throws(ListenerSpecError) {
         let (base, query) = ListenerSpec.split(text, at: "?")
         var service: BuiltinService?
         var mode: ModeName?
@@ -68,7 +72,11 @@ struct ListenerSpec: Equatable {
                 guard !rest.hasPrefix("/"), !rest.isEmpty else {
                     throw ListenerSpecError(text, "expected \(name)://HOST:PORT, as in \(name)://127.0.0.1:7000 or \(name)://[::1]:7000")
                 }
-                address = try SocketAddress(parsing: rest)
+                let parsed = try SocketAddress(parsing: rest)
+                guard parsed.unixPath == nil else {  // SocketAddress also reads `./path` as a Unix path
+                    throw ListenerSpecError(text, "expected \(name)://HOST:PORT, as in \(name)://127.0.0.1:7000 or \(name)://[::1]:7000")
+                }
+                address = parsed
             }
         } catch let error as ServerError {
             throw ListenerSpecError(text, error.message)
@@ -86,8 +94,9 @@ struct ListenerSpec: Equatable {
     }
 }
 
-struct ListenerSpecError: Error, CustomStringConvertible {
-    let description: String
+/// Why a `--listen` value was refused, in a sentence an operator can act on.
+public struct ListenerSpecError: Error, CustomStringConvertible {
+    public let description: String
     init(_ text: String, _ problem: String) {
         description = "invalid --listen '\(text)': \(problem)"
     }

@@ -76,6 +76,9 @@ struct Evserved: ParsableCommand {
     @Option(help: ArgumentHelp("Most new connections accepted per second per listener; above it accepting pauses.", valueName: "per-second"))
     var maxConnectionRate: Double?
 
+    @Option(help: ArgumentHelp("Most new connections accepted per second from one IP address; more are closed at once.", valueName: "per-second"))
+    var maxConnectionRatePerClient: Double?
+
     @Option(name: .customLong("allow"), help: ArgumentHelp("Serve only clients in this CIDR range (10.0.0.0/8, ::1/128); repeatable.", valueName: "cidr"))
     var allow: [String] = []
 
@@ -108,7 +111,7 @@ struct Evserved: ParsableCommand {
 
     private enum CodingKeys: String, CodingKey {
         case listen, service, mode, threads, queue, idleTimeout, backlog, reusePort, reuseAddress, ipv6Only
-        case maxDatagramSize, maxConnections, maxConnectionsPerClient, maxConnectionRate, allow, deny, maxLine
+        case maxDatagramSize, maxConnections, maxConnectionsPerClient, maxConnectionRate, maxConnectionRatePerClient, allow, deny, maxLine
         case readTimeout, writeTimeout, maxLifetime, drainTimeout, logLevel
     }
 
@@ -134,7 +137,7 @@ struct Evserved: ParsableCommand {
         }
         allowRanges = try ranges(allow, flag: "allow")
         denyRanges = try ranges(deny, flag: "deny")
-        for (flag, value) in [("--read-timeout", readTimeout), ("--write-timeout", writeTimeout), ("--max-lifetime", maxLifetime), ("--max-connection-rate", maxConnectionRate)] {
+        for (flag, value) in [("--read-timeout", readTimeout), ("--write-timeout", writeTimeout), ("--max-lifetime", maxLifetime), ("--max-connection-rate", maxConnectionRate), ("--max-connection-rate-per-client", maxConnectionRatePerClient)] {
             if let value, !(value > 0) { throw ValidationError("\(flag) must be a positive number (got \(value))") }
         }
         for (flag, value) in [("--max-connections", maxConnections), ("--max-connections-per-client", maxConnectionsPerClient), ("--max-line", maxLine)] {
@@ -206,6 +209,7 @@ struct Evserved: ParsableCommand {
         configuration.maximumConnections = maxConnections
         configuration.maximumConnectionsPerClient = maxConnectionsPerClient
         configuration.maximumConnectionRate = maxConnectionRate
+        configuration.maximumConnectionRatePerClient = maxConnectionRatePerClient
         configuration.allow = allowRanges
         configuration.deny = denyRanges
         configuration.maximumLineLength = maxLine

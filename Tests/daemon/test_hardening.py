@@ -144,6 +144,23 @@ def test_max_connections_holds_the_rest_in_the_backlog(daemon_factory):
     second.close()
 
 
+def test_one_address_over_its_connection_rate_is_closed_and_served_again_later(daemon_factory):
+    daemon = daemon_factory("--listen", "tcp://127.0.0.1:0", "--max-connection-rate-per-client", "2")
+    def answered():
+        try:
+            with daemon.connect() as sock:
+                sock.sendall(b"x\n")
+                return sock.recv(16) == b"x\n"
+        except OSError:
+            return False
+    start = time.monotonic()
+    outcomes = [answered() for _ in range(5)]
+    if time.monotonic() - start < 0.4:
+        assert outcomes == [True, True, False, False, False]
+    time.sleep(1.1)
+    assert answered()
+
+
 def test_deny_refuses_tcp_and_udp_clients(daemon_factory):
     daemon = daemon_factory("--listen", "tcp://127.0.0.1:0", "--listen", "udp://127.0.0.1:0",
                             "--deny", "127.0.0.0/8")
@@ -251,6 +268,7 @@ def test_a_second_signal_exits_at_once(daemon_factory):
         (["--max-line", "0"], "--max-line must be at least 1"),
         (["--read-timeout", "0"], "--read-timeout must be a positive number"),
         (["--max-connection-rate=-5"], "--max-connection-rate must be a positive number"),
+        (["--max-connection-rate-per-client", "0"], "--max-connection-rate-per-client must be a positive number"),
         (["--drain-timeout=-1"], "--drain-timeout must be 0 or more"),
     ],
 )

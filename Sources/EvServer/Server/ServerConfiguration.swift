@@ -50,6 +50,9 @@ public struct ServerConfiguration: Sendable {
     /// Stream servers: new connections accepted per second at most, in bursts of up to as many; above it
     /// accepting pauses (the kernel backlog holds the rest). `nil`: no limit.
     public var maximumConnectionRate: Double? = nil
+    /// Stream servers: new connections per second at most from one IP address (bursts of up to as many);
+    /// more are closed at once, so one client cannot use up `maximumConnectionRate`. `nil`: no limit.
+    public var maximumConnectionRatePerClient: Double? = nil
     /// Clients allowed to connect or send datagrams; empty allows all. Checked before `verifyRequest`.
     public var allow: [AddressRange] = []
     /// Clients refused, whatever `allow` says.
@@ -89,7 +92,7 @@ public struct ServerConfiguration: Sendable {
             guard threads >= 1 else { throw invalid("a pool needs at least 1 thread (got \(threads))") }
             guard queueLimit >= 0 else { throw invalid("the pool queue limit \(queueLimit) is negative: use 0 or more") }
         }
-        for (name, value) in [("readTimeout", readTimeout), ("writeTimeout", writeTimeout), ("maximumLifetime", maximumLifetime), ("maximumConnectionRate", maximumConnectionRate)] {
+        for (name, value) in [("readTimeout", readTimeout), ("writeTimeout", writeTimeout), ("maximumLifetime", maximumLifetime), ("maximumConnectionRate", maximumConnectionRate), ("maximumConnectionRatePerClient", maximumConnectionRatePerClient)] {
             if let value, !(value > 0) { throw invalid("\(name) \(value) must be positive") }
         }
         for (name, value) in [("maximumConnections", maximumConnections), ("maximumConnectionsPerClient", maximumConnectionsPerClient)] {

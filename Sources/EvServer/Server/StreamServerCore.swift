@@ -34,6 +34,7 @@ final class StreamServerCore: ServerCore {
     private var pausedForRate = false
     private var rateLimit: TokenBucket?
     private var rateTimer: TimerWatcher!
+    private var clientRateLimit: ClientRateLimit?
     /// Accept is failing for want of descriptors: since when, and how many pauses so far.
     private var descriptorShortage: (since: Double, pauses: Int)?
     private let admission: ConnectionAdmission
@@ -48,6 +49,7 @@ final class StreamServerCore: ServerCore {
         self.admission = admission
         policy = configuration.addressPolicy
         rateLimit = configuration.maximumConnectionRate.map { TokenBucket(rate: $0) }
+        clientRateLimit = configuration.maximumConnectionRatePerClient.map { ClientRateLimit(rate: $0) }
         self.loop = loop
         self.configuration = configuration
         self.pool = pool
@@ -172,6 +174,9 @@ final class StreamServerCore: ServerCore {
     private func refusal(of peer: SocketAddress, server: StreamServer) -> String? {
         guard policy.admits(peer) else { return "address not allowed" }
         guard server.hooks.verifyRequest(peer) else { return "verifyRequest refused it" }
+        if let host = peer.host, clientRateLimit?.admit(host) == false {
+            return "too many new connections per second from this address"
+        }
         guard admission.admit(peer) else { return "too many connections from this address" }
         return nil
     }

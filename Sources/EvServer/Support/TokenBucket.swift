@@ -21,6 +21,11 @@ struct TokenBucket {
         return true
     }
 
+    /// Whether the bucket would be full at `now` (nothing taken recently).
+    func isFull(now: Double = MonotonicClock.now) -> Bool {
+        tokens + (now - updated) * rate >= capacity
+    }
+
     /// Gives back a token taken for nothing.
     mutating func refund() {
         tokens = min(capacity, tokens + 1)

@@ -85,6 +85,26 @@ struct LimitsTests {
         #expect(monotonicNow() - start >= 1.4)
     }
 
+    @Test("maximumConnectionRatePerClient closes one address's extra connections; other addresses go on")
+    func connectionRatePerClient() throws {
+        let server = try echoServer(try SocketAddress(host: "::", port: 0)) { $0.maximumConnectionRatePerClient = 3 }
+        defer { server.close() }
+        let port = server.localAddress.port!
+        let busy = try SocketAddress(host: "127.0.0.1", port: port)
+        func answered(_ address: SocketAddress) -> Bool {
+            guard let client = try? TestClient(address), (try? client.send("x\n")) != nil else { return false }
+            return (try? client.readLine()) == "x\n"
+        }
+        let start = monotonicNow()
+        let outcomes = (0..<6).map { _ in answered(busy) }
+        if monotonicNow() - start < 0.3 {  // a burst of 3, then 3 a second: the next 3 come too soon
+            #expect(outcomes == [true, true, true, false, false, false])
+        }
+        #expect(answered(try SocketAddress(host: "::1", port: port)), "another address is not limited")
+        usleep(1_100_000)
+        #expect(answered(busy), "the address is served again a second later")
+    }
+
     @Test("deny and allow ranges refuse clients before any handler", arguments: [false, true])
     func allowAndDeny(useDeny: Bool) throws {
         let server = try echoServer(try SocketAddress(host: "::", port: 0)) { configuration in
@@ -204,6 +224,7 @@ struct ConfigurationCheckTests {
         ("writeTimeout negative", { $0.writeTimeout = -1 }),
         ("maximumLifetime 0", { $0.maximumLifetime = 0 }),
         ("maximumConnectionRate 0", { $0.maximumConnectionRate = 0 }),
+        ("maximumConnectionRatePerClient negative", { $0.maximumConnectionRatePerClient = -1 }),
         ("maximumConnections 0", { $0.maximumConnections = 0 }),
         ("maximumConnectionsPerClient 0", { $0.maximumConnectionsPerClient = 0 }),
         ("maximumLineLength 0", { $0.maximumLineLength = 0 }),

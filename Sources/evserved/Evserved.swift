@@ -43,6 +43,13 @@ struct Evserved: ParsableCommand {
     @Option(help: "Execution mode for listeners without their own: \(ModeName.names).")
     var mode: ModeName = .event
 
+    @Option(help: ArgumentHelp(
+        "Event loops (threads) per TCP/UDP listener, each with its own SO_REUSEPORT socket; default: the number of cores.",
+        discussion: "Unix listeners always have one. Connection limits hold for all loops together; rate limits are split among them; pool mode has --threads per loop.",
+        valueName: "n"
+    ))
+    var loops: Int = Int(sysconf(CInt(_SC_NPROCESSORS_ONLN)))
+
     @Option(help: "Worker threads in pool mode.")
     var threads: Int = 8
 
@@ -110,7 +117,7 @@ struct Evserved: ParsableCommand {
     private var denyRanges: [AddressRange] = []
 
     private enum CodingKeys: String, CodingKey {
-        case listen, service, mode, threads, queue, idleTimeout, backlog, reusePort, reuseAddress, ipv6Only
+        case listen, service, mode, loops, threads, queue, idleTimeout, backlog, reusePort, reuseAddress, ipv6Only
         case maxDatagramSize, maxConnections, maxConnectionsPerClient, maxConnectionRate, maxConnectionRatePerClient, allow, deny, maxLine
         case readTimeout, writeTimeout, maxLifetime, drainTimeout, logLevel
     }
@@ -124,6 +131,7 @@ struct Evserved: ParsableCommand {
         } catch {
             throw ValidationError(error.description)
         }
+        guard loops >= 1 else { throw ValidationError("--loops must be at least 1 (got \(loops))") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1 (got \(threads))") }
         guard queue >= 0 else { throw ValidationError("--queue must be 0 or more (got \(queue))") }
         guard backlog >= 0 else { throw ValidationError("--backlog must be 0 or more (got \(backlog))") }
@@ -159,20 +167,22 @@ struct Evserved: ParsableCommand {
         }
         let logger = Logger(label: "evserved")
 
-        var servers: [(server: any SocketServer, transport: ListenerSpec.Transport)] = []
+        // One group of servers per listener: one server per loop.
+        var groups: [(servers: [any SocketServer], transport: ListenerSpec.Transport)] = []
+        var servers: [any SocketServer] { groups.flatMap(\.servers) }
         for spec in listeners {
             do {
-                let server = try makeServer(spec, logger: logger)
-                servers.append((server, spec.transport))
-                try server.start()
+                let group = try makeServers(spec, logger: logger)
+                groups.append((group, spec.transport))
+                for server in group { try server.start() }
             } catch {
-                for (server, _) in servers { server.close() }
+                for server in servers { server.close() }
                 printError("evserved: error: \(error)")
                 throw ExitCode.failure
             }
         }
-        for (server, transport) in servers {
-            print("listening \(ListenerSpec.url(for: server.localAddress, transport: transport))")
+        for (group, transport) in groups {
+            print("listening \(ListenerSpec.url(for: group[0].localAddress, transport: transport))")
         }
         fflush(nil)  // flush standard output now: scripts wait for these lines
         logger.notice("started", metadata: ["listeners": "\(servers.count)"])
@@ -183,7 +193,7 @@ struct Evserved: ParsableCommand {
             metadata: ["signal": "\(signal)", "drain-timeout": "\(drainTimeout)"]
         )
         let draining = DispatchGroup()
-        for (server, _) in servers {
+        for server in servers {
             DispatchQueue.global().async(group: draining) { [drainTimeout] in server.shutdownGracefully(timeout: drainTimeout) }
         }
         while draining.wait(timeout: .now()) == .timedOut {
@@ -193,10 +203,28 @@ struct Evserved: ParsableCommand {
                 Glibc.exit(1)
             }
         }
+        for (group, transport) in groups where group.count > 1 {
+            logger.notice(
+                "served per loop",
+                metadata: [
+                    "listener": "\(ListenerSpec.url(for: group[0].localAddress, transport: transport))",
+                    "per-loop": "\(group.map { String(Self.served(by: $0)) }.joined(separator: " "))",
+                ]
+            )
+        }
         logger.notice("stopped")
     }
 
-    private func makeServer(_ spec: ListenerSpec, logger: Logger) throws -> any SocketServer {
+    /// Connections (stream) or datagrams (datagram) a server has handled.
+    private static func served(by server: any SocketServer) -> Int {
+        switch server {
+        case let stream as StreamServer: return stream.connectionsAccepted
+        case let datagram as DatagramServer: return datagram.statistics.handled
+        default: return 0
+        }
+    }
+
+    private func makeServers(_ spec: ListenerSpec, logger: Logger) throws -> [any SocketServer] {
         let service = spec.service ?? service
         let executionMode = (spec.mode ?? mode).executionMode(threads: threads, queue: queue)
         var configuration = ServerConfiguration(address: spec.address, mode: executionMode)
@@ -230,13 +258,14 @@ struct Evserved: ParsableCommand {
         })
         switch spec.transport {
         case .stream:
-            return try StreamServer(
-                configuration: configuration, handler: service.handler(for: executionMode), hooks: hooks, logger: listenerLogger
+            return try ServerGroup.streamServers(
+                loops: loops, configuration: configuration, handler: service.handler(for: executionMode), hooks: hooks,
+                logger: listenerLogger
             )
         case .datagram:
-            return try DatagramServer(
-                configuration: configuration, handler: service.datagramHandler(for: executionMode), hooks: hooks,
-                logger: listenerLogger
+            return try ServerGroup.datagramServers(
+                loops: loops, configuration: configuration, handler: service.datagramHandler(for: executionMode),
+                hooks: hooks, logger: listenerLogger
             )
         }
     }

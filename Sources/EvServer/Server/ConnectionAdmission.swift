@@ -2,6 +2,9 @@
 /// `maximumConnections` in all (the core stops accepting at the limit) and `maximumConnectionsPerClient`
 /// from one IP address (more are closed at once). Also what a graceful shutdown waits on.
 ///
+/// The servers of a group (`StreamServer.makeGroup`) share one: the limits hold for the group, and a
+/// connection that closes on one loop lets every member that paused at the limit accept again.
+///
 /// Used from the loop thread (admit, and release for event connections) and from worker threads (release
 /// for blocking handlers); the state is behind a `Monitor`.
 final class ConnectionAdmission: Sendable {
@@ -13,6 +16,8 @@ final class ConnectionAdmission: Sendable {
     let maximumConnections: Int?
     let maximumPerClient: Int?
     private let state = Monitor(State())
+    /// What each member server does when a slot frees after the limit was reached (keyed by server).
+    private let members = Monitor<[ObjectIdentifier: @Sendable () -> Void]>([:])
 
     init(maximumConnections: Int?, maximumPerClient: Int?) {
         self.maximumConnections = maximumConnections
@@ -42,6 +47,22 @@ final class ConnectionAdmission: Sendable {
             defer { state.open -= 1 }
             return state.open == maximumConnections
         }
+    }
+
+    /// Registers `server`'s reaction to a freed slot (it runs on any thread: hop to the loop).
+    func join(_ server: AnyObject, onSlotFreed: @escaping @Sendable () -> Void) {
+        members.withLock { $0[ObjectIdentifier(server)] = onSlotFreed }
+    }
+
+    /// Unregisters `server`; called when it starts closing, before its loop goes.
+    func leave(_ server: AnyObject) {
+        _ = members.withLock { $0.removeValue(forKey: ObjectIdentifier(server)) }
+    }
+
+    /// Counts a connection's end; when the limit had been reached, tells every member.
+    func releaseAndNotify(_ client: SocketAddress) {
+        guard release(client) else { return }
+        members.withLock { members in for onSlotFreed in members.values { onSlotFreed() } }
     }
 
     var openCount: Int { state.withLock { $0.open } }

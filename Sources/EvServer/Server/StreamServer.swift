@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -38,8 +39,14 @@ public final class StreamServer: @unchecked Sendable {
     let runtime: ServerRuntime<StreamServerCore>
     /// Descriptors that blocking handlers are using, so `close()` can wake handlers stuck in a read.
     private let blockingDescriptors = Monitor(Set<CInt>())
-    /// Open connections in every mode, and the connection limits.
+    /// Open connections in every mode, and the connection limits (shared by a group's servers).
     let admission: ConnectionAdmission
+    private let accepted = Atomic<Int>(0)
+
+    /// Connections accepted and served so far (refused ones not counted): with a group, the share of
+    /// this server's loop.
+    public var connectionsAccepted: Int { accepted.load(ordering: .relaxed) }
+    func countAccepted() { accepted.add(1, ordering: .relaxed) }
 
     /// Binds and listens.
     ///
@@ -48,11 +55,19 @@ public final class StreamServer: @unchecked Sendable {
     ///   - handler: makes one handler per connection; its style must fit `configuration.mode`.
     ///   - hooks: socketserver's overridable methods, as closures.
     ///   - logger: where the server logs (at `debug` and `trace`, and `info` for handler errors).
-    public init(
+    public convenience init(
         configuration: ServerConfiguration,
         handler: StreamHandler,
         hooks: ServerHooks = ServerHooks(),
         logger: Logger = Logger(label: "evserver", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) throws(ServerError) {
+        try self.init(configuration: configuration, handler: handler, hooks: hooks, logger: logger, admission: nil)
+    }
+
+    /// `admission`: the group's shared one, or `nil` for a server of its own.
+    init(
+        configuration: ServerConfiguration, handler: StreamHandler, hooks: ServerHooks, logger: Logger,
+        admission sharedAdmission: ConnectionAdmission?
     ) throws(ServerError) {
         try configuration.validate()
         guard handler.fits(configuration.mode) else {
@@ -76,7 +91,7 @@ public final class StreamServer: @unchecked Sendable {
             if let error = error as? SystemError { throw ServerError.cannotListen(on: configuration.address, error) }
             throw error as! ServerError
         }
-        let admission = ConnectionAdmission(
+        let admission = sharedAdmission ?? ConnectionAdmission(
             maximumConnections: configuration.maximumConnections,
             maximumPerClient: configuration.maximumConnectionsPerClient
         )
@@ -89,6 +104,7 @@ public final class StreamServer: @unchecked Sendable {
         // The first work the loop runs: every session starts after it.
         let core = runtime.core
         runtime.loop.execute { [self] in core.value.server = self }
+        admission.join(self) { [loop = runtime.loop] in loop.execute { core.value.connectionSlotFreed() } }
         logger.debug(
             "listening",
             metadata: ["evserver.listener": "\(localAddress)", "evserver.mode": "\(configuration.mode)"]
@@ -146,6 +162,7 @@ public final class StreamServer: @unchecked Sendable {
             // The helper holds the server strongly until the close is complete.
             closeElsewhere: { [self] in close() },
             wakeBlockedHandlers: {
+                admission.leave(self)
                 // In .sync mode a handler may hold the loop thread that shutdown() waits for.
                 blockingDescriptors.withLock { descriptors in
                     for descriptor in descriptors { _ = Glibc.shutdown(descriptor, CInt(SHUT_RDWR)) }
@@ -222,10 +239,7 @@ public final class StreamServer: @unchecked Sendable {
             descriptors.remove(descriptor)
             request.close()
         }
-        if admission.release(peer) {
-            let core = runtime.core
-            runtime.loop.execute { core.value.connectionSlotFreed() }
-        }
+        admission.releaseAndNotify(peer)
     }
 
     /// Reports a handler's error to the `handleError` hook, or logs it.

@@ -129,6 +129,12 @@ final class StreamServerCore: ServerCore {
     private func acceptPending(upTo count: Int, draining: Bool = false) {
         for _ in 0..<count {
             guard draining || acceptWatcher.isActive, let server else { return }
+            // Checked before each accept: in a group another loop may have reached the shared limit.
+            if !draining, admission.isFull {
+                pausedForConnectionLimit = true
+                updateAcceptWatcher()
+                return
+            }
             if !draining, rateLimit != nil, !rateLimit!.take() {
                 pauseForRate()
                 return
@@ -153,6 +159,7 @@ final class StreamServerCore: ServerCore {
                 try? socket.setOption(level: CInt(IPPROTO_TCP), name: TCP_NODELAY, value: 1, what: "TCP_NODELAY")
             }
             guard let refusal = refusal(of: peer, server: server) else {
+                server.countAccepted()
                 dispatch(socket, peer: peer, server: server)
                 if admission.isFull {
                     pausedForConnectionLimit = true
@@ -269,7 +276,7 @@ final class StreamServerCore: ServerCore {
 
     func connectionDidClose(_ connection: StreamConnection) {
         connections[connection.id] = nil
-        if admission.release(connection.clientAddress) { connectionSlotFreed() }
+        admission.releaseAndNotify(connection.clientAddress)
         logger.trace("connection closed", metadata: ["connection.id": "\(connection.id)"])
         if let current = session.current, current.oneRequest, current.connectionID == connection.id {
             stopServing(session: current.number)

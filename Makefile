@@ -10,7 +10,7 @@ RUN_ARGS ?= --listen tcp://127.0.0.1:7000?service=echo --listen tcp://127.0.0.1:
             --listen tcp://127.0.0.1:7001?service=upper --listen udp://127.0.0.1:7000?service=echo \
             --listen udp://127.0.0.1:7013?service=daytime --mode event
 
-.PHONY: run test deps build build-release test-swift test-daemon sanitize sanitize-thread sanitize-address \
+.PHONY: bench bench-quick callgrind run test deps build build-release test-swift test-daemon sanitize sanitize-thread sanitize-address \
         fuzz fuzz-build fuzz-replay check-fuzz clean
 
 ## Installs Debian's libev-dev (the C library) and pytest (the daemon tests' runner) when missing.
@@ -38,6 +38,18 @@ test-swift:
 
 test-daemon:
 	EVSERVED=$(CURDIR)/.build/debug/evserved python3 -m pytest -q Tests/daemon
+
+## Benchmarks (release builds; see BENCHMARKS.md). bench: 5 interleaved rounds of 5 s per workload and server.
+BENCH_ARGS ?= --rounds 5 --seconds 5
+bench: deps
+	python3 bench/run.py $(BENCH_ARGS)
+
+bench-quick: deps
+	python3 bench/run.py --rounds 1 --seconds 2
+
+## Server-side instructions per round trip (valgrind's callgrind), evserved event mode vs the C reference.
+callgrind: deps
+	python3 bench/callgrind.py
 
 ## Sanitizers: ThreadSanitizer for the modes with threads (thread, pool; the Swift suite runs every mode),
 ## AddressSanitizer for the rest. Any report fails the run (the daemon tests look for reports on stderr).

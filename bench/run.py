@@ -26,11 +26,12 @@ OUT = os.path.join(ROOT, ".build-bench")
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def build():
+def build(swift=True):
     os.makedirs(OUT, exist_ok=True)
-    subprocess.run(["swift", "build", "-c", "release", "--product", "evserved"], cwd=ROOT, check=True)
-    subprocess.run(["swift", "build", "-c", "release", "--scratch-path", os.path.join(OUT, "nio")],
-                   cwd=os.path.join(BENCH, "nio-echo"), check=True)
+    if swift:
+        subprocess.run(["swift", "build", "-c", "release", "--product", "evserved"], cwd=ROOT, check=True)
+        subprocess.run(["swift", "build", "-c", "release", "--scratch-path", os.path.join(OUT, "nio")],
+                       cwd=os.path.join(BENCH, "nio-echo"), check=True)
     for name, source, libs in [("loadgen", "loadgen/loadgen.c", []), ("c-echo", "c-echo/echo.c", ["-lev"])]:
         subprocess.run(["gcc", "-O2", "-Wall", "-o", os.path.join(OUT, name), os.path.join(BENCH, source), *libs],
                        check=True)
@@ -38,7 +39,8 @@ def build():
 
 def servers(loops):
     evserved = os.path.join(ROOT, ".build", "release", "evserved")
-    listen = ["--listen", "tcp://127.0.0.1:0", "--listen", "udp://127.0.0.1:0"]
+    # One loop, as the C reference and the NIO server have; --loops N is its own entry.
+    listen = ["--listen", "tcp://127.0.0.1:0", "--listen", "udp://127.0.0.1:0", "--loops", "1"]
     table = {
         "c-libev": [os.path.join(OUT, "c-echo"), "0"],
         "evserved-event": [evserved, *listen, "--mode", "event", "--log-level", "error"],
@@ -48,7 +50,7 @@ def servers(loops):
         "python-threading": [sys.executable, os.path.join(BENCH, "python_echo.py"), "0"],
     }
     if loops > 1:
-        table[f"evserved-event-{loops}loops"] = [evserved, *listen, "--mode", "event", "--loops", str(loops),
+        table[f"evserved-event-{loops}loops"] = [evserved, *listen[:-1], str(loops), "--mode", "event",
                                                  "--log-level", "error"]
     return table
 
@@ -143,12 +145,12 @@ def main():
     parser.add_argument("--seconds", type=float, default=4)
     parser.add_argument("--only", help="comma-separated server names")
     parser.add_argument("--workloads", help="comma-separated workload names")
-    parser.add_argument("--loops", type=int, default=0, help="also run evserved event mode with --loops N")
+    parser.add_argument("--loops", type=int, default=os.cpu_count(),
+                        help="also run evserved event mode with --loops N (default: the number of cores; 1: skip)")
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--output", default=os.path.join(OUT, "results.json"))
     args = parser.parse_args()
-    if not args.no_build:
-        build()
+    build(swift=not args.no_build)
     table = servers(args.loops)
     if args.only:
         table = {name: table[name] for name in args.only.split(",")}

@@ -39,5 +39,5 @@ let udp = try DatagramBootstrap(group: group)
     }
     .bind(host: "127.0.0.1", port: bound).wait()
 print("listening tcp://127.0.0.1:\(bound)\nlistening udp://127.0.0.1:\(bound)")
-fflush(stdout)
+fflush(nil)
 try tcp.closeFuture.wait()

@@ -27,7 +27,9 @@ public final class StreamConnection {
     private var writeBuffer = WriteBuffer()
     private var readPausedForBackPressure = false
     private var readWatcher: IOWatcher!
-    private var writeWatcher: IOWatcher!
+    /// Made on first need (the kernel did not take a whole write): most connections never need one, and
+    /// an idle connection is lighter without it.
+    private var writeWatcher: IOWatcher?
     private var idleTimer: TimerWatcher?
     /// `readTimeout`: restarted by each read; only counts while the server is ready to read.
     private var readTimer: TimerWatcher?
@@ -51,9 +53,6 @@ public final class StreamConnection {
         lowWaterMark = configuration.writeBufferLowWaterMark
         readWatcher = IOWatcher(loop: loop, descriptor: socket.descriptor, events: .read) { [unowned self] _ in
             self.readable()
-        }
-        writeWatcher = IOWatcher(loop: loop, descriptor: socket.descriptor, events: .write) { [unowned self] _ in
-            self.writable()
         }
         if let idle = configuration.idleTimeout {
             idleTimer = TimerWatcher(loop: loop, after: idle, repeat: idle) { [unowned self] in
@@ -114,7 +113,12 @@ public final class StreamConnection {
         if sent < bytes.count {
             if writeBuffer.isEmpty { writeTimer?.restart() }
             writeBuffer.append(UnsafeRawBufferPointer(rebasing: bytes[sent...]))
-            writeWatcher.start()
+            if writeWatcher == nil {
+                writeWatcher = IOWatcher(loop: loop, descriptor: socket.descriptor, events: .write) { [unowned self] _ in
+                    self.writable()
+                }
+            }
+            writeWatcher?.start()
             if writeBuffer.count > highWaterMark && !readPausedForBackPressure {
                 readPausedForBackPressure = true
                 updateReadWatcher()
@@ -201,7 +205,7 @@ public final class StreamConnection {
         idleTimer?.restart()
         writeTimer?.restart()
         if writeBuffer.isEmpty {
-            writeWatcher.stop()
+            writeWatcher?.stop()
             writeTimer?.stop()
             if state == .closing {
                 finish(error: nil)
@@ -240,7 +244,7 @@ public final class StreamConnection {
         guard state != .closed else { return }
         state = .closed
         readWatcher.stop()
-        writeWatcher.stop()
+        writeWatcher?.stop()
         idleTimer?.stop()
         readTimer?.stop()
         writeTimer?.stop()

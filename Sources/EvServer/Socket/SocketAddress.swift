@@ -8,10 +8,30 @@ import Glibc
 /// (`/run/evserved.sock`).
 /// Host parts are numeric (no DNS lookups, which would block the loop); `localhost` means `127.0.0.1`.
 public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
+    /// Binary, as the kernel gives it: reading a client's address (every accept, every datagram) costs no
+    /// text formatting; `host` and `description` format on demand.
     enum Storage: Sendable, Hashable {
-        case ipv4(host: String, port: UInt16)
-        case ipv6(host: String, port: UInt16, scopeID: UInt32)
+        /// `address`: `in_addr.s_addr` (network order).
+        case ipv4(address: UInt32, port: UInt16)
+        /// `address`: the 16 bytes of `in6_addr`, as two words in memory order.
+        case ipv6(address: IPv6Bytes, port: UInt16, scopeID: UInt32)
         case unix(path: String)
+    }
+
+    struct IPv6Bytes: Sendable, Hashable {
+        var high: UInt64
+        var low: UInt64
+        init(_ address: in6_addr) {
+            (high, low) = withUnsafeBytes(of: address) { ($0.load(as: UInt64.self), $0.load(fromByteOffset: 8, as: UInt64.self)) }
+        }
+        var in6: in6_addr {
+            var address = in6_addr()
+            withUnsafeMutableBytes(of: &address) { bytes in
+                bytes.storeBytes(of: high, as: UInt64.self)
+                bytes.storeBytes(of: low, toByteOffset: 8, as: UInt64.self)
+            }
+            return address
+        }
     }
 
     let storage: Storage
@@ -30,10 +50,10 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         var v4 = in_addr()
         var v6 = in6_addr()
         if zone == nil, inet_pton(AF_INET, numeric, &v4) == 1 {
-            storage = .ipv4(host: numeric, port: UInt16(port))
+            storage = .ipv4(address: v4.s_addr, port: UInt16(port))
         } else if inet_pton(AF_INET6, numeric, &v6) == 1 {
             let scopeID = try SocketAddress.scopeID(zone, of: v6, in: host)
-            storage = .ipv6(host: SocketAddress.format(v6), port: UInt16(port), scopeID: scopeID)
+            storage = .ipv6(address: IPv6Bytes(v6), port: UInt16(port), scopeID: scopeID)
         } else {
             throw ServerError(
                 .invalidAddress,
@@ -135,7 +155,8 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     /// The numeric host of an IP address; `nil` for a Unix path.
     public var host: String? {
         switch storage {
-        case .ipv4(let host, _), .ipv6(let host, _, _): return host
+        case .ipv4(let address, _): return SocketAddress.format(in_addr(s_addr: address))
+        case .ipv6(let address, _, _): return SocketAddress.format(address.in6)
         case .unix: return nil
         }
     }
@@ -151,14 +172,10 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     /// The address's bytes in network order (4 for IPv4, 16 for IPv6); `nil` for a Unix path.
     var addressBytes: [UInt8]? {
         switch storage {
-        case .ipv4(let host, _):
-            var address = in_addr()
-            inet_pton(AF_INET, host, &address)
+        case .ipv4(let address, _):
             return withUnsafeBytes(of: address) { Array($0) }
-        case .ipv6(let host, _, _):
-            var address = in6_addr()
-            inet_pton(AF_INET6, host, &address)
-            return withUnsafeBytes(of: address) { Array($0) }
+        case .ipv6(let address, _, _):
+            return withUnsafeBytes(of: address.in6) { Array($0) }
         case .unix:
             return nil
         }
@@ -166,9 +183,9 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String {
         switch storage {
-        case .ipv4(let host, let port): return "\(host):\(port)"
-        case .ipv6(let host, let port, 0): return "[\(host)]:\(port)"
-        case .ipv6(let host, let port, let scopeID): return "[\(host)%\(SocketAddress.interfaceName(scopeID))]:\(port)"
+        case .ipv4(_, let port): return "\(host!):\(port)"
+        case .ipv6(_, let port, 0): return "[\(host!)]:\(port)"
+        case .ipv6(_, let port, let scopeID): return "[\(host!)%\(SocketAddress.interfaceName(scopeID))]:\(port)"
         case .unix(let path): return path.isEmpty ? "unix:(unnamed)" : path
         }
     }
@@ -190,7 +207,7 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
             address.sin_port = port.bigEndian
-            inet_pton(AF_INET, host, &address.sin_addr)
+            address.sin_addr.s_addr = host
             return try withUnsafePointer(to: &address) {
                 try $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                     try body($0, socklen_t(MemoryLayout<sockaddr_in>.size))
@@ -201,7 +218,7 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
             address.sin6_family = sa_family_t(AF_INET6)
             address.sin6_port = port.bigEndian
             address.sin6_scope_id = scopeID
-            inet_pton(AF_INET6, host, &address.sin6_addr)
+            address.sin6_addr = host.in6
             return try withUnsafePointer(to: &address) {
                 try $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                     try body($0, socklen_t(MemoryLayout<sockaddr_in6>.size))
@@ -225,11 +242,11 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         switch CInt(raw.pointee.ss_family) {
         case AF_INET:
             let address = UnsafeRawPointer(raw).load(as: sockaddr_in.self)
-            storage = .ipv4(host: SocketAddress.format(address.sin_addr), port: UInt16(bigEndian: address.sin_port))
+            storage = .ipv4(address: address.sin_addr.s_addr, port: UInt16(bigEndian: address.sin_port))
         case AF_INET6:
             let address = UnsafeRawPointer(raw).load(as: sockaddr_in6.self)
             storage = .ipv6(
-                host: SocketAddress.format(address.sin6_addr),
+                address: IPv6Bytes(address.sin6_addr),
                 port: UInt16(bigEndian: address.sin6_port),
                 scopeID: address.sin6_scope_id
             )

@@ -35,7 +35,7 @@ public enum BuiltinService: String, CaseIterable, Sendable {
 
     /// The datagram handler for `mode` (the RFC's UDP flavour of the service).
     public func datagramHandler(for mode: ExecutionMode) -> DatagramHandler {
-        let reply: @Sendable (UnsafeRawBufferPointer) -> [UInt8]?
+        let reply: DatagramReply
         switch self {
         case .echo: reply = DatagramReplies.echo
         case .upper: reply = DatagramReplies.upper

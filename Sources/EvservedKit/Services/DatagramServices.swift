@@ -1,46 +1,61 @@
 import EvServer
 
-/// The built-in services over datagrams, each a function from a datagram to its reply (`nil`: none),
-/// with their RFC semantics for UDP.
+/// A datagram service: appends its reply to `reply` (empty on entry) and returns whether to send it.
+/// Writing into the caller's buffer lets the event handler reuse one buffer: no allocation per datagram.
+typealias DatagramReply = @Sendable (_ datagram: UnsafeRawBufferPointer, _ reply: inout [UInt8]) -> Bool
+
+/// The built-in services over datagrams, with their RFC semantics for UDP.
 enum DatagramReplies {
     /// RFC 862: the datagram back.
-    static func echo(_ datagram: UnsafeRawBufferPointer) -> [UInt8]? { Array(datagram) }
+    static func echo(_ datagram: UnsafeRawBufferPointer, _ reply: inout [UInt8]) -> Bool {
+        reply.append(contentsOf: datagram)
+        return true
+    }
 
     /// The datagram back upper-cased (ASCII letters).
-    static func upper(_ datagram: UnsafeRawBufferPointer) -> [UInt8]? { datagram.map(uppercasedASCII) }
+    static func upper(_ datagram: UnsafeRawBufferPointer, _ reply: inout [UInt8]) -> Bool {
+        reply.append(contentsOf: datagram.lazy.map(uppercasedASCII))
+        return true
+    }
 
     /// RFC 867: any datagram gets the date and time.
-    static func daytime(_ datagram: UnsafeRawBufferPointer) -> [UInt8]? { Array(daytimeLine().utf8) }
+    static func daytime(_ datagram: UnsafeRawBufferPointer, _ reply: inout [UInt8]) -> Bool {
+        reply.append(contentsOf: daytimeLine().utf8)
+        return true
+    }
 
     /// RFC 863: nothing back.
-    static func discard(_ datagram: UnsafeRawBufferPointer) -> [UInt8]? { nil }
+    static func discard(_ datagram: UnsafeRawBufferPointer, _ reply: inout [UInt8]) -> Bool { false }
 
     /// RFC 864: any datagram gets a datagram of a random number (0 to 512) of the pattern's characters,
     /// starting at a random place in it.
-    static func chargen(_ datagram: UnsafeRawBufferPointer) -> [UInt8]? {
+    static func chargen(_ datagram: UnsafeRawBufferPointer, _ reply: inout [UInt8]) -> Bool {
         let count = Int.random(in: 0...512)
         let start = Int.random(in: 0..<chargenPattern.count)
-        return (0..<count).map { chargenPattern[(start + $0) % chargenPattern.count] }
+        reply.append(contentsOf: (0..<count).lazy.map { chargenPattern[(start + $0) % chargenPattern.count] })
+        return true
     }
 }
 
-/// A reply function as an event-driven datagram handler.
+/// A service as an event-driven datagram handler (one per server, on the loop: one reply buffer reused).
 final class ReplyingDatagramEventHandler: DatagramEventHandler {
-    private let reply: @Sendable (UnsafeRawBufferPointer) -> [UInt8]?
-    init(_ reply: @escaping @Sendable (UnsafeRawBufferPointer) -> [UInt8]?) { self.reply = reply }
+    private let reply: DatagramReply
+    private var buffer: [UInt8] = []
+    init(_ reply: @escaping DatagramReply) { self.reply = reply }
 
     func channel(_ channel: DatagramChannel, received datagram: UnsafeRawBufferPointer, from client: SocketAddress) {
-        if let answer = reply(datagram) { channel.send(answer, to: client) }
+        buffer.removeAll(keepingCapacity: true)
+        if reply(datagram, &buffer) { channel.send(buffer, to: client) }
     }
 }
 
-/// A reply function as a blocking datagram handler.
+/// A service as a blocking datagram handler.
 final class ReplyingDatagramRequestHandler: DatagramRequestHandler {
-    private let reply: @Sendable (UnsafeRawBufferPointer) -> [UInt8]?
-    init(_ reply: @escaping @Sendable (UnsafeRawBufferPointer) -> [UInt8]?) { self.reply = reply }
+    private let reply: DatagramReply
+    init(_ reply: @escaping DatagramReply) { self.reply = reply }
 
     func handle(_ request: DatagramRequest) throws {
-        let answer = request.datagram.withUnsafeBytes { reply($0) }
-        if let answer { try request.reply(answer) }
+        var answer: [UInt8] = []
+        if request.datagram.withUnsafeBytes({ reply($0, &answer) }) { try request.reply(answer) }
     }
 }

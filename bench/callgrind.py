@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Server-side instructions per round trip, counted by valgrind's callgrind (exact and repeatable on a
+noisy machine): evserved in event mode (one loop) and the C libev reference, each under callgrind while
+the load generator runs ping-pong on one connection, then UDP. Counting starts once the server listens
+(`--instr-atstart=no` + `callgrind_control -i on`), so start-up is not in the figure.
+Run after `make bench` (or `python3 bench/run.py --rounds 0`) has built everything."""
+import os
+import re
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from run import OUT, ROOT, Server, build  # noqa: E402
+
+SECONDS = 3
+
+
+def count(name, command, workload):
+    out_file = os.path.join(OUT, f"callgrind.{name}.{workload}.out")
+    server = Server(command, wrapper=["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                                      f"--callgrind-out-file={out_file}"])
+    try:
+        subprocess.run(["callgrind_control", "-i", "on", str(server.process.pid)], check=True, capture_output=True)
+        port = server.urls["udp" if workload == "udp" else "tcp"]
+        client = subprocess.run([os.path.join(OUT, "loadgen"), workload, "127.0.0.1", str(port), "1", str(SECONDS)],
+                                capture_output=True, text=True, check=True)
+        requests = int(re.search(r'"all_requests": (\d+)', client.stdout).group(1))
+        subprocess.run(["callgrind_control", "-i", "off", str(server.process.pid)], check=True, capture_output=True)
+    finally:
+        server.stop()
+    with open(out_file) as data:
+        totals = re.search(r"^totals: (\d+)", data.read(), re.MULTILINE)
+    instructions = int(totals.group(1))
+    return instructions / max(1, requests), requests
+
+
+def main():
+    build(swift=False)
+    evserved = os.path.join(ROOT, ".build", "release", "evserved")
+    servers = {
+        "c-libev": [os.path.join(OUT, "c-echo"), "0"],
+        "evserved-event": [evserved, "--listen", "tcp://127.0.0.1:0", "--listen", "udp://127.0.0.1:0", "--loops", "1",
+                           "--log-level", "error"],
+    }
+    rows = {}
+    for workload in ["pingpong", "udp"]:
+        for name, command in servers.items():
+            per_request, requests = count(name, command, workload)
+            rows[(workload, name)] = per_request
+            print(f"{workload:9} {name:16} {per_request:10.0f} instructions per round trip ({requests} round trips)",
+                  flush=True)
+    print()
+    print("| workload | C libev | evserved event | ratio |")
+    print("|---|---:|---:|---:|")
+    for workload in ["pingpong", "udp"]:
+        c, ev = rows[(workload, "c-libev")], rows[(workload, "evserved-event")]
+        print(f"| {workload} | {c:.0f} | {ev:.0f} | {ev / c:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -50,6 +50,12 @@ struct Evserved: ParsableCommand {
     ))
     var loops: Int = Int(sysconf(CInt(_SC_NPROCESSORS_ONLN)))
 
+    @Option(help: ArgumentHelp(
+        "Worker processes, each serving every listener on shared SO_REUSEPORT sockets, supervised (a dead one is restarted); 0: serve in this process.",
+        valueName: "n"
+    ))
+    var workers: Int = 0
+
     @Option(help: "Worker threads in pool mode.")
     var threads: Int = 8
 
@@ -117,7 +123,7 @@ struct Evserved: ParsableCommand {
     private var denyRanges: [AddressRange] = []
 
     private enum CodingKeys: String, CodingKey {
-        case listen, service, mode, loops, threads, queue, idleTimeout, backlog, reusePort, reuseAddress, ipv6Only
+        case listen, service, mode, loops, workers, threads, queue, idleTimeout, backlog, reusePort, reuseAddress, ipv6Only
         case maxDatagramSize, maxConnections, maxConnectionsPerClient, maxConnectionRate, maxConnectionRatePerClient, allow, deny, maxLine
         case readTimeout, writeTimeout, maxLifetime, drainTimeout, logLevel
     }
@@ -130,6 +136,12 @@ struct Evserved: ParsableCommand {
             listeners = try listen.map { (text) throws(ListenerSpecError) in try ListenerSpec(parsing: text) }
         } catch {
             throw ValidationError(error.description)
+        }
+        guard workers >= 0 else { throw ValidationError("--workers must be 0 or more (got \(workers))") }
+        if workers > 0, let unix = listeners.first(where: { $0.address.isUnix }) {
+            throw ValidationError(
+                "--workers cannot share the Unix socket \(unix.address) between processes (SO_REUSEPORT is for TCP and UDP): use --loops, or a separate daemon for it"
+            )
         }
         guard loops >= 1 else { throw ValidationError("--loops must be at least 1 (got \(loops))") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1 (got \(threads))") }
@@ -165,7 +177,18 @@ struct Evserved: ParsableCommand {
             handler.logLevel = level
             return handler
         }
-        let logger = Logger(label: "evserved")
+        var logger = Logger(label: "evserved")
+        if let worker = getenv("EVSERVED_WORKER") { logger[metadataKey: "worker"] = "\(String(cString: worker))" }
+        if workers > 0 {
+            Signals.takeChildSignals()
+            let supervisor = WorkerSupervisor(
+                baseArguments: Self.argumentsForWorkers(Array(CommandLine.arguments.dropFirst())),
+                listenTexts: listen, transports: listeners.map(\.transport), count: workers, logger: logger
+            )
+            let status = supervisor.run()
+            if status != 0 { throw ExitCode(status) }
+            return
+        }
 
         // One group of servers per listener: one server per loop.
         var groups: [(servers: [any SocketServer], transport: ListenerSpec.Transport)] = []
@@ -213,6 +236,20 @@ struct Evserved: ParsableCommand {
             )
         }
         logger.notice("stopped")
+    }
+
+    /// This command line less what the supervisor decides for each worker (`--workers`, `--listen`,
+    /// `--reuse-port`).
+    static func argumentsForWorkers(_ arguments: [String]) -> [String] {
+        var kept: [String] = []
+        var skipNext = false
+        for argument in arguments {
+            if skipNext { skipNext = false; continue }
+            if argument == "--workers" || argument == "--listen" { skipNext = true; continue }
+            if argument.hasPrefix("--workers=") || argument.hasPrefix("--listen=") || argument == "--reuse-port" { continue }
+            kept.append(argument)
+        }
+        return kept
     }
 
     /// Connections (stream) or datagrams (datagram) a server has handled.

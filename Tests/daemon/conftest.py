@@ -175,6 +175,13 @@ def daemon_factory():
     yield start
     for daemon in started:
         if daemon.process.poll() is None:
+            pid = daemon.process.pid
+            try:  # --workers: its worker processes go too
+                with open(f"/proc/{pid}/task/{pid}/children") as listing:
+                    for child in listing.read().split():
+                        os.kill(int(child), signal.SIGKILL)
+            except OSError:
+                pass
             daemon.process.kill()
             daemon.process.wait()
     # Under `make sanitize` the daemon is built with a sanitizer: any report it printed fails the test.

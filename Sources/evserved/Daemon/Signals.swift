@@ -12,6 +12,14 @@ enum Signals {
         pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 
+    /// Also blocks SIGCHLD, for a supervisor that takes it with `sigtimedwait`.
+    static func takeChildSignals() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGCHLD)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
     /// Blocks until SIGINT or SIGTERM arrives; returns its name.
     static func waitForStop() -> String {
         var set = stopSignals

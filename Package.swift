@@ -58,6 +58,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: - Examples
+        .executableTarget(
+            name: "chat-example",
+            dependencies: ["EvServer"],
+            path: "Examples/Chat",
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: - Tests
         .testTarget(
             name: "EvServerTests",

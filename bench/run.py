@@ -3,7 +3,7 @@
 side and interleaved (round after round, the server order rotating), and prints medians and ratios to the
 C libev reference measured in the same run. `make bench` runs it; see BENCHMARKS.md for how to read it.
 
-Servers: evserved in event, thread and pool mode (sync serves one client at a time by design: not a peer
+Servers: evserved in event, async, thread and pool mode (sync serves one client at a time by design: not a peer
 here), the C libev echo (bench/c-echo), SwiftNIO (bench/nio-echo), Python's ThreadingTCPServer.
 Workloads (bench/loadgen): ping-pong at 1, 50 and 500 connections, churn at 50, UDP with 50 in flight, and
 10 000 idle connections (memory per connection; only for servers that hold connections without a thread).
@@ -45,6 +45,7 @@ def servers(loops):
         "c-libev": [os.path.join(OUT, "c-echo"), "0"],
         "evserved-event": [evserved, *listen, "--mode", "event", "--log-level", "error"],
         "evserved-thread": [evserved, *listen, "--mode", "thread", "--log-level", "error"],
+        "evserved-async": [evserved, *listen, "--mode", "async", "--log-level", "error"],
         "evserved-pool": [evserved, *listen, "--mode", "pool", "--threads", "8", "--queue", "1024", "--log-level", "error"],
         "swift-nio": [os.path.join(OUT, "nio", "release", "nio-echo"), "0"],
         "python-threading": [sys.executable, os.path.join(BENCH, "python_echo.py"), "0"],
@@ -65,7 +66,7 @@ WORKLOADS = [
 ]
 # Servers that need a thread per connection cannot hold 10 000 idle connections on this machine's limits,
 # or (pool) serve more connections at once than they have threads.
-IDLE_SERVERS = {"c-libev", "evserved-event", "swift-nio", "python-threading"}
+IDLE_SERVERS = {"c-libev", "evserved-event", "evserved-async", "swift-nio", "python-threading"}
 
 
 def raise_descriptor_limit():

@@ -44,11 +44,11 @@ struct Evserved: ParsableCommand {
     var mode: ModeName = .event
 
     @Option(help: ArgumentHelp(
-        "Event loops (threads) per TCP/UDP listener, each with its own SO_REUSEPORT socket; default: the number of cores.",
-        discussion: "Unix listeners always have one. Connection limits hold for all loops together; rate limits are split among them; pool mode has --threads per loop.",
+        "Event loops (threads) per TCP/UDP listener, each with its own SO_REUSEPORT socket; default: the number of cores in event and async mode, 1 in the others.",
+        discussion: "Unix listeners always have one. Connection limits hold for all loops together; rate limits are split among them; sync mode serves one client per loop at a time; pool mode has --threads per loop.",
         valueName: "n"
     ))
-    var loops: Int = Int(sysconf(CInt(_SC_NPROCESSORS_ONLN)))
+    var loops: Int?
 
     @Option(help: ArgumentHelp(
         "Worker processes, each serving every listener on shared SO_REUSEPORT sockets, supervised (a dead one is restarted); 0: serve in this process.",
@@ -143,7 +143,7 @@ struct Evserved: ParsableCommand {
                 "--workers cannot share the Unix socket \(unix.address) between processes (SO_REUSEPORT is for TCP and UDP): use --loops, or a separate daemon for it"
             )
         }
-        guard loops >= 1 else { throw ValidationError("--loops must be at least 1 (got \(loops))") }
+        if let loops, loops < 1 { throw ValidationError("--loops must be at least 1 (got \(loops))") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1 (got \(threads))") }
         guard queue >= 0 else { throw ValidationError("--queue must be 0 or more (got \(queue))") }
         guard backlog >= 0 else { throw ValidationError("--backlog must be 0 or more (got \(backlog))") }
@@ -264,6 +264,9 @@ struct Evserved: ParsableCommand {
     private func makeServers(_ spec: ListenerSpec, logger: Logger) throws -> [any SocketServer] {
         let service = spec.service ?? service
         let executionMode = (spec.mode ?? mode).executionMode(threads: threads, queue: queue)
+        // Loops spread event-driven work over the cores; blocking modes have their threads for that (and
+        // sync promises one client at a time).
+        let loops = self.loops ?? (executionMode.isBlocking ? 1 : Int(sysconf(CInt(_SC_NPROCESSORS_ONLN))))
         var configuration = ServerConfiguration(address: spec.address, mode: executionMode)
         configuration.backlog = backlog
         configuration.reuseAddress = reuseAddress

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import Daemon, DatagramClient, connect_url, process_figures, run_evserved, short_unix_path
 
-MODES = ["event", "sync", "thread", "pool"]
+MODES = ["event", "sync", "thread", "pool", "async"]
 TRANSPORTS = ["udp4", "udp6", "unixgram"]
 SERVICES = ["echo", "upper", "daytime", "discard", "chargen"]
 DAYTIME = re.compile(rb"\w+, \w+ \d\d, \d{4} \d\d:\d\d:\d\d-\w+\r\n")

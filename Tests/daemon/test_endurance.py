@@ -37,7 +37,7 @@ def settled(pid, descriptors, threads):
     return False
 
 
-@pytest.mark.parametrize("mode", ["event", "sync", "thread", "pool"])
+@pytest.mark.parametrize("mode", ["event", "sync", "thread", "pool", "async"])
 def test_100000_sequential_connections_leave_no_trace(daemon_factory, mode):
     daemon = daemon_factory("--listen", "tcp://127.0.0.1:0", "--mode", mode, "--threads", "4")
     pid = daemon.process.pid

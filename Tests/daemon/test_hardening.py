@@ -23,7 +23,7 @@ def open_descriptors(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-@pytest.mark.parametrize("mode", ["event", "thread"])
+@pytest.mark.parametrize("mode", ["event", "thread", "async"])
 def test_a_line_without_end_gets_an_error_line_and_memory_stays_bounded(daemon_factory, mode):
     daemon = daemon_factory("--listen", "tcp://127.0.0.1:0?service=upper", "--mode", mode, "--max-line", "4096")
     with connect_url(daemon.urls[0]) as sock:
@@ -63,7 +63,7 @@ def test_binary_garbage_and_nul_bytes_pass_through_upper(daemon_factory):
     assert reply == bytes(b - 32 if 97 <= b <= 122 else b for b in payload)
 
 
-@pytest.mark.parametrize("mode", ["event", "pool"])
+@pytest.mark.parametrize("mode", ["event", "pool", "async"])
 def test_reset_in_the_middle_of_a_reply_harms_no_one(daemon_factory, mode):
     daemon = daemon_factory("--listen", "tcp://127.0.0.1:0?service=chargen", "--listen", "tcp://127.0.0.1:0",
                             "--mode", mode)
@@ -81,7 +81,7 @@ def test_reset_in_the_middle_of_a_reply_harms_no_one(daemon_factory, mode):
     assert open_descriptors(pid) <= baseline
 
 
-@pytest.mark.parametrize("mode", ["event", "thread", "pool"])
+@pytest.mark.parametrize("mode", ["event", "thread", "pool", "async"])
 def test_a_connect_and_close_flood_leaves_descriptors_and_threads_at_baseline(daemon_factory, mode):
     daemon = daemon_factory("--listen", "tcp://127.0.0.1:0", "--mode", mode)
     pid = daemon.process.pid

@@ -57,7 +57,7 @@ def test_twenty_rapid_start_stop_cycles_never_hang():
         assert process.wait(TIMEOUT) in (0, -signal.SIGTERM)
 
 
-@pytest.mark.parametrize("mode", ["event", "sync", "thread", "pool"])
+@pytest.mark.parametrize("mode", ["event", "sync", "thread", "pool", "async"])
 def test_idle_timeout_closes_a_silent_client(daemon_factory, mode):
     daemon = daemon_factory("--listen", "tcp://127.0.0.1:0", "--mode", mode, "--idle-timeout", "0.3")
     with connect_url(daemon.urls[0]) as sock:

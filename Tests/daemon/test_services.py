@@ -6,7 +6,7 @@ import pytest
 
 from conftest import Daemon, connect_url, recv_all, recv_until, short_unix_path
 
-MODES = ["event", "sync", "thread", "pool"]
+MODES = ["event", "sync", "thread", "pool", "async"]
 TRANSPORTS = ["tcp4", "tcp6", "unix"]
 SERVICES = ["echo", "upper", "daytime", "discard", "chargen"]
 DAYTIME = re.compile(rb"\w+, \w+ \d\d, \d{4} \d\d:\d\d:\d\d-\w+\r\n")

@@ -17,15 +17,17 @@ public final class StreamConnection {
 
     private enum State { case open, inputEnded, closing, closed }
 
-    private let loop: EventLoop
+    let loop: EventLoop
     private let socket: Socket
     private let handler: any StreamEventHandler
     private unowned let owner: StreamServerCore
-    private let highWaterMark: Int
+    let highWaterMark: Int
     private let lowWaterMark: Int
     private var state = State.open
     private var writeBuffer = WriteBuffer()
     private var readPausedForBackPressure = false
+    /// Reading paused by the handler (`pauseReading()`), for input it cannot take yet.
+    private var readPausedByHandler = false
     private var readWatcher: IOWatcher!
     /// Made on first need (the kernel did not take a whole write): most connections never need one, and
     /// an idle connection is lighter without it.
@@ -156,6 +158,36 @@ public final class StreamConnection {
         callHandler { try handler.connectionInputEnded(self) }
     }
 
+    /// Stops reading from the client until `resumeReading()` (the kernel's buffer, then the client's
+    /// window, hold what it sends meanwhile): for a handler whose input piles up faster than it is used.
+    public func pauseReading() {
+        loop.preconditionInLoop()
+        readPausedByHandler = true
+        updateReadWatcher()
+    }
+
+    /// Reads again after `pauseReading()`.
+    public func resumeReading() {
+        loop.preconditionInLoop()
+        readPausedByHandler = false
+        updateReadWatcher()
+    }
+
+    /// Joins `topic`: `StreamServer.broadcast(_:topic:)` reaches the connection (event and async modes).
+    public func join(topic: String) {
+        loop.preconditionInLoop()
+        owner.registry.join(id, topic: topic)
+    }
+
+    /// Leaves `topic`.
+    public func leave(topic: String) {
+        loop.preconditionInLoop()
+        owner.registry.leave(id, topic: topic)
+    }
+
+    /// Closes the connection now with `error` (dropping queued bytes); the handler hears it.
+    func fail(_ error: ConnectionError) { finish(error: error) }
+
     /// Closes the connection now, dropping queued bytes.
     public func abort() {
         loop.preconditionInLoop()
@@ -168,7 +200,7 @@ public final class StreamConnection {
         let buffer = owner.readBuffer
         // A few reads per wake-up: enough to drain a burst, few enough to stay fair to other clients.
         for _ in 0..<4 {
-            guard state == .open, !readPausedForBackPressure else { return }
+            guard state == .open, !readPausedForBackPressure, !readPausedByHandler else { return }
             let result: Socket.ReadResult
             do {
                 result = try socket.read(into: buffer)
@@ -220,7 +252,7 @@ public final class StreamConnection {
     }
 
     private func updateReadWatcher() {
-        if state == .open && !readPausedForBackPressure {
+        if state == .open && !readPausedForBackPressure && !readPausedByHandler {
             readWatcher.start()
         } else {
             readWatcher.stop()

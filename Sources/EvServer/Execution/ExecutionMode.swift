@@ -13,16 +13,22 @@ public enum ExecutionMode: Sendable, Hashable, CustomStringConvertible {
     /// waiting for one. When the queue is full the server stops accepting until a slot frees, so the
     /// kernel backlog absorbs the burst.
     case pool(threads: Int, queueLimit: Int)
+    /// Async handlers (`StreamAsyncHandler`, `DatagramAsyncHandler`) on the loop's task executor: code
+    /// that reads like `.sync`'s and scales like `.event`'s (a suspended handler holds no thread).
+    case async
 
     /// True for the modes that run `StreamRequestHandler`s.
     public var isBlocking: Bool {
-        if case .event = self { return false }
-        return true
+        switch self {
+        case .event, .async: return false
+        case .sync, .thread, .pool: return true
+        }
     }
 
     public var description: String {
         switch self {
         case .event: return "event"
+        case .async: return "async"
         case .sync: return "sync"
         case .thread: return "thread"
         case .pool(let threads, let queueLimit): return "pool(threads: \(threads), queueLimit: \(queueLimit))"

@@ -7,11 +7,15 @@ public enum DatagramHandler: Sendable {
     /// socketserver-style setup / handle / finish, one handler object per datagram, made on the thread
     /// that runs it.
     case blocking(@Sendable () -> any DatagramRequestHandler)
+    /// One handler for the server (made once, on the loop thread), a task per datagram on the loop's
+    /// task executor.
+    case async(@Sendable () -> any DatagramAsyncHandler)
 
     var styleName: String {
         switch self {
         case .event: return "an event-driven datagram handler"
         case .blocking: return "a blocking datagram handler"
+        case .async: return "an async datagram handler"
         }
     }
 
@@ -19,6 +23,7 @@ public enum DatagramHandler: Sendable {
         switch self {
         case .event: return mode == .event
         case .blocking: return mode.isBlocking
+        case .async: return mode == .async
         }
     }
 }

@@ -21,10 +21,13 @@ final class EventLoop: @unchecked Sendable {
     let raw: OpaquePointer
     /// Owned here: started in `init`, stopped in `destroy`.
     private let wakeup: UnsafeMutablePointer<ev_async>
-    private let queue = Lock<[@Sendable () -> Void]>([])
+    /// Work for the loop, and whether the loop is gone (then work is dropped).
+    private let queue = Lock<(work: [@Sendable () -> Void], destroyed: Bool)>(([], false))
     /// `pthread_t` of the thread inside `run()`, 0 when none.
     private let runningThread = Atomic<UInt>(0)
     private var destroyed = false
+    /// The loop's half of a double buffer: drained work is swapped in here, so steady state allocates nothing.
+    private var batch: [@Sendable () -> Void] = []
 
     /// Creates a loop (epoll on Linux) that leaves the signal mask alone, as POSIX requires in a threaded
     /// program.
@@ -66,6 +69,7 @@ final class EventLoop: @unchecked Sendable {
         precondition(runningThread.load(ordering: .acquiring) == 0, "EventLoop.destroy() while the loop runs")
         guard !destroyed else { return }
         destroyed = true
+        queue.withLock { $0.destroyed = true }
         ev_async_stop(raw, wakeup)
         wakeup.deinitialize(count: 1)
         wakeup.deallocate()
@@ -86,21 +90,24 @@ final class EventLoop: @unchecked Sendable {
 
     // MARK: Cross-thread work
 
-    /// Runs `work` on the loop's thread, in submission order. Safe from any thread and from the loop itself.
+    /// Runs `work` on the loop's thread, in submission order. Safe from any thread and from the loop itself;
+    /// after `destroy()` the work is dropped (a late wake-up of an async handler, for example).
     func execute(_ work: @escaping @Sendable () -> Void) {
-        queue.withLock { $0.append(work) }
-        ev_async_send(raw, wakeup)
+        queue.withLock { queue in
+            guard !queue.destroyed else { return }
+            queue.work.append(work)
+            // Under the lock, so `destroy()` cannot free the loop in between.
+            ev_async_send(raw, wakeup)
+        }
     }
 
     /// Runs the queued work; called by the async watcher on the loop thread.
     fileprivate func drainQueue() {
         while true {
-            let batch = queue.withLock { queued -> [@Sendable () -> Void] in
-                defer { queued.removeAll(keepingCapacity: true) }
-                return queued
-            }
+            queue.withLock { queue in swap(&queue.work, &batch) }
             if batch.isEmpty { return }
             for work in batch { work() }
+            batch.removeAll(keepingCapacity: true)
         }
     }
 }

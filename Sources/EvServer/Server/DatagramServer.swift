@@ -35,6 +35,9 @@ public final class DatagramServer: @unchecked Sendable {
     let logger: Logger
     let runtime: ServerRuntime<DatagramServerCore>
     private let socket: DatagramSocket
+    /// Async mode: the handlers' executor, and how many of their tasks run (close waits for them).
+    let executor: LoopExecutor
+    private let asyncTasks = Monitor(0)
 
     /// Binds the socket.
     ///
@@ -73,6 +76,7 @@ public final class DatagramServer: @unchecked Sendable {
         }
         let socket = DatagramSocket(socket: bound, address: configuration.address, logger: logger)
         self.socket = socket
+        executor = LoopExecutor(loop: loop)
         runtime = ServerRuntime(loop: loop, address: localAddress, configuration: configuration) { pool in
             DatagramServerCore(socket: socket, loop: loop, configuration: configuration, pool: pool, logger: logger)
         }
@@ -140,12 +144,21 @@ public final class DatagramServer: @unchecked Sendable {
         runtime.close(
             // The helper holds the server strongly until the close is complete.
             closeElsewhere: { [self] in close() },
+            wakeBlockedHandlers: {
+                // Async handlers finish on the loop, which must still run for them.
+                if asyncTasks.wait(until: { $0 == 0 }, timeout: 1, then: { _ in }) == nil {
+                    logger.warning("closing with async datagram handlers still running")
+                }
+            },
             finally: {
                 socket.close()
                 logger.debug("closed", metadata: ["evserver.listener": "\(localAddress)"])
             }
         )
     }
+
+    func asyncTaskStarted() { asyncTasks.withLock { $0 += 1 } }
+    func asyncTaskEnded() { asyncTasks.withLock { $0 -= 1 } }
 
     // MARK: Blocking handlers
 

@@ -21,6 +21,7 @@ final class DatagramServerCore: ServerCore {
     private var session: ServingSession!
     private var channel: DatagramChannel?
     private var eventHandler: (any DatagramEventHandler)?
+    private var asyncHandler: LoopBound<any DatagramAsyncHandler>?
     /// `.thread` mode reached `maximumThreads`.
     private var pausedForWorkers = false
     /// Event mode: too many replies wait for the kernel.
@@ -57,7 +58,7 @@ final class DatagramServerCore: ServerCore {
     /// Links the core to its facade; makes the event handler's channel.
     func attach(to server: DatagramServer) {
         self.server = server
-        if case .event = server.handler {
+        if case .blocking = server.handler {} else {
             channel = DatagramChannel(socket: socket, server: server, loop: loop, configuration: configuration) {
                 [unowned self] paused in
                 self.pausedForBackPressure = paused
@@ -143,6 +144,21 @@ final class DatagramServerCore: ServerCore {
             } catch {
                 server.reportHandlerError(error, client: client)
             }
+        case .async(let makeHandler):
+            counters.handled.increment()
+            let handler = asyncHandler ?? LoopBound(makeHandler(), loop: loop)
+            asyncHandler = handler
+            let channel = LoopBound(channel!, loop: loop)
+            let datagram = Array(bytes)
+            server.asyncTaskStarted()
+            Task(executorPreference: server.executor) { [unowned(unsafe) server] in
+                do {
+                    try await handler.value.handle(datagram, from: client, channel: channel.value)
+                } catch {
+                    server.reportHandlerError(error, client: client)
+                }
+                server.asyncTaskEnded()
+            }
         case .blocking:
             let datagram = Array(bytes)
             // Unowned: close() waits for the workers before the server's memory goes.
@@ -171,8 +187,8 @@ final class DatagramServerCore: ServerCore {
                         )
                     }
                 }
-            case .event:
-                preconditionFailure("a blocking handler in event mode is rejected by DatagramServer.init")
+            case .event, .async:
+                preconditionFailure("a blocking handler in event or async mode is rejected by DatagramServer.init")
             }
         }
     }

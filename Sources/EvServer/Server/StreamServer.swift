@@ -42,6 +42,9 @@ public final class StreamServer: @unchecked Sendable {
     /// Open connections in every mode, and the connection limits (shared by a group's servers).
     let admission: ConnectionAdmission
     private let accepted = Atomic<Int>(0)
+    /// Async mode: the handlers' executor, and how many of their tasks run (close waits for them).
+    let executor: LoopExecutor
+    private let asyncTasks = Monitor(0)
 
     /// Connections accepted and served so far (refused ones not counted): with a group, the share of
     /// this server's loop.
@@ -96,6 +99,7 @@ public final class StreamServer: @unchecked Sendable {
             maximumPerClient: configuration.maximumConnectionsPerClient
         )
         self.admission = admission
+        executor = LoopExecutor(loop: loop)
         runtime = ServerRuntime(loop: loop, address: localAddress, configuration: configuration) { pool in
             StreamServerCore(
                 listener: listener, loop: loop, configuration: configuration, pool: pool, admission: admission, logger: logger
@@ -163,6 +167,15 @@ public final class StreamServer: @unchecked Sendable {
             closeElsewhere: { [self] in close() },
             wakeBlockedHandlers: {
                 admission.leave(self)
+                if configuration.mode == .async {
+                    // Close the connections while the loop still runs: their handlers' tasks are cancelled and
+                    // must get to finish on the loop before it goes.
+                    let core = runtime.core
+                    runtime.loop.execute { core.value.closeConnections() }
+                    if asyncTasks.wait(until: { $0 == 0 }, timeout: StreamServer.lastRepliesGrace, then: { _ in }) == nil {
+                        logger.warning("closing with async handlers still running: they ignored cancellation")
+                    }
+                }
                 // In .sync mode a handler may hold the loop thread that shutdown() waits for.
                 blockingDescriptors.withLock { descriptors in
                     for descriptor in descriptors { _ = Glibc.shutdown(descriptor, CInt(SHUT_RDWR)) }
@@ -241,6 +254,26 @@ public final class StreamServer: @unchecked Sendable {
         }
         admission.releaseAndNotify(peer)
     }
+
+    // MARK: Handlers that talk to each other (event and async modes)
+
+    /// Queues `bytes` for connection `id`, from any thread or task; delivered on its loop, after what was
+    /// sent to it before. Ignored when the connection has closed. A connection that lets more than 16 write
+    /// high water marks pile up is closed as too slow.
+    public func send(_ bytes: [UInt8], to id: ConnectionID) {
+        let core = runtime.core
+        runtime.loop.execute { core.value.send(bytes, to: id) }
+    }
+
+    /// Queues `bytes` for every open connection, or those that joined `topic`, except `except`; from any
+    /// thread or task, in order.
+    public func broadcast(_ bytes: [UInt8], topic: String? = nil, except: ConnectionID? = nil) {
+        let core = runtime.core
+        runtime.loop.execute { core.value.broadcast(bytes, topic: topic, except: except) }
+    }
+
+    func asyncTaskStarted() { asyncTasks.withLock { $0 += 1 } }
+    func asyncTaskEnded() { asyncTasks.withLock { $0 -= 1 } }
 
     /// Reports a handler's error to the `handleError` hook, or logs it.
     func reportHandlerError(_ error: any Error, client: SocketAddress) {

@@ -23,7 +23,8 @@ final class StreamServerCore: ServerCore {
     private var acceptWatcher: IOWatcher!
     private var acceptBackoffTimer: TimerWatcher!
     private var session: ServingSession!
-    private var connections: [UInt64: StreamConnection] = [:]
+    /// Open event and async connections, and their topics.
+    var registry: ConnectionRegistry
     private var nextConnectionID: UInt64 = 1
     /// The pool's queue is full, or `.thread` mode reached `maximumThreads`.
     private var pausedForWorkers = false
@@ -47,6 +48,7 @@ final class StreamServerCore: ServerCore {
     ) {
         self.listener = listener
         self.admission = admission
+        registry = ConnectionRegistry(slowConsumerLimit: 16 * configuration.writeBufferHighWaterMark)
         policy = configuration.addressPolicy
         rateLimit = configuration.maximumConnectionRate.map { TokenBucket(rate: $0) }
         clientRateLimit = configuration.maximumConnectionRatePerClient.map { ClientRateLimit(rate: $0) }
@@ -214,19 +216,26 @@ final class StreamServerCore: ServerCore {
     /// Graceful shutdown, at the deadline: input ends for every event-mode connection, whose handler then
     /// finishes its replies (by default the connection closes once they are sent).
     func endInputOfAll() {
-        for connection in Array(connections.values) { connection.endInput() }
+        for connection in registry.members(of: nil) { connection.endInput() }
     }
 
     private func dispatch(_ socket: Socket, peer: SocketAddress, server: StreamServer) {
         switch server.handler {
-        case .event(let makeHandler):
+        case .event, .async:
+            let handler: any StreamEventHandler
+            switch server.handler {
+            case .event(let makeHandler): handler = makeHandler()
+            case .async(let makeHandler):
+                handler = AsyncHandlerBridge(makeHandler: makeHandler, executor: server.executor, configuration: configuration)
+            case .blocking: preconditionFailure("handled below")
+            }
             let id = nextConnectionID
             nextConnectionID += 1
             let connection = StreamConnection(
-                socket: socket, clientAddress: peer, id: id, handler: makeHandler(),
+                socket: socket, clientAddress: peer, id: id, handler: handler,
                 owner: self, server: server, configuration: configuration
             )
-            connections[id] = connection
+            registry.add(connection)
             if session.isOneRequest { session.current?.connectionID = id }
             logger.trace("connection opened", metadata: ["connection.id": "\(id)", "connection.peer": "\(peer)"])
             connection.open()
@@ -245,8 +254,8 @@ final class StreamServerCore: ServerCore {
                     pausedForWorkers = true
                     updateAcceptWatcher()
                 }
-            case .event:
-                preconditionFailure("a blocking handler in event mode is rejected by StreamServer.init")
+            case .event, .async:
+                preconditionFailure("a blocking handler in event or async mode is rejected by StreamServer.init")
             }
         }
     }
@@ -275,11 +284,24 @@ final class StreamServerCore: ServerCore {
     // MARK: Connections
 
     func connectionDidClose(_ connection: StreamConnection) {
-        connections[connection.id] = nil
+        registry.remove(connection.id)
         admission.releaseAndNotify(connection.clientAddress)
         logger.trace("connection closed", metadata: ["connection.id": "\(connection.id)"])
         if let current = session.current, current.oneRequest, current.connectionID == connection.id {
             stopServing(session: current.number)
+        }
+    }
+
+    // MARK: Registry (loop thread; StreamServer's send/broadcast hop here)
+
+    func send(_ bytes: [UInt8], to id: ConnectionID) {
+        guard let connection = registry.connections[id] else { return }
+        registry.deliver(bytes, to: connection)
+    }
+
+    func broadcast(_ bytes: [UInt8], topic: String?, except: ConnectionID?) {
+        for connection in registry.members(of: topic) where connection.id != except {
+            registry.deliver(bytes, to: connection)
         }
     }
 
@@ -289,15 +311,19 @@ final class StreamServerCore: ServerCore {
 
     // MARK: Closing
 
+    /// Closes every connection now (async mode's close, before the loop stops).
+    func closeConnections() {
+        for connection in registry.removeAll() {
+            connection.finish(error: ConnectionError(.closed, "the server closed"))
+        }
+    }
+
     /// Stops every watcher, closes every connection and the listener. The loop may then be destroyed.
     func close() {
         guard !isClosed else { return }
         stopServing(session: nil)
         isClosed = true
-        for connection in connections.values {
-            connection.finish(error: ConnectionError(.closed, "the server closed"))
-        }
-        connections.removeAll()
+        closeConnections()
         acceptWatcher.stop()
         acceptBackoffTimer.stop()
         rateTimer.stop()

@@ -2,7 +2,7 @@ import EvServer
 
 /// The execution mode as named on the command line; `--threads` and `--queue` complete `pool`.
 public enum ModeName: String, CaseIterable, Sendable {
-    case event, sync, thread, pool
+    case event, sync, thread, pool, async
 
     /// The library's execution mode this name stands for.
     public func executionMode(threads: Int, queue: Int) -> ExecutionMode {
@@ -11,6 +11,7 @@ public enum ModeName: String, CaseIterable, Sendable {
         case .sync: return .sync
         case .thread: return .thread
         case .pool: return .pool(threads: threads, queueLimit: queue)
+        case .async: return .async
         }
     }
 

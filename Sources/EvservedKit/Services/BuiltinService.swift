@@ -15,6 +15,15 @@ public enum BuiltinService: String, CaseIterable, Sendable {
 
     /// The stream handler for `mode`: event-driven for `.event`, blocking for the others.
     public func handler(for mode: ExecutionMode) -> StreamHandler {
+        if mode == .async {
+            switch self {
+            case .echo: return .async { EchoAsyncHandler() }
+            case .upper: return .async { UpperAsyncHandler() }
+            case .daytime: return .async { DaytimeAsyncHandler() }
+            case .discard: return .async { DiscardAsyncHandler() }
+            case .chargen: return .async { ChargenAsyncHandler() }
+            }
+        }
         if mode.isBlocking {
             switch self {
             case .echo: return .blocking { EchoRequestHandler() }
@@ -43,8 +52,11 @@ public enum BuiltinService: String, CaseIterable, Sendable {
         case .discard: reply = DatagramReplies.discard
         case .chargen: reply = DatagramReplies.chargen
         }
-        return mode.isBlocking
-            ? .blocking { ReplyingDatagramRequestHandler(reply) } : .event { ReplyingDatagramEventHandler(reply) }
+        switch mode {
+        case .async: return .async { ReplyingDatagramAsyncHandler(reply) }
+        case .event: return .event { ReplyingDatagramEventHandler(reply) }
+        case .sync, .thread, .pool: return .blocking { ReplyingDatagramRequestHandler(reply) }
+        }
     }
 
     /// Every name, comma-separated, for help texts and error messages.

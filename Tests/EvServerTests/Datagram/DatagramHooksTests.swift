@@ -41,9 +41,15 @@ struct DatagramHooksTests {
                 channel.send(datagram, to: client)
             }
         }
+        final class FailingAsync: DatagramAsyncHandler {
+            func handle(_ datagram: [UInt8], from client: SocketAddress, channel: DatagramChannel) async throws {
+                if datagram == Array("fail".utf8) { throw Boom() }
+                channel.send(datagram, to: client)
+            }
+        }
         let server = try makeDatagramServer(
             try SocketAddress(host: "127.0.0.1", port: 0), mode: mode,
-            handler: mode.isBlocking ? .blocking { Failing() } : .event { FailingEvent() },
+            handler: datagramHandler(for: mode, event: { FailingEvent() }, blocking: { Failing() }, async: { FailingAsync() }),
             hooks: ServerHooks(handleError: { error, client in
                 if error is Boom { reported.withLock { $0.append(client) } }
             })
@@ -94,9 +100,16 @@ struct DatagramHooksTests {
                 channel.server.close()
             }
         }
+        final class StoppingAsync: DatagramAsyncHandler {
+            func handle(_ datagram: [UInt8], from client: SocketAddress, channel: DatagramChannel) async throws {
+                channel.send(datagram, to: client)
+                channel.server.shutdown()
+                channel.server.close()
+            }
+        }
         let server = try makeDatagramServer(
             try SocketAddress(host: "127.0.0.1", port: 0), mode: mode,
-            handler: mode.isBlocking ? .blocking { Stopping() } : .event { StoppingEvent() }
+            handler: datagramHandler(for: mode, event: { StoppingEvent() }, blocking: { Stopping() }, async: { StoppingAsync() })
         )
         let serving = ServingThread(server)
         let client = try DatagramTestClient(to: server.localAddress)

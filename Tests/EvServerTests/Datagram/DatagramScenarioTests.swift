@@ -85,7 +85,10 @@ struct DatagramScenarioTests {
         final class SilentEvent: DatagramEventHandler {
             func channel(_ channel: DatagramChannel, received datagram: UnsafeRawBufferPointer, from client: SocketAddress) {}
         }
-        let handler: DatagramHandler = mode.isBlocking ? .blocking { Silent() } : .event { SilentEvent() }
+        final class SilentAsync: DatagramAsyncHandler {
+            func handle(_ datagram: [UInt8], from client: SocketAddress, channel: DatagramChannel) async throws {}
+        }
+        let handler = datagramHandler(for: mode, event: { SilentEvent() }, blocking: { Silent() }, async: { SilentAsync() })
         let server = try makeDatagramServer(try SocketAddress(host: "127.0.0.1", port: 0), mode: mode, handler: handler)
         defer { server.close() }
         try server.start()

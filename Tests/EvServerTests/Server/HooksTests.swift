@@ -24,8 +24,14 @@ struct HooksTests {
             func connectionOpened(_ connection: StreamConnection) { handled.increment() }
             func connection(_ connection: StreamConnection, received bytes: UnsafeRawBufferPointer) {}
         }
-        let handler: StreamHandler = mode.isBlocking
-            ? .blocking { Recording(handled) } : .event { RecordingEvent(handled) }
+        final class RecordingAsync: StreamAsyncHandler {
+            let handled: Counter
+            init(_ handled: Counter) { self.handled = handled }
+            func handle(_ connection: AsyncConnection) async throws { handled.increment() }
+        }
+        let handler = handler(
+            for: mode, event: { RecordingEvent(handled) }, blocking: { Recording(handled) }, async: { RecordingAsync(handled) }
+        )
         let server = try StreamServer(
             configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: mode),
             handler: handler, hooks: hooks
@@ -57,7 +63,14 @@ struct HooksTests {
                 connection.close()
             }
         }
-        let handler: StreamHandler = mode.isBlocking ? .blocking { Failing() } : .event { FailingEvent() }
+        final class FailingAsync: StreamAsyncHandler {
+            func handle(_ connection: AsyncConnection) async throws {
+                let line = try await connection.readLine() ?? []
+                if line == Array("fail\n".utf8) { throw Boom() }
+                try await connection.write(line)
+            }
+        }
+        let handler = handler(for: mode, event: { FailingEvent() }, blocking: { Failing() }, async: { FailingAsync() })
         let server = try StreamServer(
             configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: mode),
             handler: handler, hooks: hooks

@@ -24,7 +24,13 @@ struct LifecycleTests {
             }
             func connection(_ connection: StreamConnection, received bytes: UnsafeRawBufferPointer) {}
         }
-        let handler: StreamHandler = mode.isBlocking ? .blocking { Stopping() } : .event { StoppingEvent() }
+        final class StoppingAsync: StreamAsyncHandler {
+            func handle(_ connection: AsyncConnection) async throws {
+                connection.server.shutdown()
+                try await connection.write("bye\n")
+            }
+        }
+        let handler = handler(for: mode, event: { StoppingEvent() }, blocking: { Stopping() }, async: { StoppingAsync() })
         let server = try StreamServer(
             configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: mode),
             handler: handler
@@ -51,7 +57,13 @@ struct LifecycleTests {
             }
             func connection(_ connection: StreamConnection, received bytes: UnsafeRawBufferPointer) {}
         }
-        let handler: StreamHandler = mode.isBlocking ? .blocking { Closing() } : .event { ClosingEvent() }
+        final class ClosingAsync: StreamAsyncHandler {
+            func handle(_ connection: AsyncConnection) async throws {
+                try await connection.write("bye\n")
+                connection.server.close()
+            }
+        }
+        let handler = handler(for: mode, event: { ClosingEvent() }, blocking: { Closing() }, async: { ClosingAsync() })
         let server = try StreamServer(
             configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: mode),
             handler: handler

@@ -34,7 +34,23 @@ enum DatagramTransport: String, CaseIterable, CustomStringConvertible, Sendable 
 }
 
 /// The modes every scenario runs in.
-let allModes: [ExecutionMode] = [.event, .sync, .thread, .pool(threads: 2, queueLimit: 4)]
+let allModes: [ExecutionMode] = [.event, .sync, .thread, .pool(threads: 2, queueLimit: 4), .async]
+
+/// The handler for `mode`'s style, from one of three factories.
+func handler(
+    for mode: ExecutionMode, event: @escaping @Sendable () -> any StreamEventHandler,
+    blocking: @escaping @Sendable () -> any StreamRequestHandler, async: @escaping @Sendable () -> any StreamAsyncHandler
+) -> StreamHandler {
+    mode == .async ? .async(async) : mode.isBlocking ? .blocking(blocking) : .event(event)
+}
+
+/// The datagram handler for `mode`'s style.
+func datagramHandler(
+    for mode: ExecutionMode, event: @escaping @Sendable () -> any DatagramEventHandler,
+    blocking: @escaping @Sendable () -> any DatagramRequestHandler, async: @escaping @Sendable () -> any DatagramAsyncHandler
+) -> DatagramHandler {
+    mode == .async ? .async(async) : mode.isBlocking ? .blocking(blocking) : .event(event)
+}
 
 /// A short, unique Unix socket path under /tmp.
 func temporarySocketPath() -> String {
@@ -47,6 +63,13 @@ func temporarySocketPath() -> String {
 final class LineEchoRequestHandler: StreamRequestHandler {
     func handle(_ request: StreamRequest) throws {
         if let line = try request.readLine() { try request.write(line) }
+    }
+}
+
+/// The same in async style.
+final class FirstLineEchoAsyncHandler: StreamAsyncHandler {
+    func handle(_ connection: AsyncConnection) async throws {
+        if let line = try await connection.readLine() { try await connection.write(line) }
     }
 }
 
@@ -63,7 +86,7 @@ final class LineEchoEventHandler: StreamEventHandler {
 }
 
 func lineEchoHandler(for mode: ExecutionMode) -> StreamHandler {
-    mode.isBlocking ? .blocking { LineEchoRequestHandler() } : .event { LineEchoEventHandler() }
+    handler(for: mode, event: { LineEchoEventHandler() }, blocking: { LineEchoRequestHandler() }, async: { FirstLineEchoAsyncHandler() })
 }
 
 /// Starts `serveForever` on a thread of its own; `join` waits for it to return.
@@ -158,8 +181,15 @@ final class DatagramEchoEventHandler: DatagramEventHandler {
     }
 }
 
+/// Datagram echo, async style.
+final class DatagramEchoAsyncHandler: DatagramAsyncHandler {
+    func handle(_ datagram: [UInt8], from client: SocketAddress, channel: DatagramChannel) async throws {
+        channel.send(datagram, to: client)
+    }
+}
+
 func datagramEchoHandler(for mode: ExecutionMode) -> DatagramHandler {
-    mode.isBlocking ? .blocking { DatagramEchoRequestHandler() } : .event { DatagramEchoEventHandler() }
+    datagramHandler(for: mode, event: { DatagramEchoEventHandler() }, blocking: { DatagramEchoRequestHandler() }, async: { DatagramEchoAsyncHandler() })
 }
 
 /// A datagram server on `address` in `mode`, echoing unless another handler is given.

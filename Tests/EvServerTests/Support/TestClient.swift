@@ -7,7 +7,7 @@ import Glibc
 /// A plain blocking client on raw POSIX sockets (no EvServer code), with a receive timeout so that no
 /// test can hang on a read.
 final class TestClient {
-    let descriptor: CInt
+    private(set) var descriptor: CInt
 
     init(_ address: SocketAddress, timeout: Double = 10) throws {
         let (family, initial, length) = rawAddress(address)
@@ -25,7 +25,7 @@ final class TestClient {
         }
     }
 
-    deinit { close(descriptor) }
+    deinit { if descriptor >= 0 { close(descriptor) } }
 
     func send(_ text: String) throws { try send(Array(text.utf8)) }
 
@@ -69,6 +69,14 @@ final class TestClient {
     }
 
     func shutdownWrite() { shutdown(descriptor, CInt(SHUT_WR)) }
+
+    /// Resets the connection (RST, as a crashed client's kernel would): SO_LINGER 0, then close.
+    func reset() {
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        close(descriptor)
+        descriptor = -1
+    }
 }
 
 /// `address` as the kernel wants it: family, `sockaddr_storage` and length (built here, not by EvServer).

@@ -1,0 +1,244 @@
+/// One client connection as an async handler sees it: awaiting reads, writes that suspend while the client
+/// is slow to take replies, and the client's address and server.
+///
+/// Confined to its loop's thread: the handler runs there (see `StreamAsyncHandler`), and so does every
+/// method. It is `@unchecked Sendable` only so that the handler's task can hold it; every entry point
+/// checks the thread.
+public final class AsyncConnection: @unchecked Sendable {
+    /// The client's address.
+    public let clientAddress: SocketAddress
+    /// The connection's id within its server (for `StreamServer.send(_:to:)`).
+    public var id: ConnectionID { connection.id }
+    /// The server that accepted the connection.
+    public var server: StreamServer { connection.server }
+    /// `readLine()`'s default limit: the server's `maximumLineLength`.
+    public var maximumLineLength: Int
+
+    let connection: StreamConnection
+    private var input = InputBuffer()
+    /// Reading pauses while this much input waits (the server's `maximumInputBuffer`).
+    private let inputLimit: Int
+    private var inputEnded = false
+    /// Why the connection closed under the handler, once it has.
+    private var failure: ConnectionError?
+    /// The handler's task, waiting for input or for the write queue to drain.
+    private var readWaiter: UnsafeContinuation<Void, any Error>?
+    private var writeWaiter: UnsafeContinuation<Void, any Error>?
+
+    init(connection: StreamConnection, configuration: ServerConfiguration) {
+        self.connection = connection
+        clientAddress = connection.clientAddress
+        maximumLineLength = configuration.maximumLineLength
+        inputLimit = configuration.maximumInputBuffer
+    }
+
+    // MARK: Reading
+
+    /// Reads one line, including its `\n`. At end of input returns the unterminated rest, then `nil`.
+    ///
+    /// - Parameter maxLength: a longer line throws `ConnectionError.lineTooLong`; by default
+    ///   `maximumLineLength`.
+    public func readLine(maxLength: Int? = nil) async throws -> [UInt8]? {
+        let maxLength = min(maxLength ?? maximumLineLength, inputLimit)
+        while true {
+            do {
+                if let line = try input.nextLine(maxLength: maxLength) { return consumed(line) }
+            } catch {
+                throw ConnectionError(.lineTooLong, "line from \(clientAddress) is longer than \(maxLength) bytes")
+            }
+            if try await !waitForInput() {
+                return input.isEmpty ? nil : consumed(input.takeAll())
+            }
+        }
+    }
+
+    /// Reads what is available, at most `maxLength` bytes, waiting for at least one. Empty at end of input.
+    public func read(upTo maxLength: Int) async throws -> [UInt8] {
+        precondition(maxLength > 0, "read(upTo:) needs a positive length")
+        if input.isEmpty, try await !waitForInput() { return [] }
+        return consumed(input.take(maxLength))
+    }
+
+    /// Reads exactly `count` bytes; `nil` when the input ends first.
+    ///
+    /// - Throws: `ConnectionError.inputTooLarge` when `count` is more than the server's `maximumInputBuffer`.
+    public func read(exactly count: Int) async throws -> [UInt8]? {
+        guard count <= inputLimit else {
+            throw ConnectionError(.inputTooLarge, "read(exactly: \(count)) is more than maximumInputBuffer (\(inputLimit) bytes)")
+        }
+        while input.count < count {
+            if try await !waitForInput() { return nil }
+        }
+        return consumed(input.take(count))
+    }
+
+    /// The lines of the input (each with its `\n`, the last maybe without), until it ends.
+    public var lines: Lines { Lines(connection: self) }
+
+    /// An async sequence of the connection's input lines (`for try await line in connection.lines`).
+    public struct Lines: AsyncSequence {
+        public typealias Element = [UInt8]
+        let connection: AsyncConnection
+
+        public struct AsyncIterator: AsyncIteratorProtocol {
+            let connection: AsyncConnection
+            public mutating func next() async throws -> [UInt8]? { try await connection.readLine() }
+        }
+
+        public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(connection: connection) }
+    }
+
+    /// Waits until more input arrives (`true`) or the input ends (`false`); throws when the connection
+    /// closed under the handler or timed out.
+    private func waitForInput() async throws -> Bool {
+        connection.loop.preconditionInLoop()
+        if let failure { throw failure }
+        if inputEnded { return false }
+        let before = input.count
+        if before >= inputLimit { return true }  // the caller finds what it needs in what is there
+        try await withUnsafeThrowingContinuation { readWaiter = $0 }
+        if let failure { throw failure }
+        return input.count > before || !inputEnded
+    }
+
+    /// Resumes reading once the handler has taken input below the limit.
+    private func consumed(_ bytes: [UInt8]) -> [UInt8] {
+        if input.count < inputLimit { connection.resumeReading() }
+        return bytes
+    }
+
+    // MARK: Writing
+
+    /// Queues `bytes` for the client; suspends while the queue is above the server's high water mark (a
+    /// client slow to read its replies), so memory stays bounded.
+    public func write(_ bytes: UnsafeRawBufferPointer) async throws {
+        try queue(bytes)
+        try await waitForRoom()
+    }
+
+    public func write(_ bytes: [UInt8]) async throws {
+        try bytes.withUnsafeBytes { try queue($0) }
+        try await waitForRoom()
+    }
+
+    public func write(_ text: String) async throws {
+        var text = text
+        try text.withUTF8 { try queue(UnsafeRawBufferPointer($0)) }
+        try await waitForRoom()
+    }
+
+    private func queue(_ bytes: UnsafeRawBufferPointer) throws {
+        connection.loop.preconditionInLoop()
+        if let failure { throw failure }
+        connection.write(bytes)
+    }
+
+    /// Waits while the write queue is above the high water mark.
+    private func waitForRoom() async throws {
+        while connection.bufferedByteCount > connection.highWaterMark {
+            try await withUnsafeThrowingContinuation { writeWaiter = $0 }
+            if let failure { throw failure }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Closes the connection once the queued replies are sent.
+    public func close() { connection.close() }
+
+    /// Joins `topic`: `StreamServer.broadcast(_:topic:)` reaches the connection.
+    public func join(topic: String) { connection.join(topic: topic) }
+
+    /// Leaves `topic`.
+    public func leave(topic: String) { connection.leave(topic: topic) }
+
+    // MARK: Events from the connection (loop thread)
+
+    func received(_ bytes: UnsafeRawBufferPointer) {
+        try! input.append(bytes)  // unlimited buffer: reading pauses at `inputLimit` instead
+        if input.count >= inputLimit { connection.pauseReading() }
+        resumeReader()
+    }
+
+    func inputDidEnd() {
+        inputEnded = true
+        resumeReader()
+    }
+
+    func writable() {
+        guard let waiter = writeWaiter else { return }
+        writeWaiter = nil
+        waiter.resume()
+    }
+
+    func closed(_ error: ConnectionError?) {
+        failure = error ?? ConnectionError(.closed, "the connection to \(clientAddress) is closed")
+        inputEnded = true
+        if let waiter = readWaiter {
+            readWaiter = nil
+            waiter.resume(throwing: failure!)
+        }
+        if let waiter = writeWaiter {
+            writeWaiter = nil
+            waiter.resume(throwing: failure!)
+        }
+    }
+
+    private func resumeReader() {
+        guard let waiter = readWaiter else { return }
+        readWaiter = nil
+        waiter.resume()
+    }
+}
+
+/// Runs an async handler on a connection: the event-mode connection's callbacks feed its
+/// `AsyncConnection`, and its task runs on the loop's executor.
+final class AsyncHandlerBridge: StreamEventHandler {
+    private let makeHandler: @Sendable () -> any StreamAsyncHandler
+    private let executor: LoopExecutor
+    private let configuration: ServerConfiguration
+    private var asyncConnection: AsyncConnection?
+    private var task: Task<Void, Never>?
+
+    init(makeHandler: @escaping @Sendable () -> any StreamAsyncHandler, executor: LoopExecutor, configuration: ServerConfiguration) {
+        self.makeHandler = makeHandler
+        self.executor = executor
+        self.configuration = configuration
+    }
+
+    func connectionOpened(_ connection: StreamConnection) throws {
+        let asyncConnection = AsyncConnection(connection: connection, configuration: configuration)
+        self.asyncConnection = asyncConnection
+        let makeHandler = self.makeHandler
+        let server = connection.server
+        server.asyncTaskStarted()
+        task = Task(executorPreference: executor) {
+            do {
+                try await makeHandler().handle(asyncConnection)
+            } catch let error as ConnectionError where error.code == .closed {
+                // The server closed the connection: nothing to report.
+            } catch is CancellationError {
+            } catch {
+                server.reportHandlerError(error, client: asyncConnection.clientAddress)
+            }
+            asyncConnection.close()
+            server.asyncTaskEnded()
+        }
+    }
+
+    func connection(_ connection: StreamConnection, received bytes: UnsafeRawBufferPointer) throws {
+        asyncConnection?.received(bytes)
+    }
+
+    func connectionInputEnded(_ connection: StreamConnection) throws {
+        asyncConnection?.inputDidEnd()
+    }
+
+    func connectionWritable(_ connection: StreamConnection) throws {
+        asyncConnection?.writable()
+    }
+
+    func connectionClosed(_ connection: StreamConnection, error: ConnectionError?) {
+        asyncConnection?.closed(error)
+        task?.cancel()
+    }
+}

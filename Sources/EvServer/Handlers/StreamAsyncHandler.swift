@@ -1,0 +1,15 @@
+/// An async connection handler: straight-line code like socketserver's `handle()`
+/// (`while let line = try await connection.readLine() { try await connection.write(line) }`) that holds no
+/// thread while it waits.
+///
+/// It runs on the loop thread of its connection, through the loop's task executor: every `await` on the
+/// connection resumes there without a thread hop, so thousands of connections share one thread. Blocking
+/// calls (`sleep`, blocking file or socket I/O, long computations) stall every connection of the loop:
+/// move them elsewhere (`Task.detached`, a pool) and `await` the result.
+///
+/// When `handle` returns, the connection closes once its queued replies are sent. An error it throws is
+/// reported once to the `handleError` hook. When the connection closes under it (the client reset it, a
+/// timeout, the server's close), its reads and writes throw `ConnectionError` and its task is cancelled.
+public protocol StreamAsyncHandler: AnyObject {
+    func handle(_ connection: AsyncConnection) async throws
+}

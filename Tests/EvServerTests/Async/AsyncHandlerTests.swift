@@ -1,0 +1,171 @@
+import EvServer
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Echo lines until the input ends, async style.
+final class LineEchoAsyncHandler: StreamAsyncHandler {
+    func handle(_ connection: AsyncConnection) async throws {
+        for try await line in connection.lines { try await connection.write(line) }
+    }
+}
+
+private func asyncServer(
+    _ address: SocketAddress? = nil, handler: StreamHandler = .async { LineEchoAsyncHandler() },
+    configure: (inout ServerConfiguration) -> Void = { _ in }
+) throws -> StreamServer {
+    var configuration = ServerConfiguration(address: try address ?? SocketAddress(host: "127.0.0.1", port: 0), mode: .async)
+    configure(&configuration)
+    let server = try StreamServer(configuration: configuration, handler: handler)
+    try server.start()
+    return server
+}
+
+/// What a handler saw, for the test to check.
+final class Record: Sendable {
+    let events = Mutex<[String]>([])
+    func add(_ event: String) { events.withLock { $0.append(event) } }
+    var all: [String] { events.withLock { $0 } }
+}
+
+@Suite("async handlers")
+struct AsyncHandlerTests {
+    @Test("lines echo over TCP and Unix, several clients at once, each on the loop thread", arguments: [Transport.tcp4, .unix])
+    func echo(transport: Transport) throws {
+        let server = try asyncServer(try transport.address())
+        defer { server.close() }
+        let clients = try (0..<20).map { _ in try TestClient(server.localAddress) }
+        for (index, client) in clients.enumerated() { try client.send("line \(index)\n") }
+        for (index, client) in clients.enumerated() { #expect(try client.readLine() == "line \(index)\n") }
+        for client in clients {
+            client.shutdownWrite()
+            #expect(try client.readToEnd().isEmpty)
+        }
+    }
+
+    @Test("a client that resets the connection cancels its handler's task")
+    func cancellationOnDisconnect() throws {
+        let record = Record()
+        final class Sleeper: StreamAsyncHandler {
+            let record: Record
+            init(_ record: Record) { self.record = record }
+            func handle(_ connection: AsyncConnection) async throws {
+                _ = try await connection.readLine()
+                record.add("waiting")
+                do {
+                    try await Task.sleep(nanoseconds: 60_000_000_000)
+                    record.add("slept")
+                } catch is CancellationError {
+                    record.add("cancelled")
+                }
+            }
+        }
+        let server = try asyncServer(handler: .async { Sleeper(record) })
+        defer { server.close() }
+        let client = try TestClient(server.localAddress)
+        try client.send("hello\n")
+        #expect(waitUntil(timeout: 5) { record.all == ["waiting"] })
+        client.reset()
+        #expect(waitUntil(timeout: 5) { record.all == ["waiting", "cancelled"] })
+    }
+
+    @Test("a read that waits longer than the idle timeout throws timedOut")
+    func timeouts() throws {
+        let record = Record()
+        final class Reader: StreamAsyncHandler {
+            let record: Record
+            init(_ record: Record) { self.record = record }
+            func handle(_ connection: AsyncConnection) async throws {
+                do {
+                    _ = try await connection.readLine()
+                } catch let error as ConnectionError {
+                    record.add("\(error.code)")
+                }
+            }
+        }
+        let server = try asyncServer(handler: .async { Reader(record) }) { $0.idleTimeout = 0.3 }
+        defer { server.close() }
+        let client = try TestClient(server.localAddress)
+        try client.send("no newline")
+        #expect(waitUntil(timeout: 5) { record.all == ["timedOut"] })
+        #expect(try client.readToEnd().isEmpty, "the connection is closed")
+    }
+
+    @Test("writes suspend while the client does not read; nothing is lost when it does")
+    func backPressure() throws {
+        final class Progress: Sendable { let written = Atomic<Int>(0) }
+        let progress = Progress()
+        final class Flood: StreamAsyncHandler {
+            let progress: Progress
+            init(_ progress: Progress) { self.progress = progress }
+            func handle(_ connection: AsyncConnection) async throws {
+                let chunk = [UInt8](repeating: 0x61, count: 64 * 1024)
+                for _ in 0..<256 {  // 16 MiB
+                    try await connection.write(chunk)
+                    progress.written.add(chunk.count, ordering: .relaxed)
+                }
+            }
+        }
+        let server = try asyncServer(handler: .async { Flood(progress) })
+        defer { server.close() }
+        let client = try TestClient(server.localAddress)
+        usleep(500_000)
+        // Kernel buffers on both sides plus one high water mark: far below 16 MiB.
+        let stalled = progress.written.load(ordering: .relaxed)
+        #expect(stalled < 8 * 1024 * 1024, "the handler ran ahead of its client: \(stalled) bytes")
+        #expect(try client.readToEnd(limit: 1 << 25).count == 16 * 1024 * 1024)
+    }
+
+    @Test("close while handlers are suspended in reads returns promptly and closes every client")
+    func closeWhileSuspended() throws {
+        let server = try asyncServer()
+        let clients = try (0..<50).map { _ in try TestClient(server.localAddress) }
+        for client in clients { try client.send("partial") }
+        usleep(100_000)
+        let started = monotonicNow()
+        server.close()
+        #expect(monotonicNow() - started < 2)
+        for client in clients { #expect((try? client.readToEnd()) ?? [] == []) }
+    }
+
+    @Test("send(to:) and broadcast(topic:) reach connections from any thread, in order")
+    func registry() throws {
+        final class Joiner: StreamAsyncHandler {
+            func handle(_ connection: AsyncConnection) async throws {
+                for try await line in connection.lines {
+                    if line == Array("join\n".utf8) { connection.join(topic: "room") }
+                    try await connection.write("id \(connection.id)\n")
+                }
+            }
+        }
+        let server = try asyncServer(handler: .async { Joiner() })
+        defer { server.close() }
+        let inRoom = try TestClient(server.localAddress)
+        let outside = try TestClient(server.localAddress)
+        try inRoom.send("join\n")
+        let roomID = ConnectionID(try inRoom.readLine().dropFirst(3).dropLast())!
+        try outside.send("stay\n")
+        _ = try outside.readLine()
+        // From this thread, not the loop's.
+        for index in 0..<100 { server.broadcast(Array("b\(index)\n".utf8), topic: "room") }
+        server.send(Array("direct\n".utf8), to: roomID)
+        server.broadcast(Array("all\n".utf8))
+        for index in 0..<100 { #expect(try inRoom.readLine() == "b\(index)\n") }
+        #expect(try inRoom.readLine() == "direct\n")
+        #expect(try inRoom.readLine() == "all\n")
+        #expect(try outside.readLine() == "all\n", "the topic's broadcasts did not reach a non-member")
+    }
+
+    @Test("an async handler in another mode is refused")
+    func styleMismatch() throws {
+        #expect(throws: ServerError.self) {
+            try StreamServer(
+                configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: .event),
+                handler: .async { LineEchoAsyncHandler() }
+            )
+        }
+    }
+}

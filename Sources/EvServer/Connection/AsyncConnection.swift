@@ -240,5 +240,9 @@ final class AsyncHandlerBridge: StreamEventHandler {
     func connectionClosed(_ connection: StreamConnection, error: ConnectionError?) {
         asyncConnection?.closed(error)
         task?.cancel()
+        // Breaks the cycle connection -> bridge -> async connection -> connection; the task keeps the async
+        // connection until it ends.
+        asyncConnection = nil
+        task = nil
     }
 }

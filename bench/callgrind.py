@@ -30,9 +30,24 @@ def count(name, command, workload):
     finally:
         server.stop()
     with open(out_file) as data:
-        totals = re.search(r"^totals: (\d+)", data.read(), re.MULTILINE)
-    instructions = int(totals.group(1))
-    return instructions / max(1, requests), requests
+        text = data.read()
+    instructions = int(re.search(r"^totals: (\d+)", text, re.MULTILINE).group(1))
+    return instructions / max(1, requests), malloc_calls(text) / max(1, requests), requests
+
+
+def malloc_calls(text):
+    """Calls of malloc in a callgrind profile: the `calls=` lines under each `cfn=` naming it."""
+    names, total, callee = {}, 0, None
+    for line in text.splitlines():
+        match = re.match(r"c?fn=\((\d+)\)(?: (.*))?", line)
+        if match:
+            number, name = match.groups()
+            if name:
+                names[number] = name
+            callee = names.get(number) if line.startswith("cfn=") else None
+        elif line.startswith("calls=") and callee == "malloc":
+            total += int(line.split("=", 1)[1].split()[0])
+    return total
 
 
 def main():
@@ -46,16 +61,16 @@ def main():
     rows = {}
     for workload in ["pingpong", "udp"]:
         for name, command in servers.items():
-            per_request, requests = count(name, command, workload)
-            rows[(workload, name)] = per_request
-            print(f"{workload:9} {name:16} {per_request:10.0f} instructions per round trip ({requests} round trips)",
-                  flush=True)
+            per_request, mallocs, requests = count(name, command, workload)
+            rows[(workload, name)] = (per_request, mallocs)
+            print(f"{workload:9} {name:16} {per_request:10.0f} instructions and {mallocs:.3f} mallocs per round trip "
+                  f"({requests} round trips)", flush=True)
     print()
-    print("| workload | C libev | evserved event | ratio |")
-    print("|---|---:|---:|---:|")
+    print("| workload | C libev instructions | evserved event instructions | ratio | evserved mallocs per round trip |")
+    print("|---|---:|---:|---:|---:|")
     for workload in ["pingpong", "udp"]:
-        c, ev = rows[(workload, "c-libev")], rows[(workload, "evserved-event")]
-        print(f"| {workload} | {c:.0f} | {ev:.0f} | {ev / c:.2f} |")
+        (c, _), (ev, mallocs) = rows[(workload, "c-libev")], rows[(workload, "evserved-event")]
+        print(f"| {workload} | {c:.0f} | {ev:.0f} | {ev / c:.2f} | {mallocs:.3f} |")
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ bench-quick: deps
 callgrind: deps
 	python3 bench/callgrind.py
 
-## Sanitizers: ThreadSanitizer for the modes with threads (thread, pool; the Swift suite runs every mode),
+## Sanitizers: ThreadSanitizer for the modes with threads or tasks (thread, pool, async; the Swift suite runs every mode),
 ## AddressSanitizer for the rest. Any report fails the run (the daemon tests look for reports on stderr).
 sanitize: sanitize-thread sanitize-address
 
@@ -59,7 +59,7 @@ sanitize-thread: deps
 	swift build --build-tests --sanitize=thread --scratch-path .build-tsan
 	TSAN_OPTIONS=halt_on_error=1 swift test --skip-build --sanitize=thread --scratch-path .build-tsan
 	EVSERVED=$(CURDIR)/.build-tsan/debug/evserved python3 -m pytest -q Tests/daemon/test_services.py \
-	    Tests/daemon/test_datagrams.py -k "thread or pool"
+	    Tests/daemon/test_datagrams.py -k "thread or pool or async"
 
 sanitize-address: deps
 	swift build --build-tests --sanitize=address --scratch-path .build-asan

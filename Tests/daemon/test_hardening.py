@@ -210,8 +210,9 @@ def test_write_timeout_closes_a_client_that_never_reads(daemon_factory):
     assert_still_serving(daemon.urls[0])
 
 
-def test_sigterm_drains_open_connections_then_exits(daemon_factory):
-    daemon = daemon_factory("--listen", "tcp://127.0.0.1:0", "--drain-timeout", "1")
+@pytest.mark.parametrize("mode", ["event", "thread", "async"])
+def test_sigterm_drains_open_connections_then_exits(daemon_factory, mode):
+    daemon = daemon_factory("--listen", "tcp://127.0.0.1:0", "--drain-timeout", "1", "--mode", mode)
     sock = connect_url(daemon.urls[0])
     sock.sendall(b"before\n")
     assert recv_until(sock, lambda d: d.endswith(b"\n")) == b"before\n"

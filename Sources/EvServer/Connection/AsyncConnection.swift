@@ -210,7 +210,7 @@ final class AsyncHandlerBridge: StreamEventHandler {
         self.asyncConnection = asyncConnection
         let makeHandler = self.makeHandler
         let server = connection.server
-        server.asyncTaskStarted()
+        server.runtime.asyncTaskStarted()
         task = Task(executorPreference: executor) {
             do {
                 try await makeHandler().handle(asyncConnection)
@@ -221,7 +221,7 @@ final class AsyncHandlerBridge: StreamEventHandler {
                 server.reportHandlerError(error, client: asyncConnection.clientAddress)
             }
             asyncConnection.close()
-            server.asyncTaskEnded()
+            server.runtime.asyncTaskEnded()
         }
     }
 

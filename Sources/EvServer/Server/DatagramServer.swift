@@ -35,9 +35,6 @@ public final class DatagramServer: @unchecked Sendable {
     let logger: Logger
     let runtime: ServerRuntime<DatagramServerCore>
     private let socket: DatagramSocket
-    /// Async mode: the handlers' executor, and how many of their tasks run (close waits for them).
-    let executor: LoopExecutor
-    private let asyncTasks = Monitor(0)
 
     /// Binds the socket.
     ///
@@ -76,7 +73,6 @@ public final class DatagramServer: @unchecked Sendable {
         }
         let socket = DatagramSocket(socket: bound, address: configuration.address, logger: logger)
         self.socket = socket
-        executor = LoopExecutor(loop: loop)
         runtime = ServerRuntime(loop: loop, address: localAddress, configuration: configuration) { pool in
             DatagramServerCore(socket: socket, loop: loop, configuration: configuration, pool: pool, logger: logger)
         }
@@ -146,7 +142,7 @@ public final class DatagramServer: @unchecked Sendable {
             closeElsewhere: { [self] in close() },
             wakeBlockedHandlers: {
                 // Async handlers finish on the loop, which must still run for them.
-                if asyncTasks.wait(until: { $0 == 0 }, timeout: 1, then: { _ in }) == nil {
+                if !runtime.waitForAsyncTasks(timeout: 1) {
                     logger.warning("closing with async datagram handlers still running")
                 }
             },
@@ -156,9 +152,6 @@ public final class DatagramServer: @unchecked Sendable {
             }
         )
     }
-
-    func asyncTaskStarted() { asyncTasks.withLock { $0 += 1 } }
-    func asyncTaskEnded() { asyncTasks.withLock { $0 -= 1 } }
 
     // MARK: Blocking handlers
 

@@ -150,14 +150,14 @@ final class DatagramServerCore: ServerCore {
             asyncHandler = handler
             let channel = LoopBound(channel!, loop: loop)
             let datagram = Array(bytes)
-            server.asyncTaskStarted()
-            Task(executorPreference: server.executor) { [unowned(unsafe) server] in
+            server.runtime.asyncTaskStarted()
+            Task(executorPreference: server.runtime.executor) { [unowned(unsafe) server] in
                 do {
                     try await handler.value.handle(datagram, from: client, channel: channel.value)
                 } catch {
                     server.reportHandlerError(error, client: client)
                 }
-                server.asyncTaskEnded()
+                server.runtime.asyncTaskEnded()
             }
         case .blocking:
             let datagram = Array(bytes)

@@ -18,10 +18,14 @@ protocol ServerCore: AnyObject, SendableMetatype {
 /// (`serveForever`, `start`, `handleRequest`), `shutdown` from any thread, `close`, and the worker threads
 /// of `.thread` and `.pool` mode.
 ///
-/// `@unchecked Sendable`: the mutable state is in `lifecycle`, guarded by its mutex; `core` is reached
+/// `@unchecked Sendable`: the mutable state is in `lifecycle` and `asyncTasks`, each guarded by its mutex; `core` is reached
 /// only on the loop thread (through `LoopBound`); everything else is immutable after `init`.
 final class ServerRuntime<Core: ServerCore>: @unchecked Sendable {
     let loop: EventLoop
+    /// Async mode: the handlers' task executor (this loop), and how many of their tasks run (close waits
+    /// for them while the loop still runs).
+    let executor: LoopExecutor
+    private let asyncTasks = Monitor(0)
     let core: LoopBound<Core>
     /// `.pool` mode's workers; `nil` in the other modes.
     let pool: WorkerPool?
@@ -56,6 +60,7 @@ final class ServerRuntime<Core: ServerCore>: @unchecked Sendable {
         makeCore: (WorkerPool?) -> Core
     ) {
         self.loop = loop
+        executor = LoopExecutor(loop: loop)
         self.address = address
         maximumThreads = configuration.maximumThreads
         let coreBox = Monitor<LoopBound<Core>?>(nil)
@@ -186,6 +191,16 @@ final class ServerRuntime<Core: ServerCore>: @unchecked Sendable {
             state.lastSessionTimedOut = timedOut
             state.shutdownRequested = false
         }
+    }
+
+    // MARK: Async handlers
+
+    func asyncTaskStarted() { asyncTasks.withLock { $0 += 1 } }
+    func asyncTaskEnded() { asyncTasks.withLock { $0 -= 1 } }
+
+    /// Waits up to `timeout` seconds for every async handler's task to end. - Returns: `false` on timeout.
+    func waitForAsyncTasks(timeout: Double) -> Bool {
+        asyncTasks.wait(until: { $0 == 0 }, timeout: timeout, then: { _ in }) != nil
     }
 
     // MARK: Workers

@@ -42,9 +42,6 @@ public final class StreamServer: @unchecked Sendable {
     /// Open connections in every mode, and the connection limits (shared by a group's servers).
     let admission: ConnectionAdmission
     private let accepted = Atomic<Int>(0)
-    /// Async mode: the handlers' executor, and how many of their tasks run (close waits for them).
-    let executor: LoopExecutor
-    private let asyncTasks = Monitor(0)
 
     /// Connections accepted and served so far (refused ones not counted): with a group, the share of
     /// this server's loop.
@@ -99,7 +96,6 @@ public final class StreamServer: @unchecked Sendable {
             maximumPerClient: configuration.maximumConnectionsPerClient
         )
         self.admission = admission
-        executor = LoopExecutor(loop: loop)
         runtime = ServerRuntime(loop: loop, address: localAddress, configuration: configuration) { pool in
             StreamServerCore(
                 listener: listener, loop: loop, configuration: configuration, pool: pool, admission: admission, logger: logger
@@ -172,7 +168,7 @@ public final class StreamServer: @unchecked Sendable {
                     // must get to finish on the loop before it goes.
                     let core = runtime.core
                     runtime.loop.execute { core.value.closeConnections() }
-                    if asyncTasks.wait(until: { $0 == 0 }, timeout: StreamServer.lastRepliesGrace, then: { _ in }) == nil {
+                    if !runtime.waitForAsyncTasks(timeout: StreamServer.lastRepliesGrace) {
                         logger.warning("closing with async handlers still running: they ignored cancellation")
                     }
                 }
@@ -271,9 +267,6 @@ public final class StreamServer: @unchecked Sendable {
         let core = runtime.core
         runtime.loop.execute { core.value.broadcast(bytes, topic: topic, except: except) }
     }
-
-    func asyncTaskStarted() { asyncTasks.withLock { $0 += 1 } }
-    func asyncTaskEnded() { asyncTasks.withLock { $0 -= 1 } }
 
     /// Reports a handler's error to the `handleError` hook, or logs it.
     func reportHandlerError(_ error: any Error, client: SocketAddress) {

@@ -226,7 +226,7 @@ final class StreamServerCore: ServerCore {
             switch server.handler {
             case .event(let makeHandler): handler = makeHandler()
             case .async(let makeHandler):
-                handler = AsyncHandlerBridge(makeHandler: makeHandler, executor: server.executor, configuration: configuration)
+                handler = AsyncHandlerBridge(makeHandler: makeHandler, executor: server.runtime.executor, configuration: configuration)
             case .blocking: preconditionFailure("handled below")
             }
             let id = nextConnectionID

@@ -8,6 +8,7 @@ import Logging
 ///   counted across the members; the rate limits are split evenly among them (each member takes
 ///   `rate / loops`, as the kernel gives each about `1 / loops` of the connections).
 /// - Pool mode gives each member its own pool of `threads`.
+/// - `send(_:to:)` and `broadcast(_:topic:except:)` on any member reach the connections of every member.
 /// - A Unix socket cannot be shared this way: a group on a Unix path has one member.
 public enum ServerGroup {
     /// Stream servers on `configuration.address`, one per loop.
@@ -19,8 +20,14 @@ public enum ServerGroup {
             maximumConnections: configuration.maximumConnections,
             maximumPerClient: configuration.maximumConnectionsPerClient
         )
+        let link = ServerGroupLink()
+        var index = 0
         return try members(loops: loops, configuration: configuration) { (member) throws(ServerError) in
-            try StreamServer(configuration: member, handler: handler, hooks: hooks, logger: logger, admission: admission)
+            defer { index += 1 }
+            return try StreamServer(
+                configuration: member, handler: handler, hooks: hooks, logger: logger, admission: admission,
+                group: (link, index)
+            )
         }
     }
 

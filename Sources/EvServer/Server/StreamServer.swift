@@ -41,6 +41,8 @@ public final class StreamServer: @unchecked Sendable {
     private let blockingDescriptors = Monitor(Set<CInt>())
     /// Open connections in every mode, and the connection limits (shared by a group's servers).
     let admission: ConnectionAdmission
+    /// The group this server belongs to, if any (send and broadcast reach every member).
+    private let group: ServerGroupLink?
     private let accepted = Atomic<Int>(0)
 
     /// Connections accepted and served so far (refused ones not counted): with a group, the share of
@@ -64,10 +66,11 @@ public final class StreamServer: @unchecked Sendable {
         try self.init(configuration: configuration, handler: handler, hooks: hooks, logger: logger, admission: nil)
     }
 
-    /// `admission`: the group's shared one, or `nil` for a server of its own.
+    /// `admission`: the group's shared one, or `nil` for a server of its own; `group`: the group's link and
+    /// this member's index in it.
     init(
         configuration: ServerConfiguration, handler: StreamHandler, hooks: ServerHooks, logger: Logger,
-        admission sharedAdmission: ConnectionAdmission?
+        admission sharedAdmission: ConnectionAdmission?, group: (link: ServerGroupLink, index: Int)? = nil
     ) throws(ServerError) {
         try configuration.validate()
         guard handler.fits(configuration.mode) else {
@@ -96,14 +99,17 @@ public final class StreamServer: @unchecked Sendable {
             maximumPerClient: configuration.maximumConnectionsPerClient
         )
         self.admission = admission
+        self.group = group?.link
         runtime = ServerRuntime(loop: loop, address: localAddress, configuration: configuration) { pool in
             StreamServerCore(
-                listener: listener, loop: loop, configuration: configuration, pool: pool, admission: admission, logger: logger
+                listener: listener, loop: loop, configuration: configuration, pool: pool, admission: admission,
+                firstConnectionID: UInt64(group?.index ?? 0) << ServerGroupLink.memberShift + 1, logger: logger
             )
         }
         // The first work the loop runs: every session starts after it.
         let core = runtime.core
         runtime.loop.execute { [self] in core.value.server = self }
+        group?.link.add(self)
         admission.join(self) { [loop = runtime.loop] in loop.execute { core.value.connectionSlotFreed() } }
         logger.debug(
             "listening",
@@ -255,17 +261,20 @@ public final class StreamServer: @unchecked Sendable {
 
     /// Queues `bytes` for connection `id`, from any thread or task; delivered on its loop, after what was
     /// sent to it before. Ignored when the connection has closed. A connection that lets more than 16 write
-    /// high water marks pile up is closed as too slow.
+    /// high water marks pile up is closed as too slow. In a `ServerGroup`, `id` may be any member's.
     public func send(_ bytes: [UInt8], to id: ConnectionID) {
-        let core = runtime.core
-        runtime.loop.execute { core.value.send(bytes, to: id) }
+        let target = group?.owner(of: id) ?? self
+        let core = target.runtime.core
+        target.runtime.loop.execute { core.value.send(bytes, to: id) }
     }
 
     /// Queues `bytes` for every open connection, or those that joined `topic`, except `except`; from any
-    /// thread or task, in order.
+    /// thread or task, in order. In a `ServerGroup`, every member's connections.
     public func broadcast(_ bytes: [UInt8], topic: String? = nil, except: ConnectionID? = nil) {
-        let core = runtime.core
-        runtime.loop.execute { core.value.broadcast(bytes, topic: topic, except: except) }
+        for server in group?.servers ?? [self] {
+            let core = server.runtime.core
+            server.runtime.loop.execute { core.value.broadcast(bytes, topic: topic, except: except) }
+        }
     }
 
     /// Reports a handler's error to the `handleError` hook, or logs it.

@@ -25,7 +25,8 @@ final class StreamServerCore: ServerCore {
     private var session: ServingSession!
     /// Open event and async connections, and their topics.
     var registry: ConnectionRegistry
-    private var nextConnectionID: UInt64 = 1
+    /// Ids are unique within a server group: each member starts its own range.
+    private var nextConnectionID: UInt64
     /// The pool's queue is full, or `.thread` mode reached `maximumThreads`.
     private var pausedForWorkers = false
     private var pausedForBackoff = false
@@ -44,8 +45,9 @@ final class StreamServerCore: ServerCore {
 
     init(
         listener: Socket, loop: EventLoop, configuration: ServerConfiguration, pool: WorkerPool?,
-        admission: ConnectionAdmission, logger: Logger
+        admission: ConnectionAdmission, firstConnectionID: UInt64, logger: Logger
     ) {
+        nextConnectionID = firstConnectionID
         self.listener = listener
         self.admission = admission
         registry = ConnectionRegistry(slowConsumerLimit: 16 * configuration.writeBufferHighWaterMark)

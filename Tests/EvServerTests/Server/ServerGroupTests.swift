@@ -26,6 +26,37 @@ struct ServerGroupTests {
         #expect(servers.allSatisfy { $0.connectionsAccepted > 0 })
     }
 
+    @Test("send and broadcast on any member reach the connections of every loop")
+    func talkAcrossLoops() throws {
+        final class Greeter: StreamAsyncHandler {
+            func handle(_ connection: AsyncConnection) async throws {
+                connection.join(topic: "all")
+                try await connection.write("id \(connection.id)\n")
+                while try await connection.readLine() != nil {}
+            }
+        }
+        let servers = try ServerGroup.streamServers(
+            loops: 2, configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: .async),
+            handler: .async { Greeter() }
+        )
+        defer { for server in servers { server.close() } }
+        for server in servers { try server.start() }
+        // Connect until both loops hold a client (the kernel spreads them by hash).
+        var clients: [(client: TestClient, id: ConnectionID)] = []
+        while servers.contains(where: { $0.connectionsAccepted == 0 }) && clients.count < 200 {
+            let client = try TestClient(servers[0].localAddress)
+            clients.append((client, ConnectionID(try client.readLine().dropFirst(3).dropLast())!))
+        }
+        #expect(servers.allSatisfy { $0.connectionsAccepted > 0 })
+        servers[0].broadcast(Array("to all\n".utf8), topic: "all")
+        for (client, _) in clients { #expect(try client.readLine() == "to all\n") }
+        for (client, id) in clients {  // each through the first member, wherever the connection lives
+            servers[0].send(Array("to \(id)\n".utf8), to: id)
+            #expect(try client.readLine() == "to \(id)\n")
+        }
+        #expect(Set(clients.map(\.id)).count == clients.count, "ids are unique across the group")
+    }
+
     @Test("a Unix path gets one member; zero loops is refused")
     func unixAndZero() throws {
         let path = "/tmp/evs-group-\(getpid()).sock"

@@ -28,6 +28,9 @@ public final class StreamRequest {
     private let socket: Socket
     private var input: InputBuffer
     private var inputEnded = false
+    /// Whether the socket waits in the kernel: while no timeout applies, one `recv` does what
+    /// `recv` + `poll` + `recv` would (close and drain still wake it, with `shutdown`).
+    private var blockingIO = false
     private var scratch = [UInt8](repeating: 0, count: StreamRequest.readChunk)
     private static let readChunk = 16 * 1024
 
@@ -93,6 +96,7 @@ public final class StreamRequest {
     /// timeouts; `false` at end of input.
     private func fill() throws -> Bool {
         if inputEnded { return false }
+        try useBlockingIO(idleTimeout == nil && readTimeout == nil && deadline == nil)
         let room = min(scratch.count, input.room)
         precondition(room > 0, "fill() called with a full input buffer")
         while true {
@@ -129,6 +133,7 @@ public final class StreamRequest {
 
     @discardableResult
     public func write(bytes: UnsafeRawBufferPointer) throws -> Int {
+        try useBlockingIO(idleTimeout == nil && writeTimeout == nil && deadline == nil)
         var sent = 0
         while sent < bytes.count {
             let remaining = UnsafeRawBufferPointer(rebasing: bytes[sent...])
@@ -155,6 +160,13 @@ public final class StreamRequest {
         if !ready {
             throw ConnectionError(.timedOut, "timed out \(what) \(clientAddress) \(bound?.reason ?? "")")
         }
+    }
+
+    /// Switches the socket between waiting in the kernel (no timeout to enforce) and polling with a timeout.
+    private func useBlockingIO(_ wanted: Bool) throws {
+        guard wanted != blockingIO else { return }
+        try mapErrors { try socket.setBlocking(wanted) }
+        blockingIO = wanted
     }
 
     /// Runs a socket call, turning its `SystemError` into the `ConnectionError` handlers see.

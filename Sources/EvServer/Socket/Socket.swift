@@ -92,6 +92,17 @@ final class Socket {
         }
     }
 
+    /// Makes reads and writes wait in the kernel (`true`) or return "would block" at once (`false`, as
+    /// accepted sockets start).
+    func setBlocking(_ blocking: Bool) throws(SystemError) {
+        let flags = fcntl(descriptor, F_GETFL)
+        guard flags >= 0 else { throw SystemError(operation: "fcntl(F_GETFL)", errno: errno) }
+        let wanted = blocking ? flags & ~O_NONBLOCK : flags | O_NONBLOCK
+        guard wanted == flags || fcntl(descriptor, F_SETFL, wanted) == 0 else {
+            throw SystemError(operation: "fcntl(F_SETFL)", errno: errno)
+        }
+    }
+
     // MARK: Data
 
     enum ReadResult: Equatable {

@@ -185,9 +185,6 @@ public final class StreamConnection {
         owner.registry.leave(id, topic: topic)
     }
 
-    /// Closes the connection now with `error` (dropping queued bytes); the handler hears it.
-    func fail(_ error: ConnectionError) { finish(error: error) }
-
     /// Closes the connection now, dropping queued bytes.
     public func abort() {
         loop.preconditionInLoop()

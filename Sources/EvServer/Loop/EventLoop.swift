@@ -25,7 +25,6 @@ final class EventLoop: @unchecked Sendable {
     private let queue = Lock<(work: [@Sendable () -> Void], destroyed: Bool)>(([], false))
     /// `pthread_t` of the thread inside `run()`, 0 when none.
     private let runningThread = Atomic<UInt>(0)
-    private var destroyed = false
     /// The loop's half of a double buffer: drained work is swapped in here, so steady state allocates nothing.
     private var batch: [@Sendable () -> Void] = []
 
@@ -44,7 +43,7 @@ final class EventLoop: @unchecked Sendable {
     }
 
     deinit {
-        precondition(destroyed, "EventLoop freed without destroy(): its epoll descriptor would leak")
+        precondition(queue.withLock { $0.destroyed }, "EventLoop freed without destroy(): its epoll descriptor would leak")
     }
 
     // MARK: Running
@@ -67,9 +66,11 @@ final class EventLoop: @unchecked Sendable {
     /// Frees the loop. Only once `run()` has returned (or never ran) and every watcher is stopped.
     func destroy() {
         precondition(runningThread.load(ordering: .acquiring) == 0, "EventLoop.destroy() while the loop runs")
-        guard !destroyed else { return }
-        destroyed = true
-        queue.withLock { $0.destroyed = true }
+        let first = queue.withLock { queue in
+            defer { queue.destroyed = true }
+            return !queue.destroyed
+        }
+        guard first else { return }
         ev_async_stop(raw, wakeup)
         wakeup.deinitialize(count: 1)
         wakeup.deallocate()

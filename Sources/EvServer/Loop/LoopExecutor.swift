@@ -4,9 +4,7 @@
 ///
 /// Jobs go through `EventLoop.execute`, in order. Once the loop is gone, jobs are dropped (the server
 /// waits for its tasks before it frees the loop; a handler that ignores cancellation past that is lost).
-final class LoopExecutor: TaskExecutor, @unchecked Sendable {
-    // @unchecked Sendable: `loop` is itself Sendable (every cross-thread entry is `execute`), and this
-    // class has no other state.
+final class LoopExecutor: TaskExecutor {
     let loop: EventLoop
 
     init(loop: EventLoop) { self.loop = loop }

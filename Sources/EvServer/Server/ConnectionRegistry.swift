@@ -50,7 +50,7 @@ struct ConnectionRegistry {
     /// Queues `bytes` on `connection`, closing it when it is too far behind.
     func deliver(_ bytes: [UInt8], to connection: StreamConnection) {
         guard connection.bufferedByteCount + bytes.count <= slowConsumerLimit else {
-            connection.fail(ConnectionError(
+            connection.finish(error: ConnectionError(
                 .replyDropped,
                 "\(connection.clientAddress) is too slow: more than \(slowConsumerLimit) bytes waited for it"
             ))

@@ -24,13 +24,6 @@ private func asyncServer(
     return server
 }
 
-/// What a handler saw, for the test to check.
-final class Record: Sendable {
-    let events = Mutex<[String]>([])
-    func add(_ event: String) { events.withLock { $0.append(event) } }
-    var all: [String] { events.withLock { $0 } }
-}
-
 @Suite("async handlers")
 struct AsyncHandlerTests {
     @Test("lines echo over TCP and Unix, several clients at once, each on the loop thread", arguments: [Transport.tcp4, .unix])
@@ -157,6 +150,33 @@ struct AsyncHandlerTests {
         #expect(try inRoom.readLine() == "direct\n")
         #expect(try inRoom.readLine() == "all\n")
         #expect(try outside.readLine() == "all\n", "the topic's broadcasts did not reach a non-member")
+    }
+
+    @Test("a receiver that lets more than 16 high water marks of messages pile up is closed as too slow")
+    func slowReceiverClosed() throws {
+        final class Member: StreamAsyncHandler {
+            func handle(_ connection: AsyncConnection) async throws {
+                connection.join(topic: "room")
+                try await connection.write("joined\n")
+                while try await connection.readLine() != nil {}
+            }
+        }
+        let server = try asyncServer(handler: .async { Member() })
+        defer { server.close() }
+        let reader = try TestClient(server.localAddress, timeout: 2)  // reads nothing until the broadcasts are queued
+        #expect(try reader.readLine() == "joined\n")
+        let chunk = [UInt8](repeating: 0x62, count: 64 * 1024)
+        let total = 256 * chunk.count  // 16 MiB: more than the kernel's buffers and the 1 MiB limit together
+        for _ in 0..<256 { server.broadcast(chunk, topic: "room") }
+        usleep(500_000)
+        var received = 0
+        var closedByServer = false
+        while let bytes = try? reader.receive() {  // until the server closes it, or 2 s of silence
+            if bytes.isEmpty { closedByServer = true; break }
+            received += bytes.count
+        }
+        #expect(closedByServer, "the slow receiver was not closed")
+        #expect(received < total, "the slow receiver was sent everything: its queue grew without bound")
     }
 
     @Test("an async handler in another mode is refused")

@@ -142,13 +142,12 @@ struct LimitsTests {
 
     @Test("a blocking readLine stops at maximumLineLength")
     func lineLimit() throws {
-        final class Outcome: Sendable { let code = Mutex<String?>(nil) }
-        let outcome = Outcome()
+        let outcome = Record()
         final class Reader: StreamRequestHandler {
-            let outcome: Outcome
-            init(_ outcome: Outcome) { self.outcome = outcome }
+            let outcome: Record
+            init(_ outcome: Record) { self.outcome = outcome }
             func handle(_ request: StreamRequest) throws {
-                do { _ = try request.readLine() } catch let error as ConnectionError { outcome.code.withLock { $0 = "\(error.code)" } }
+                do { _ = try request.readLine() } catch let error as ConnectionError { outcome.add("\(error.code)") }
             }
         }
         var configuration = ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: .thread)
@@ -158,7 +157,7 @@ struct LimitsTests {
         try server.start()
         let client = try TestClient(server.localAddress)
         try client.send([UInt8](repeating: 65, count: 5000))
-        #expect(waitUntil(timeout: 5) { outcome.code.withLock { $0 } == "lineTooLong" })
+        #expect(waitUntil(timeout: 5) { outcome.all == ["lineTooLong"] })
     }
 
     @Test("a blocking read(exactly:) beyond maximumInputBuffer is refused; within it, it arrives whole")

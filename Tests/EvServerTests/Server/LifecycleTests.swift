@@ -186,16 +186,15 @@ struct LifecycleTests {
 
     @Test("a timeout set by the handler mid-connection applies to its next read (the socket stops waiting in the kernel)")
     func timeoutSetLater() throws {
-        final class Outcome: Sendable { let code = Mutex<String?>(nil) }
-        let outcome = Outcome()
+        let outcome = Record()
         final class Reader: StreamRequestHandler {
-            let outcome: Outcome
-            init(_ outcome: Outcome) { self.outcome = outcome }
+            let outcome: Record
+            init(_ outcome: Record) { self.outcome = outcome }
             func handle(_ request: StreamRequest) throws {
                 _ = try request.readLine()  // no timeout yet: waits in the kernel
                 try request.write("first\n")
                 request.idleTimeout = 0.3
-                do { _ = try request.readLine() } catch let error as ConnectionError { outcome.code.withLock { $0 = "\(error.code)" } }
+                do { _ = try request.readLine() } catch let error as ConnectionError { outcome.add("\(error.code)") }
             }
         }
         let server = try StreamServer(
@@ -207,7 +206,7 @@ struct LifecycleTests {
         let client = try TestClient(server.localAddress)
         try client.send("one\n")
         #expect(try client.readLine() == "first\n")
-        #expect(waitUntil(timeout: 5) { outcome.code.withLock { $0 } == "timedOut" })
+        #expect(waitUntil(timeout: 5) { outcome.all == ["timedOut"] })
     }
 
     @Test("a blocking read times out with an error the handler can catch", arguments: [ExecutionMode.sync, .thread, .pool(threads: 1, queueLimit: 0)])

@@ -162,6 +162,13 @@ func threadCount() -> Int {
     return count - 2
 }
 
+/// What handlers saw, in order, for the test to check (thread-safe).
+final class Record: Sendable {
+    let events = Mutex<[String]>([])
+    func add(_ event: String) { events.withLock { $0.append(event) } }
+    var all: [String] { events.withLock { $0 } }
+}
+
 /// A thread-safe counter for hooks and handlers.
 final class Counter: Sendable {
     private let value = Mutex(0)

@@ -10,24 +10,24 @@ import Glibc
 ///
 /// `@unchecked Sendable`: concurrent `recvfrom`/`sendto` calls on one datagram socket are safe (the kernel
 /// serialises them and never splits a datagram); the descriptor changes only in `close()`, which the
-/// server calls once no loop or worker thread runs any more. The counters are atomic.
+/// engine calls once no loop or worker thread runs any more. The counters are atomic.
 final class DatagramSocket: @unchecked Sendable {
     /// How long a blocking handler's reply waits for room in a full send buffer before it is dropped.
     static let blockingSendWait = 2.0
 
-    let socket: Socket
-    let address: SocketAddress
+    /// The server's socket: the engine closes it once no thread uses it any more.
+    let server: ServerSocket
     let counters = DatagramCounters()
     private let logger: Logger
     private let warnedUnaddressable = Atomic<Bool>(false)
 
-    init(socket: Socket, address: SocketAddress, logger: Logger) {
-        self.socket = socket
-        self.address = address
+    init(_ server: ServerSocket, logger: Logger) {
+        self.server = server
         self.logger = logger
     }
 
-    var descriptor: CInt { socket.descriptor }
+    var socket: Socket { server.socket }
+    var address: SocketAddress { server.localAddress }
 
     /// Whether `client` can be sent to. A Unix client that did not bind a path has no address: its replies
     /// are counted and dropped, with one notice per server rather than one log line per datagram.
@@ -85,10 +85,5 @@ final class DatagramSocket: @unchecked Sendable {
                 )
             }
         }
-    }
-
-    /// Closes the socket and removes a Unix socket file. Only when no thread uses the socket any more.
-    func close() {
-        Listener.close(socket, address)
     }
 }

@@ -13,6 +13,9 @@ public struct DatagramStatistics: Sendable, Equatable {
     public var rejected = 0
     /// Dropped because the pool's queue was full (`.pool` mode).
     public var droppedPoolFull = 0
+    /// Dropped because the system could not start a thread for them (`.thread` mode under a process or
+    /// memory limit).
+    public var droppedNoThread = 0
     /// Replies sent.
     public var repliesSent = 0
     /// Replies not sent: to a Unix client that did not bind a path of its own, so has no address.
@@ -29,6 +32,7 @@ final class DatagramCounters: Sendable {
     let oversized = Atomic<Int>(0)
     let rejected = Atomic<Int>(0)
     let droppedPoolFull = Atomic<Int>(0)
+    let droppedNoThread = Atomic<Int>(0)
     let repliesSent = Atomic<Int>(0)
     let repliesUnaddressable = Atomic<Int>(0)
     let repliesFailed = Atomic<Int>(0)
@@ -39,6 +43,7 @@ final class DatagramCounters: Sendable {
         statistics.oversized = oversized.load(ordering: .relaxed)
         statistics.rejected = rejected.load(ordering: .relaxed)
         statistics.droppedPoolFull = droppedPoolFull.load(ordering: .relaxed)
+        statistics.droppedNoThread = droppedNoThread.load(ordering: .relaxed)
         statistics.repliesSent = repliesSent.load(ordering: .relaxed)
         statistics.repliesUnaddressable = repliesUnaddressable.load(ordering: .relaxed)
         statistics.repliesFailed = repliesFailed.load(ordering: .relaxed)

@@ -39,16 +39,3 @@ public struct ConnectionError: Error, CustomStringConvertible, Sendable, Equatab
 
     public static func == (lhs: ConnectionError, rhs: ConnectionError) -> Bool { lhs.code == rhs.code }
 }
-
-extension ConnectionError {
-    init(systemError error: SystemError, client: SocketAddress) {
-        switch error.errno {
-        case ECONNRESET, EPIPE:
-            self.init(.peerClosed, "\(client) closed the connection (\(error.reason))")
-        case ECONNREFUSED, ENOENT:
-            self.init(.peerClosed, "\(client) is not there any more (\(error.reason))")
-        default:
-            self.init(.systemCallFailed, "connection to \(client): \(error)")
-        }
-    }
-}

@@ -23,14 +23,25 @@ final class WorkerPool: Sendable {
     private let threads: Monitor<[pthread_t]>
     private let onRoom: @Sendable () -> Void
 
-    init(threads count: Int, queueLimit: Int, onRoom: @escaping @Sendable () -> Void) {
+    /// Starts `count` threads.
+    /// - Throws: `.resourceExhausted` when the system cannot start them all (those started are stopped).
+    init(threads count: Int, queueLimit: Int, onRoom: @escaping @Sendable () -> Void) throws(ServerError) {
         capacity = count + queueLimit
         state = Monitor(State())
         threads = Monitor([])
         self.onRoom = onRoom
         for index in 0..<count {
-            let thread = PosixThread.spawn(name: "evserver-wk-\(index)") { [self] in workerLoop() }
-            threads.withLock { $0.append(thread) }
+            do {
+                let thread = try PosixThread.spawn(name: "evserver-wk-\(index)") { [self] in workerLoop() }
+                threads.withLock { $0.append(thread) }
+            } catch {
+                shutdown()
+                throw ServerError(
+                    .resourceExhausted,
+                    "cannot start \(count) pool threads: the system refused thread \(index + 1) (\(error.reason)); use fewer threads or raise the process or memory limit (ulimit -u, ulimit -v)",
+                    errno: error.errno
+                )
+            }
         }
     }
 

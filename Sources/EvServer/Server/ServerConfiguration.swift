@@ -29,6 +29,10 @@ public struct ServerConfiguration: Sendable {
     public var maximumDatagramSize: Int = 65_507
     /// Stream servers: `TCP_NODELAY` on accepted TCP connections (no Nagle delay for small replies). On by default.
     public var noDelay: Bool = true
+    /// Stream servers: the kernel's send buffer for each connection (`SO_SNDBUF`), which bounds what a
+    /// client that does not read can make the kernel hold for it (the write timeout only starts once the
+    /// kernel's buffer is full). `nil`: the system's default (it grows to several MiB on Linux).
+    public var sendBufferSize: Int? = nil
     /// Seconds a connection may stay without receiving or sending a byte before it is closed; in blocking
     /// modes a read or write that waits longer throws `ConnectionError.timedOut`. `nil`: no limit.
     public var idleTimeout: Double? = nil
@@ -92,8 +96,18 @@ public struct ServerConfiguration: Sendable {
             guard threads >= 1 else { throw invalid("a pool needs at least 1 thread (got \(threads))") }
             guard queueLimit >= 0 else { throw invalid("the pool queue limit \(queueLimit) is negative: use 0 or more") }
         }
-        for (name, value) in [("readTimeout", readTimeout), ("writeTimeout", writeTimeout), ("maximumLifetime", maximumLifetime), ("maximumConnectionRate", maximumConnectionRate), ("maximumConnectionRatePerClient", maximumConnectionRatePerClient)] {
-            if let value, !(value > 0) { throw invalid("\(name) \(value) must be positive") }
+        let durations = [("idleTimeout", idleTimeout), ("readTimeout", readTimeout), ("writeTimeout", writeTimeout),
+                         ("maximumLifetime", maximumLifetime)]
+        for (name, value) in durations {
+            if let value, !(value > 0 && value <= ServerConfiguration.longestDuration) {
+                throw invalid("\(name) \(value) must be a positive number of seconds, at most \(Int(ServerConfiguration.longestDuration)) (a year)")
+            }
+        }
+        for (name, value) in [("maximumConnectionRate", maximumConnectionRate), ("maximumConnectionRatePerClient", maximumConnectionRatePerClient)] {
+            if let value, !(value > 0 && value.isFinite) { throw invalid("\(name) \(value) must be a positive number") }
+        }
+        if let size = sendBufferSize, !(ServerConfiguration.sendBufferRange).contains(size) {
+            throw invalid("sendBufferSize \(size) is out of range: use \(ServerConfiguration.sendBufferRange.lowerBound) to \(ServerConfiguration.sendBufferRange.upperBound) bytes")
         }
         for (name, value) in [("maximumConnections", maximumConnections), ("maximumConnectionsPerClient", maximumConnectionsPerClient)] {
             if let value, value < 1 { throw invalid("\(name) must be at least 1 (got \(value))") }
@@ -106,17 +120,22 @@ public struct ServerConfiguration: Sendable {
         guard (1...ServerConfiguration.largestDatagramSize).contains(maximumDatagramSize) else {
             throw invalid("maximumDatagramSize \(maximumDatagramSize) is out of range: use 1 to \(ServerConfiguration.largestDatagramSize)")
         }
-        if let idleTimeout, !(idleTimeout > 0) {
-            throw invalid("idle timeout \(idleTimeout) must be a positive number of seconds")
+        if let timeout, !(timeout >= 0 && timeout <= ServerConfiguration.longestDuration) {
+            throw invalid("timeout \(timeout) must be 0 or more seconds, at most a year")
         }
-        if let timeout, !(timeout >= 0) { throw invalid("timeout \(timeout) must be 0 or more seconds") }
         guard writeBufferLowWaterMark >= 0, writeBufferLowWaterMark <= writeBufferHighWaterMark else {
             throw invalid("the write buffer low water mark must be between 0 and the high water mark")
         }
-        guard serviceActionsInterval > 0 else { throw invalid("serviceActionsInterval must be positive") }
+        guard serviceActionsInterval > 0 && serviceActionsInterval <= ServerConfiguration.longestDuration else { throw invalid("serviceActionsInterval must be positive") }
     }
 }
 
 extension ServerConfiguration {
+    /// The longest timeout or lifetime accepted: a year, in seconds (longer ones are mistakes, and
+    /// infinity cannot be scheduled).
+    static let longestDuration = 31_536_000.0
+    /// `sendBufferSize`'s range, in bytes.
+    static let sendBufferRange = 4096...(64 << 20)
+
     var addressPolicy: AddressPolicy { AddressPolicy(allow: allow, deny: deny) }
 }

@@ -1,23 +1,54 @@
-/// What every server offers, whatever its transport: for programs that run several servers of different
-/// kinds (a daemon's listeners) and treat them alike. `StreamServer` and `DatagramServer` conform.
+/// What every server offers, whatever its transport: socketserver's lifecycle. `StreamServer` and
+/// `DatagramServer` conform, and share one implementation of it (`ServerEngine`).
 public protocol SocketServer: AnyObject, Sendable {
     /// The configuration the server was created with.
     var configuration: ServerConfiguration { get }
     /// The address the server is bound to, with the real port when port 0 was asked.
     var localAddress: SocketAddress { get }
-    /// Serves until `shutdown()`; returns at once if `shutdown()` came first.
+    /// Serves until `shutdown()` is called (from any thread), then returns; returns at once if `shutdown()`
+    /// came first. Blocks the calling thread; handlers run on the loop thread or worker threads.
     func serveForever() throws(ServerError)
-    /// Starts serving on the server's loop thread and returns at once.
+    /// Starts serving on the server's loop thread and returns at once; `shutdown()` stops it.
     func start() throws(ServerError)
-    /// Serves one client (connection or datagram). - Returns: `false` when it timed out.
+    /// Serves one client (a connection or a datagram), waiting at most `configuration.timeout` seconds for
+    /// it (`handleTimeout` is called when none came). A client refused by `verifyRequest` counts.
+    /// - Returns: `false` when it timed out.
     @discardableResult func handleRequest() throws(ServerError) -> Bool
-    /// Stops serving (from any thread).
+    /// Stops serving and waits until `serveForever()` has returned, unless called on the loop thread (from a
+    /// handler), where it only asks, to avoid deadlock. Open connections stay open (`close()` closes them).
     func shutdown()
-    /// Stops accepting, lets open work finish for up to `timeout` seconds, then closes.
+    /// Stops taking work at once, lets open work finish for up to `timeout` seconds, then closes. Blocks
+    /// until closed, except from one of the server's own threads (a helper does it).
+    /// - Returns: `true` when all open work finished by itself before the deadline.
     @discardableResult func shutdownGracefully(timeout: Double) -> Bool
-    /// Closes everything. Idempotent.
+    /// Stops serving, closes every connection and the socket (removing a Unix socket file that is still
+    /// the server's), waits for worker threads, and frees the loop. Idempotent; from a handler it hands the
+    /// work to a helper thread and returns at once.
     func close()
 }
 
-extension StreamServer: SocketServer {}
-extension DatagramServer: SocketServer {}
+/// A transport's public server as the engine sees it: its engine, and what the transport adds to closing
+/// and draining. Gives each conforming server the whole `SocketServer` API once.
+protocol TransportServer<Transport>: SocketServer {
+    associatedtype Transport: ServerTransport
+    var engine: ServerEngine<Transport> { get }
+    /// First step of `close()`, on the closing thread: wake handlers blocked in I/O (a `.sync` handler may
+    /// hold the loop thread that closing waits for).
+    func wakeBlockedHandlers()
+    /// A graceful shutdown, once no new work comes: waits for open work to finish until `deadline`
+    /// (monotonic seconds), then asks what is left to end. - Returns: whether all finished in time.
+    func drainOpenWork(until deadline: Double) -> Bool
+}
+
+extension TransportServer {
+    public var configuration: ServerConfiguration { engine.context.configuration }
+    public var localAddress: SocketAddress { engine.context.localAddress }
+    public func serveForever() throws(ServerError) { try engine.serveForever() }
+    public func start() throws(ServerError) { try engine.start() }
+    @discardableResult public func handleRequest() throws(ServerError) -> Bool { try engine.handleRequest() }
+    public func shutdown() { engine.shutdown() }
+    @discardableResult public func shutdownGracefully(timeout: Double) -> Bool {
+        engine.shutdownGracefully(self, timeout: timeout)
+    }
+    public func close() { engine.close(self) }
+}

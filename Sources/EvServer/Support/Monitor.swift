@@ -71,17 +71,3 @@ final class Monitor<State>: @unchecked Sendable {
         return try body(&state)
     }
 }
-
-/// Seconds on `CLOCK_MONOTONIC`, for deadlines that wall-clock changes cannot move.
-enum MonotonicClock {
-    static var now: Double {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
-    }
-
-    static func deadline(at seconds: Double) -> timespec {
-        let whole = seconds.rounded(.down)
-        return timespec(tv_sec: Int(whole), tv_nsec: Int((seconds - whole) * 1e9))
-    }
-}

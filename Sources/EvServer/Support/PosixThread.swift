@@ -11,13 +11,24 @@ import Glibc
 /// limit) shows in `top -H` and in crash reports.
 enum PosixThread {
     /// Starts a joinable thread; the caller must `join` it.
-    static func spawn(name: String, _ body: @escaping @Sendable () -> Void) -> pthread_t {
-        start(name: name, detached: false, body)
+    /// - Throws: when the system cannot start another thread (`EAGAIN`: a process or memory limit).
+    static func spawn(name: String, _ body: @escaping @Sendable () -> Void) throws(SystemError) -> pthread_t {
+        try start(name: name, detached: false, body)
     }
 
     /// Starts a detached thread whose resources are reclaimed by the system when `body` returns.
-    static func spawnDetached(name: String, _ body: @escaping @Sendable () -> Void) {
-        _ = start(name: name, detached: true, body)
+    static func spawnDetached(name: String, _ body: @escaping @Sendable () -> Void) throws(SystemError) {
+        _ = try start(name: name, detached: true, body)
+    }
+
+    /// Starts a detached helper thread that must run (closing a server from one of its own threads): when
+    /// the system cannot start one, `body` runs on the calling thread instead.
+    static func spawnDetachedOrRunHere(name: String, _ body: @escaping @Sendable () -> Void) {
+        do {
+            try spawnDetached(name: name, body)
+        } catch {
+            body()
+        }
     }
 
     static func join(_ thread: pthread_t) {
@@ -26,15 +37,21 @@ enum PosixThread {
 
     static var current: pthread_t { pthread_self() }
 
-    private static func start(name: String, detached: Bool, _ body: @escaping @Sendable () -> Void) -> pthread_t {
+    private static func start(
+        name: String, detached: Bool, _ body: @escaping @Sendable () -> Void
+    ) throws(SystemError) -> pthread_t {
         let context = ThreadContext(name: String(name.utf8.prefix(15))!, body: body)
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)
         defer { pthread_attr_destroy(&attributes) }
         if detached { pthread_attr_setdetachstate(&attributes, CInt(PTHREAD_CREATE_DETACHED)) }
         var thread = pthread_t()
-        let result = pthread_create(&thread, &attributes, threadEntry, Unmanaged.passRetained(context).toOpaque())
-        precondition(result == 0, "cannot start thread \(name): \(String(cString: strerror(result)))")
+        let retained = Unmanaged.passRetained(context)
+        let result = pthread_create(&thread, &attributes, threadEntry, retained.toOpaque())
+        guard result == 0 else {
+            retained.release()
+            throw SystemError(operation: "pthread_create(\(name))", errno: result)
+        }
         return thread
     }
 }

@@ -2,12 +2,12 @@
 /// `maximumConnections` in all (the core stops accepting at the limit) and `maximumConnectionsPerClient`
 /// from one IP address (more are closed at once). Also what a graceful shutdown waits on.
 ///
-/// The servers of a group (`StreamServer.makeGroup`) share one: the limits hold for the group, and a
+/// The servers of a group (`ServerGroup.streamServers`) share one: the limits hold for the group, and a
 /// connection that closes on one loop lets every member that paused at the limit accept again.
 ///
 /// Used from the loop thread (admit, and release for event connections) and from worker threads (release
 /// for blocking handlers); the state is behind a `Monitor`.
-final class ConnectionAdmission: Sendable {
+final class ConnectionLimits: Sendable {
     private struct State {
         var open = 0
         var perClient: [String: Int] = [:]

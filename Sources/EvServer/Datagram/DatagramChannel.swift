@@ -38,7 +38,7 @@ public final class DatagramChannel {
         highWaterMark = configuration.writeBufferHighWaterMark
         lowWaterMark = configuration.writeBufferLowWaterMark
         self.onBackPressure = onBackPressure
-        writeWatcher = IOWatcher(loop: loop, descriptor: socket.descriptor, events: .write) { [unowned self] _ in
+        writeWatcher = IOWatcher(loop: loop, descriptor: socket.server.descriptor, events: .write) { [unowned self] _ in
             self.flush()
         }
     }

@@ -20,7 +20,9 @@ public final class StreamConnection {
     let loop: EventLoop
     private let socket: Socket
     private let handler: any StreamEventHandler
-    private unowned let owner: StreamServerCore
+    private unowned let owner: any ConnectionOwner
+    /// The owner's buffer, shared by every connection's reads.
+    private let readBuffer: UnsafeMutableRawBufferPointer
     let highWaterMark: Int
     private let lowWaterMark: Int
     private var state = State.open
@@ -42,7 +44,8 @@ public final class StreamConnection {
 
     init(
         socket: Socket, clientAddress: SocketAddress, id: UInt64, handler: any StreamEventHandler,
-        owner: StreamServerCore, server: StreamServer, configuration: ServerConfiguration
+        owner: any ConnectionOwner, server: StreamServer, readBuffer: UnsafeMutableRawBufferPointer,
+        configuration: ServerConfiguration
     ) {
         self.socket = socket
         self.clientAddress = clientAddress
@@ -50,7 +53,8 @@ public final class StreamConnection {
         self.handler = handler
         self.owner = owner
         self.server = server
-        loop = owner.loop
+        self.readBuffer = readBuffer
+        loop = server.engine.loop
         highWaterMark = configuration.writeBufferHighWaterMark
         lowWaterMark = configuration.writeBufferLowWaterMark
         readWatcher = IOWatcher(loop: loop, descriptor: socket.descriptor, events: .read) { [unowned self] _ in
@@ -176,13 +180,13 @@ public final class StreamConnection {
     /// Joins `topic`: `StreamServer.broadcast(_:topic:)` reaches the connection (event and async modes).
     public func join(topic: String) {
         loop.preconditionInLoop()
-        owner.registry.join(id, topic: topic)
+        owner.join(id, topic: topic)
     }
 
     /// Leaves `topic`.
     public func leave(topic: String) {
         loop.preconditionInLoop()
-        owner.registry.leave(id, topic: topic)
+        owner.leave(id, topic: topic)
     }
 
     /// Closes the connection now, dropping queued bytes.
@@ -194,7 +198,7 @@ public final class StreamConnection {
     // MARK: Events
 
     private func readable() {
-        let buffer = owner.readBuffer
+        let buffer = readBuffer
         // A few reads per wake-up: enough to drain a burst, few enough to stay fair to other clients.
         for _ in 0..<4 {
             guard state == .open, !readPausedForBackPressure, !readPausedByHandler else { return }

@@ -2,7 +2,7 @@
 /// the members (weakly: a closed member may go), each giving its connections ids in its own range.
 ///
 /// `@unchecked Sendable`: `members` is behind a `Lock`; it is filled while the group is made and read after.
-final class ServerGroupLink: @unchecked Sendable {
+final class ConnectionRouter: @unchecked Sendable {
     private struct Member { weak var server: StreamServer? }
     private let members = Lock<[Member]>([])
 
@@ -13,7 +13,7 @@ final class ServerGroupLink: @unchecked Sendable {
 
     /// The member whose connection `id` is.
     func owner(of id: ConnectionID) -> StreamServer? {
-        let index = Int(id >> ServerGroupLink.memberShift)
+        let index = Int(id >> ConnectionRouter.memberShift)
         return members.withLock { index < $0.count ? $0[index].server : nil }
     }
 

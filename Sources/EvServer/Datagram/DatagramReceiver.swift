@@ -1,0 +1,158 @@
+import Logging
+
+/// The loop side of a `DatagramServer` (its `ServerTransport`): receives datagrams while the intake lets it,
+/// applies the address policy and `verifyRequest`, and hands each datagram to its execution mode — the one
+/// event handler, a task of the async handler, or a blocking handler on the workers.
+///
+/// Confined to the server's loop thread.
+final class DatagramReceiver: ServerTransport {
+    let intake: Intake
+    private let context: ServerContext
+    private let socket: DatagramSocket
+    private let policy: AddressPolicy
+    /// `maximumDatagramSize` bytes: a datagram that does not fit is reported as truncated by the kernel.
+    private let buffer: UnsafeMutableRawBufferPointer
+    /// Set by `attach`, the first work the loop runs. (Unowned: the server closes the loop before it goes.)
+    private unowned(unsafe) var server: DatagramServer!
+    /// Event and async modes: the handlers' view of the socket, and the one handler.
+    private var channel: DatagramChannel?
+    private var eventHandler: (any DatagramEventHandler)?
+    private var asyncHandler: LoopBound<any DatagramAsyncHandler>?
+    private var oversizeLog = LogThrottle()
+    private var droppedLog = LogThrottle()
+
+    init(context: ServerContext, socket: DatagramSocket) {
+        self.context = context
+        self.socket = socket
+        intake = Intake(context: context)
+        policy = context.configuration.addressPolicy
+        buffer = .allocate(byteCount: context.configuration.maximumDatagramSize, alignment: 16)
+        intake.transport = self
+    }
+
+    deinit {
+        buffer.deallocate()
+    }
+
+    /// Links the receiver to its server; makes the event and async handlers' channel.
+    func attach(to server: DatagramServer) {
+        self.server = server
+        if case .blocking = server.handler { return }
+        channel = DatagramChannel(socket: socket, server: server, loop: context.loop, configuration: context.configuration) {
+            [unowned self] paused in
+            if paused { intake.pause(.replyBackPressure) } else { intake.resume(.replyBackPressure) }
+        }
+    }
+
+    // MARK: Receiving (ServerTransport)
+
+    func takeWork() {
+        // Bounded, so the loop's other work (timers, cross-thread work) runs during a flood.
+        for _ in 0..<64 {
+            guard intake.isTaking else { return }
+            let received: Socket.ReceivedDatagram?
+            do {
+                received = try socket.socket.receiveDatagram(into: buffer)
+            } catch {
+                context.logger.debug("recvfrom failed", metadata: ["error": "\(error)"])
+                return
+            }
+            guard let received else { return }
+            guard !received.truncated else {
+                reportOversize(received)
+                continue
+            }
+            dispatch(UnsafeRawBufferPointer(rebasing: buffer[..<received.length]), from: received.sender)
+            intake.requestTaken()
+        }
+    }
+
+    /// Datagrams are not left waiting in a way that matters at shutdown: nothing to take.
+    func takeWaitingWork() {}
+
+    private func dispatch(_ bytes: UnsafeRawBufferPointer, from client: SocketAddress) {
+        let counters = socket.counters
+        guard policy.admits(client), context.hooks.verifyRequest(client) else {
+            counters.rejected.increment()
+            context.logger.trace("datagram refused (address policy or verifyRequest)", metadata: ["connection.peer": "\(client)"])
+            return
+        }
+        switch server.handler {
+        case .event(let makeHandler):
+            counters.handled.increment()
+            let handler = eventHandler ?? makeHandler()
+            eventHandler = handler
+            do {
+                try handler.channel(channel!, received: bytes, from: client)
+            } catch {
+                context.reportHandlerError(error, client: client)
+            }
+        case .async(let makeHandler):
+            counters.handled.increment()
+            let handler = asyncHandler ?? LoopBound(makeHandler(), loop: context.loop)
+            asyncHandler = handler
+            let channel = LoopBound(channel!, loop: context.loop)
+            let datagram = Array(bytes)
+            context.asyncTasks.start { [context] in
+                do {
+                    try await handler.value.handle(datagram, from: client, channel: channel.value)
+                } catch {
+                    context.reportHandlerError(error, client: client)
+                }
+            }
+        case .blocking(let makeHandler):
+            let datagram = Array(bytes)
+            // Unowned: close() waits for the workers before the server's memory goes.
+            let job: @Sendable () -> Void = { [unowned(unsafe) server = server!] in
+                server.serveBlocking(datagram: datagram, client: client, handler: makeHandler())
+            }
+            runBlocking(job, client: client)
+        }
+    }
+
+    private func runBlocking(_ job: @escaping @Sendable () -> Void, client: SocketAddress) {
+        let counters = socket.counters
+        switch context.workers.run(job, whenFull: .drop) {
+        case .ran, .started(hasRoom: true):
+            counters.handled.increment()
+        case .started(hasRoom: false):
+            counters.handled.increment()
+            intake.pause(.workersBusy)
+        case .droppedFull:
+            reportDropped(counters.droppedPoolFull.increment(), client: client, why: "pool full", hint: "raise --threads/--queue or slow the senders")
+        case .failed(let error):
+            let total = counters.droppedNoThread.increment()
+            reportDropped(total, client: client, why: "cannot start a thread (\(error.reason))", hint: "raise the process or memory limit")
+            intake.pauseForShortage()
+        }
+    }
+
+    private func reportDropped(_ total: Int, client: SocketAddress, why: String, hint: String) {
+        guard let count = droppedLog.occurrence() else { return }
+        context.logger.warning(
+            "\(why): dropping datagrams (\(count) since the last warning, \(total) in all); \(hint)",
+            metadata: ["connection.peer": "\(client)", "evserver.listener": "\(context.localAddress)"]
+        )
+    }
+
+    private func reportOversize(_ datagram: Socket.ReceivedDatagram) {
+        let total = socket.counters.oversized.increment()
+        if let count = oversizeLog.occurrence() {
+            context.logger.warning(
+                "dropped a datagram of \(datagram.length) bytes, larger than the maximum of \(context.configuration.maximumDatagramSize) (\(count) since the last warning, \(total) in all)",
+                metadata: ["connection.peer": "\(datagram.sender)"]
+            )
+        }
+    }
+
+    // MARK: Closing (ServerTransport)
+
+    func closeConnections() {}
+
+    /// Stops reading and sends what the kernel takes of the queued replies. The engine closes the socket
+    /// once the workers are done with it.
+    func close() {
+        intake.stop()
+        channel?.close()
+    }
+}

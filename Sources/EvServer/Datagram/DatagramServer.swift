@@ -1,0 +1,103 @@
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A datagram socket server (UDP over IPv4 or IPv6, or a Unix datagram socket) on its own libev loop
+/// thread, with the stream servers' lifecycle (`SocketServer`), hooks and execution modes.
+///
+/// Unlike socketserver: a datagram larger than `maximumDatagramSize` is dropped whole and counted, never
+/// delivered cut; a handler that sends nothing sends nothing; and a flood never makes unbounded threads or
+/// queues (`.pool` mode drops and counts what exceeds its queue, `.thread` mode stops reading at
+/// `maximumThreads`). `statistics` tells what happened to every datagram.
+///
+/// ```swift
+/// final class Upper: DatagramRequestHandler {
+///     func handle(_ request: DatagramRequest) throws {
+///         try request.reply(String(decoding: request.datagram, as: UTF8.self).uppercased())
+///     }
+/// }
+/// let server = try UDPServer(host: "127.0.0.1", port: 7000, mode: .pool(threads: 4, queueLimit: 256)) { Upper() }
+/// try server.serveForever()
+/// ```
+///
+/// Graceful shutdown stops reading at once, lets the handlers finish what was received (the pool answers
+/// what it has queued), sends the queued replies, then closes: `timeout` is not needed to bound datagram
+/// handlers, and is there to match `StreamServer`.
+///
+/// `@unchecked Sendable`: the lifecycle is the engine's (thread-safe), loop-side state lives in
+/// `DatagramReceiver` (reached only on the loop thread through `LoopBound`), the socket is shared as
+/// `DatagramSocket` explains, and the rest is immutable.
+public final class DatagramServer: TransportServer, @unchecked Sendable {
+    let engine: ServerEngine<DatagramReceiver>
+    let handler: DatagramHandler
+    let socket: DatagramSocket
+
+    /// Binds the socket.
+    ///
+    /// - Parameters:
+    ///   - configuration: address, execution mode, `maximumDatagramSize`.
+    ///   - handler: the handler style must fit `configuration.mode`.
+    ///   - hooks: `verifyRequest` runs for each datagram (a refused one is dropped and counted).
+    ///   - logger: where the server logs.
+    public convenience init(
+        configuration: ServerConfiguration,
+        handler: DatagramHandler,
+        hooks: ServerHooks = ServerHooks(),
+        logger: Logger = Logger(label: "evserver", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) throws(ServerError) {
+        try self.init(configuration: configuration, handler: handler, hooks: hooks, logger: logger, sharing: nil)
+    }
+
+    /// `sharing`: a group member's duplicate of the first member's socket, or `nil` to open one.
+    init(
+        configuration: ServerConfiguration, handler: DatagramHandler, hooks: ServerHooks, logger: Logger,
+        sharing shared: ServerSocket?
+    ) throws(ServerError) {
+        try configuration.validate()
+        guard handler.fits(configuration.mode) else {
+            throw ServerError(
+                .invalidConfiguration,
+                "\(handler.styleName) cannot run in \(configuration.mode) mode: use a DatagramEventHandler with .event, a DatagramAsyncHandler with .async, or a DatagramRequestHandler with .sync, .thread or .pool"
+            )
+        }
+        let bound = try ServerSocket.open(configuration, type: SOCK_DGRAM, unless: shared)
+        let socket = DatagramSocket(bound, logger: logger)
+        engine = try ServerEngine(configuration: configuration, socket: bound, hooks: hooks, logger: logger) { context in
+            DatagramReceiver(context: context, socket: socket)
+        }
+        self.handler = handler
+        self.socket = socket
+        // The first work the loop runs: every session starts after it.
+        let transport = engine.transport
+        engine.loop.execute { [self] in transport.value.attach(to: self) }
+    }
+
+    /// Closes the server if its owner did not (see `StreamServer.deinit`).
+    deinit {
+        close()
+    }
+
+    /// What happened to the datagrams received so far. Any thread.
+    public var statistics: DatagramStatistics { socket.counters.snapshot }
+
+    // MARK: Closing and draining (TransportServer)
+
+    /// Datagram handlers do not block on clients: nothing to wake.
+    func wakeBlockedHandlers() {}
+
+    /// Nothing stays open between datagrams: the workers finish their queue as the server closes.
+    func drainOpenWork(until deadline: Double) -> Bool { true }
+
+    // MARK: Blocking handlers
+
+    /// Runs a blocking handler's phases for one datagram on the calling thread, and reports the first error
+    /// once.
+    func serveBlocking(datagram: [UInt8], client: SocketAddress, handler: any DatagramRequestHandler) {
+        let request = DatagramRequest(datagram: datagram, clientAddress: client, server: self, socket: socket)
+        if let failure = handler.runPhases(on: request) {
+            engine.context.reportHandlerError(failure, client: client)
+        }
+    }
+}

@@ -1,0 +1,12 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A failed system call: which one, and `errno` (captured at once, before anything can overwrite it).
+struct SystemError: Error, CustomStringConvertible {
+    let operation: String
+    let errno: CInt
+
+    var reason: String { String(cString: strerror(errno)) }
+    var description: String { "\(operation) failed: \(reason) (errno \(errno))" }
+}

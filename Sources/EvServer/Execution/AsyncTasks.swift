@@ -1,0 +1,26 @@
+/// Async mode's handler tasks: they run on the loop's task executor, and are counted so that `close()` can
+/// wait for them while the loop still runs (a task cancelled at close must get to finish on its loop).
+final class AsyncTasks: Sendable {
+    /// The loop as a task executor: a task that prefers it runs every step on the loop thread.
+    let executor: LoopExecutor
+    private let running = Monitor(0)
+
+    init(loop: EventLoop) {
+        executor = LoopExecutor(loop: loop)
+    }
+
+    /// Starts `body` as a task on the loop, counted until it ends.
+    @discardableResult
+    func start(_ body: @escaping @Sendable () async -> Void) -> Task<Void, Never> {
+        running.withLock { $0 += 1 }
+        return Task(executorPreference: executor) { [running] in
+            await body()
+            running.withLock { $0 -= 1 }
+        }
+    }
+
+    /// Waits up to `timeout` seconds for every task to end. - Returns: `false` on timeout.
+    func waitUntilNoneRun(timeout: Double) -> Bool {
+        running.wait(until: { $0 == 0 }, timeout: timeout, then: { _ in }) != nil
+    }
+}

@@ -1,0 +1,71 @@
+import Logging
+
+/// Several servers on one address, each with its own event loop thread, so that every core serves. The
+/// members share one socket (each holds a duplicate of its descriptor): the loops take turns at one queue
+/// of connections (or datagrams), and no other process can join it. Only with `reusePort` does each
+/// member bind a socket of its own with `SO_REUSEPORT` (the kernel then spreads new connections over them,
+/// and other processes that set it may bind the port too). Each member is an ordinary server (start,
+/// shutdown, close it like any other).
+///
+/// - Stream limits hold for the whole group: `maximumConnections` and `maximumConnectionsPerClient` are
+///   counted across the members; the rate limits are split evenly among them (each member takes
+///   `rate / loops`).
+/// - Pool mode gives each member its own pool of `threads`.
+/// - `send(_:to:)` and `broadcast(_:topic:except:)` on any member reach the connections of every member.
+/// - A group on a Unix path has one member.
+public enum ServerGroup {
+    /// Stream servers on `configuration.address`, one per loop.
+    public static func streamServers(
+        loops: Int, configuration: ServerConfiguration, handler: StreamHandler, hooks: ServerHooks = ServerHooks(),
+        logger: Logger = Logger(label: "evserver", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) throws(ServerError) -> [StreamServer] {
+        let limits = ConnectionLimits(
+            maximumConnections: configuration.maximumConnections,
+            maximumPerClient: configuration.maximumConnectionsPerClient
+        )
+        let router = ConnectionRouter()
+        var index = 0
+        return try members(loops: loops, configuration: configuration) { (member, socket) throws(ServerError) in
+            defer { index += 1 }
+            let membership = StreamServer.GroupMembership(socket: socket, limits: limits, router: router, index: index)
+            return try StreamServer(configuration: member, handler: handler, hooks: hooks, logger: logger, member: membership)
+        }
+    }
+
+    /// Datagram servers on `configuration.address`, one per loop.
+    public static func datagramServers(
+        loops: Int, configuration: ServerConfiguration, handler: DatagramHandler, hooks: ServerHooks = ServerHooks(),
+        logger: Logger = Logger(label: "evserver", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) throws(ServerError) -> [DatagramServer] {
+        try members(loops: loops, configuration: configuration) { (member, socket) throws(ServerError) in
+            try DatagramServer(configuration: member, handler: handler, hooks: hooks, logger: logger, sharing: socket)
+        }
+    }
+
+    /// Makes the members: the first binds (learning the real port when 0 was asked); the others get a
+    /// duplicate of its socket, or with `reusePort` bind their own to the same port. If one fails, those
+    /// made are closed.
+    private static func members<Server: TransportServer>(
+        loops: Int, configuration: ServerConfiguration,
+        make: (ServerConfiguration, ServerSocket?) throws(ServerError) -> Server
+    ) throws(ServerError) -> [Server] {
+        guard loops >= 1 else { throw ServerError(.invalidConfiguration, "a server group needs at least 1 loop (got \(loops))") }
+        let count = configuration.address.isUnix ? 1 : loops
+        var member = configuration
+        member.maximumConnectionRate = configuration.maximumConnectionRate.map { $0 / Double(count) }
+        member.maximumConnectionRatePerClient = configuration.maximumConnectionRatePerClient.map { $0 / Double(count) }
+        var servers: [Server] = []
+        do {
+            for _ in 0..<count {
+                let shared = member.reusePort ? nil : try servers.first?.engine.context.socket.duplicate()
+                let server = try make(member, shared)
+                servers.append(server)
+                member.address = server.localAddress  // the real port, for the next members
+            }
+        } catch {
+            for server in servers { server.close() }
+            throw error
+        }
+        return servers
+    }
+}

@@ -1,0 +1,128 @@
+/// The loop side of the engine, shared by both transports: the watcher on the server's socket, the serving
+/// session (`serveForever` / `handleRequest`, with its timeout and `serviceActions` timers) and why taking
+/// work is paused. The transport does the taking (`ServerTransport.takeWork`) when the watcher fires.
+///
+/// The watcher runs exactly while a session serves, no `PauseReasons` holds, and a `handleRequest()`
+/// session is not waiting for the connection it took to close.
+///
+/// Confined to the server's loop thread.
+final class Intake {
+    let loop: EventLoop
+    /// The transport this intake feeds; it owns the intake (unowned: it outlives it).
+    unowned(unsafe) var transport: (any ServerTransport)!
+    private(set) var pauses: PauseReasons = []
+    private let lifecycle: ServerLifecycle
+    private let hooks: ServerHooks
+    private var watcher: IOWatcher!
+    private var session: ServingSession!
+    private var shortageTimer: TimerWatcher!
+
+    init(context: ServerContext) {
+        loop = context.loop
+        lifecycle = context.lifecycle
+        hooks = context.hooks
+        watcher = IOWatcher(loop: loop, descriptor: context.socket.descriptor, events: .read) { [unowned self] _ in
+            transport.takeWork()
+        }
+        shortageTimer = TimerWatcher(loop: loop, after: 1) { [unowned self] in resume(.resourceShortage) }
+        session = ServingSession(
+            loop: loop, serviceActionsInterval: context.configuration.serviceActionsInterval,
+            onTimeout: { [unowned self] in
+                hooks.handleTimeout()
+                stopServing(session: nil, timedOut: true)
+            },
+            serviceActions: { [hooks] in hooks.serviceActions?() }
+        )
+    }
+
+    /// Whether the transport should take work now.
+    var isTaking: Bool { watcher.isActive }
+
+    // MARK: Sessions
+
+    /// Starts the session `number`: `oneRequest` for `handleRequest()`, which waits at most `timeout`.
+    func startServing(session number: Int, oneRequest: Bool, timeout: Double?) {
+        let started = !pauses.contains(.stopped)
+            && session.begin(number: number, oneRequest: oneRequest, timeout: timeout, hasServiceActions: hooks.serviceActions != nil)
+        guard started else {
+            lifecycle.sessionEnded(timedOut: false)
+            return
+        }
+        updateWatcher()
+    }
+
+    /// Ends the session `number` (or whichever runs, when `nil`).
+    func stopServing(session number: Int?) {
+        stopServing(session: number, timedOut: false)
+    }
+
+    private func stopServing(session number: Int?, timedOut: Bool) {
+        guard session.end(number: number) else { return }
+        updateWatcher()
+        lifecycle.sessionEnded(timedOut: timedOut)
+    }
+
+    /// True while a `handleRequest()` session waits for its one client.
+    var isOneRequest: Bool { session.isOneRequest }
+
+    /// The transport took one client (a connection, a datagram, or one it refused). In a `handleRequest()`
+    /// session that ends the session, or, with `heldBy`, pauses it until that connection closes.
+    func requestTaken(heldBy connectionID: UInt64? = nil) {
+        guard session.isOneRequest else { return }
+        if let connectionID {
+            session.current?.connectionID = connectionID
+            updateWatcher()
+        } else {
+            stopServing(session: nil)
+        }
+    }
+
+    /// A connection closed: ends the `handleRequest()` session that waited for it.
+    func connectionClosed(_ id: UInt64) {
+        if let current = session.current, current.oneRequest, current.connectionID == id {
+            stopServing(session: current.number)
+        }
+    }
+
+    // MARK: Pausing
+
+    func pause(_ reasons: PauseReasons) {
+        pauses.formUnion(reasons)
+        updateWatcher()
+    }
+
+    func resume(_ reasons: PauseReasons) {
+        pauses.subtract(reasons)
+        updateWatcher()
+    }
+
+    /// Out of descriptors, memory or threads: takes no work for a second, then tries again.
+    func pauseForShortage() {
+        pause(.resourceShortage)
+        shortageTimer.start()
+    }
+
+    private func updateWatcher() {
+        if session.isServing && pauses.isEmpty && session.current?.connectionID == nil {
+            watcher.start()
+        } else {
+            watcher.stop()
+        }
+    }
+
+    // MARK: Closing
+
+    /// Stops taking work for good (a graceful shutdown's first step, or close): ends the session.
+    func stop() {
+        pauses.insert(.stopped)
+        stopServing(session: nil)
+        updateWatcher()
+    }
+
+    /// Stops every watcher and timer. The loop may then be destroyed.
+    func close() {
+        stop()
+        shortageTimer.stop()
+        session.stopTimers()
+    }
+}

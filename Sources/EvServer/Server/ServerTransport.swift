@@ -1,0 +1,16 @@
+/// The loop side of a transport (stream or datagram), as the engine's `Intake` drives it: what differs
+/// between accepting connections and receiving datagrams. Every method runs on the loop thread.
+protocol ServerTransport: AnyObject {
+    /// The intake that watches the server's socket for this transport.
+    var intake: Intake { get }
+    /// The server's socket is readable: take a bounded batch of work (accept connections or receive
+    /// datagrams), checking `intake.isTaking` before each.
+    func takeWork()
+    /// A graceful shutdown's first step, after the intake stopped for good: take what already waits (a
+    /// stream's completed connections, whose clients may have sent requests).
+    func takeWaitingWork()
+    /// Closes every open connection now (async mode's close, while the loop still runs for their tasks).
+    func closeConnections()
+    /// The server is closing: stops every watcher of the transport and closes what it owns on the loop.
+    func close()
+}

@@ -1,0 +1,42 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The descriptors blocking handlers are using, so that closing the server can wake a handler stuck in a
+/// read (`shutdown(2)` on its socket), and a graceful shutdown's deadline can end their input. Any thread;
+/// the set is behind a `Monitor`.
+final class BlockingConnections: Sendable {
+    private struct State {
+        var descriptors: Set<CInt> = []
+        /// Set by `shutdownAll(.readAndWrite)`: connections registered later are shut down at once.
+        var closing = false
+    }
+
+    private let state = Monitor(State())
+
+    /// Registers a handler's socket; shuts it down at once when the server is already closing.
+    func register(_ socket: Socket) {
+        let closing = state.withLock { state -> Bool in
+            state.descriptors.insert(socket.descriptor)
+            return state.closing
+        }
+        if closing { _ = Glibc.shutdown(socket.descriptor, CInt(SHUT_RDWR)) }
+    }
+
+    /// Unregisters the socket and runs `close` while no one else can shut it down.
+    func unregister(_ descriptor: CInt, close: () -> Void) {
+        state.withLock { state in
+            state.descriptors.remove(descriptor)
+            close()
+        }
+    }
+
+    /// Shuts down every registered socket: `SHUT_RD` ends their input (a drain's deadline), `SHUT_RDWR`
+    /// wakes and fails every read and write (close).
+    func shutdownAll(_ how: CInt) {
+        state.withLock { state in
+            if how == CInt(SHUT_RDWR) { state.closing = true }
+            for descriptor in state.descriptors { _ = Glibc.shutdown(descriptor, how) }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import Logging
+
+/// The open event-mode and async connections of one server, on its loop: gives each its id, owns the read
+/// buffer they share, delivers what `send` and `broadcast` queue, and is where a connection reports its
+/// close and its handler's errors (`ConnectionOwner`).
+///
+/// Confined to the server's loop thread.
+final class ConnectionTable: ConnectionOwner {
+    /// Set by the acceptor's `attach`: the `server` of every connection.
+    unowned(unsafe) var server: StreamServer!
+    private let context: ServerContext
+    private let limits: ConnectionLimits
+    /// Told when a connection closes (a `handleRequest()` session may wait for it).
+    private unowned let intake: Intake
+    private var registry: ConnectionRegistry
+    /// Ids are unique within a server group: each member starts its own range.
+    private var nextID: ConnectionID
+    /// Shared by every connection's reads: each read's bytes are handed to the handler before the next read.
+    private let readBuffer: UnsafeMutableRawBufferPointer
+
+    init(context: ServerContext, limits: ConnectionLimits, intake: Intake, firstID: ConnectionID) {
+        self.context = context
+        self.limits = limits
+        self.intake = intake
+        nextID = firstID
+        registry = ConnectionRegistry(slowConsumerLimit: 16 * context.configuration.writeBufferHighWaterMark)
+        readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
+    }
+
+    deinit {
+        readBuffer.deallocate()
+    }
+
+    /// Makes and registers a connection for an accepted socket; the caller opens it.
+    func add(_ socket: Socket, peer: SocketAddress, handler: any StreamEventHandler) -> StreamConnection {
+        let id = nextID
+        nextID += 1
+        let connection = StreamConnection(
+            socket: socket, clientAddress: peer, id: id, handler: handler, owner: self, server: server,
+            readBuffer: readBuffer, configuration: context.configuration
+        )
+        registry.add(connection)
+        context.logger.trace("connection opened", metadata: ["connection.id": "\(id)", "connection.peer": "\(peer)"])
+        return connection
+    }
+
+    // MARK: ConnectionOwner
+
+    func connectionDidClose(_ connection: StreamConnection) {
+        registry.remove(connection.id)
+        limits.releaseAndNotify(connection.clientAddress)
+        context.logger.trace("connection closed", metadata: ["connection.id": "\(connection.id)"])
+        intake.connectionClosed(connection.id)
+    }
+
+    func reportHandlerError(_ error: any Error, client: SocketAddress) {
+        context.reportHandlerError(error, client: client)
+    }
+
+    func join(_ id: ConnectionID, topic: String) { registry.join(id, topic: topic) }
+
+    func leave(_ id: ConnectionID, topic: String) { registry.leave(id, topic: topic) }
+
+    // MARK: Send and broadcast (StreamServer's hop here)
+
+    func send(_ bytes: [UInt8], to id: ConnectionID) {
+        guard let connection = registry.connections[id] else { return }
+        registry.deliver(bytes, to: connection)
+    }
+
+    func broadcast(_ bytes: [UInt8], topic: String?, except: ConnectionID?) {
+        for connection in registry.members(of: topic) where connection.id != except {
+            registry.deliver(bytes, to: connection)
+        }
+    }
+
+    // MARK: Ending
+
+    /// A graceful shutdown's deadline: input ends for every connection, whose handler then finishes its
+    /// replies (by default the connection closes once they are sent).
+    func endInputOfAll() {
+        for connection in registry.members(of: nil) { connection.endInput() }
+    }
+
+    /// Closes every connection now.
+    func closeAll() {
+        for connection in registry.removeAll() {
+            connection.finish(error: ConnectionError(.closed, "the server closed"))
+        }
+    }
+}

@@ -1,0 +1,230 @@
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The loop side of a `StreamServer` (its `ServerTransport`): accepts connections while the intake lets it,
+/// applies the limits, the address policy and `verifyRequest`, and hands each connection to its execution
+/// mode — an event-mode `StreamConnection` in the `ConnectionTable`, or a blocking handler on the workers.
+///
+/// Confined to the server's loop thread.
+final class StreamAcceptor: ServerTransport {
+    let intake: Intake
+    /// The open event and async connections.
+    let table: ConnectionTable
+    private let context: ServerContext
+    private let limits: ConnectionLimits
+    private let policy: AddressPolicy
+    private var rateLimit: TokenBucket?
+    private var rateTimer: TimerWatcher!
+    private var clientRateLimit: ClientRateLimit?
+    /// Accepting or starting threads is failing for want of resources: since when, and how many pauses.
+    private var shortage: (since: Double, pauses: Int)?
+    private var workersBusyLog = LogThrottle()
+    /// Set by `attach`, the first work the loop runs. (Unowned: the server closes the loop before it goes.)
+    private unowned(unsafe) var server: StreamServer!
+
+    init(context: ServerContext, limits: ConnectionLimits, firstConnectionID: UInt64) {
+        self.context = context
+        self.limits = limits
+        intake = Intake(context: context)
+        table = ConnectionTable(context: context, limits: limits, intake: intake, firstID: firstConnectionID)
+        policy = context.configuration.addressPolicy
+        rateLimit = context.configuration.maximumConnectionRate.map { TokenBucket(rate: $0) }
+        clientRateLimit = context.configuration.maximumConnectionRatePerClient.map { ClientRateLimit(rate: $0) }
+        rateTimer = TimerWatcher(loop: context.loop, after: 1) { [unowned self] in intake.resume(.connectionRate) }
+        intake.transport = self
+    }
+
+    /// Links the acceptor to its server: the handlers' `server`, the factories, blocking handlers' home.
+    func attach(to server: StreamServer) {
+        self.server = server
+        table.server = server
+    }
+
+    // MARK: Accepting (ServerTransport)
+
+    func takeWork() {
+        // Bounded, so a flood of connections cannot starve the established ones.
+        acceptPending(upTo: 64)
+    }
+
+    /// Graceful shutdown: takes the connections the kernel already completed (their clients may have sent
+    /// requests), then closes the listener so no more come. Open connections go on.
+    func takeWaitingWork() {
+        guard context.socket.isOpen else { return }
+        acceptPending(upTo: Int.max, draining: true)
+        context.socket.close()
+    }
+
+    /// Accepts up to `count` waiting connections. Stops early when the intake pauses or nothing waits.
+    private func acceptPending(upTo count: Int, draining: Bool = false) {
+        for _ in 0..<count {
+            guard draining || intake.isTaking else { return }
+            // Checked before each accept: in a group another loop may have reached the shared limit.
+            if !draining, limits.isFull {
+                intake.pause(.connectionLimit)
+                return
+            }
+            if !draining, rateLimit != nil, !rateLimit!.take() {
+                pauseForRate()
+                return
+            }
+            let accepted: (descriptor: CInt, peer: SocketAddress)?
+            do {
+                accepted = try context.socket.socket.accept()
+            } catch {
+                acceptFailed(error)
+                return
+            }
+            guard let (descriptor, peer) = accepted else {
+                rateLimit?.refund()
+                return
+            }
+            endShortage()
+            admit(Socket(descriptor: descriptor), peer: peer)
+        }
+    }
+
+    private func admit(_ socket: Socket, peer: SocketAddress) {
+        if let refusal = refusal(of: peer) {
+            context.logger.debug("client refused: \(refusal)", metadata: ["connection.peer": "\(peer)"])
+            socket.close()
+            intake.requestTaken()
+            return
+        }
+        configure(socket, peer: peer)
+        server.countAccepted()
+        dispatch(socket, peer: peer)
+        if limits.isFull { intake.pause(.connectionLimit) }
+    }
+
+    /// Why `peer` is not served, or `nil` when it is (and is then counted as open).
+    private func refusal(of peer: SocketAddress) -> String? {
+        guard policy.admits(peer) else { return "address not allowed" }
+        guard context.hooks.verifyRequest(peer) else { return "verifyRequest refused it" }
+        if let host = peer.host, clientRateLimit?.admit(host) == false {
+            return "too many new connections per second from this address"
+        }
+        guard limits.admit(peer) else { return "too many connections from this address" }
+        return nil
+    }
+
+    private func configure(_ socket: Socket, peer: SocketAddress) {
+        let configuration = context.configuration
+        if configuration.noDelay && !peer.isUnix {
+            try? socket.setOption(level: CInt(IPPROTO_TCP), name: TCP_NODELAY, value: 1, what: "TCP_NODELAY")
+        }
+        if let size = configuration.sendBufferSize {
+            try? socket.setOption(level: SOL_SOCKET, name: SO_SNDBUF, value: CInt(clamping: size), what: "SO_SNDBUF")
+        }
+    }
+
+    private func pauseForRate() {
+        intake.pause(.connectionRate)
+        rateTimer.set(after: rateLimit!.secondsUntilNextToken())
+        rateTimer.start()
+    }
+
+    /// A connection of the server closed while it was at `maximumConnections`: accept again.
+    func connectionSlotFreed() {
+        if !limits.isFull { intake.resume(.connectionLimit) }
+    }
+
+    // MARK: Dispatch
+
+    private func dispatch(_ socket: Socket, peer: SocketAddress) {
+        switch server.handler {
+        case .event(let makeHandler):
+            open(socket, peer: peer, handler: makeHandler())
+        case .async(let makeHandler):
+            open(socket, peer: peer, handler: AsyncHandlerBridge(makeHandler: makeHandler, context: context))
+        case .blocking(let makeHandler):
+            // Unowned: close() waits for the workers before the server's memory goes.
+            let job: @Sendable () -> Void = { [unowned(unsafe) server = server!, socket = UncheckedSocket(socket)] in
+                server.serveBlocking(socket.socket, peer: peer, handler: makeHandler())
+            }
+            runBlocking(job, peer: peer)
+            intake.requestTaken()
+        }
+    }
+
+    /// Opens an event-mode connection; a `handleRequest()` session lasts until it closes.
+    private func open(_ socket: Socket, peer: SocketAddress, handler: any StreamEventHandler) {
+        let connection = table.add(socket, peer: peer, handler: handler)
+        intake.requestTaken(heldBy: connection.id)
+        connection.open()
+    }
+
+    private func runBlocking(_ job: @escaping @Sendable () -> Void, peer: SocketAddress) {
+        switch context.workers.run(job, whenFull: .queue) {
+        case .ran, .started(hasRoom: true): return
+        case .started(hasRoom: false):
+            intake.pause(.workersBusy)
+            if let count = workersBusyLog.occurrence(interval: 10) {
+                context.logger.warning(
+                    "every worker is busy (\(context.configuration.mode), at most \(context.configuration.maximumThreads) threads in thread mode): new clients wait in the kernel's backlog; raise --threads/--queue or --max-threads, or set --idle-timeout to free workers held by idle clients",
+                    metadata: ["times": "\(count)", "evserver.listener": "\(context.localAddress)"]
+                )
+            }
+        case .droppedFull:
+            preconditionFailure("a stream job is queued, never dropped")
+        case .failed(let error):
+            limits.releaseAndNotify(peer)
+            startShortage(error, what: "cannot start a thread for a connection (refused it)")
+        }
+    }
+
+    // MARK: Shortage of resources
+
+    /// `EMFILE`/`ENFILE` leave the connection queued, so accepting again at once would spin: pause for a
+    /// second, retry, and log once per burst (a warning when it starts, a notice when accepting resumes).
+    private func acceptFailed(_ error: SystemError) {
+        switch error.errno {
+        case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+            startShortage(error, what: "cannot accept: out of descriptors or memory")
+        default:
+            context.logger.debug("accept failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func startShortage(_ error: SystemError, what: String) {
+        if shortage == nil {
+            context.logger.warning(
+                "\(what); retrying every second until resources free up",
+                metadata: ["error": "\(error)", "evserver.listener": "\(context.localAddress)"]
+            )
+            shortage = (MonotonicClock.now, 0)
+        }
+        shortage?.pauses += 1
+        intake.pauseForShortage()
+    }
+
+    private func endShortage() {
+        guard let burst = shortage else { return }
+        context.logger.notice(
+            "accepting again",
+            metadata: ["pauses": "\(burst.pauses)", "seconds": "\(Int(MonotonicClock.now - burst.since))"]
+        )
+        shortage = nil
+    }
+
+    // MARK: Closing (ServerTransport)
+
+    func closeConnections() { table.closeAll() }
+
+    func close() {
+        intake.stop()
+        table.closeAll()
+        rateTimer.stop()
+    }
+}
+
+/// A socket handed from the loop thread to the worker that will own it.
+///
+/// `@unchecked Sendable`: ownership moves with the job; the loop thread never touches the socket again.
+struct UncheckedSocket: @unchecked Sendable {
+    let socket: Socket
+    init(_ socket: Socket) { self.socket = socket }
+}

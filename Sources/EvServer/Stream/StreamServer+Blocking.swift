@@ -1,0 +1,14 @@
+extension StreamServer {
+    /// Runs a blocking handler's phases for one connection on the calling thread (a worker, or the loop
+    /// thread in `.sync` mode), reports the first error once, then closes the connection and frees its slot.
+    func serveBlocking(_ socket: Socket, peer: SocketAddress, handler: any StreamRequestHandler) {
+        let descriptor = socket.descriptor
+        blocking.register(socket)
+        let request = StreamRequest(socket: socket, clientAddress: peer, server: self, configuration: configuration)
+        if let failure = handler.runPhases(on: request) {
+            engine.context.reportHandlerError(failure, client: peer)
+        }
+        blocking.unregister(descriptor) { request.close() }
+        limits.releaseAndNotify(peer)
+    }
+}

@@ -1,0 +1,156 @@
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A stream socket server (TCP over IPv4 or IPv6, or a Unix stream socket) on its own libev loop thread.
+///
+/// Lifecycle, as socketserver users know it (`SocketServer`): the initialiser binds and listens (port 0
+/// reports the real port in `localAddress`); `serveForever()` serves until `shutdown()`; `handleRequest()`
+/// serves one client; `close()` closes everything. `shutdown()` may be called from any thread, including
+/// from a handler, and never polls.
+///
+/// ```swift
+/// final class Upper: StreamRequestHandler {
+///     func handle(_ request: StreamRequest) throws {
+///         while let line = try request.readLine() {
+///             try request.write(String(decoding: line, as: UTF8.self).uppercased())
+///         }
+///     }
+/// }
+/// let server = try TCPServer(host: "127.0.0.1", port: 7000, mode: .thread) { Upper() }
+/// try server.serveForever()
+/// ```
+///
+/// `@unchecked Sendable`: the lifecycle is the engine's (thread-safe), loop-side state lives in
+/// `StreamAcceptor` (reached only on the loop thread through `LoopBound`), `limits` and `blocking` are
+/// thread-safe, and the rest is immutable.
+public final class StreamServer: TransportServer, @unchecked Sendable {
+    let engine: ServerEngine<StreamAcceptor>
+    let handler: StreamHandler
+    /// Open connections in every mode, and the connection limits (shared by a group's servers).
+    let limits: ConnectionLimits
+    /// Sockets of blocking handlers, to wake at close.
+    let blocking = BlockingConnections()
+    /// Finds the member of a group that holds a connection id (`send`, `broadcast`).
+    private let router: ConnectionRouter?
+    private let accepted = Atomic<Int>(0)
+
+    /// Binds and listens.
+    ///
+    /// - Parameters:
+    ///   - configuration: address, execution mode and limits.
+    ///   - handler: makes one handler per connection; its style must fit `configuration.mode`.
+    ///   - hooks: socketserver's overridable methods, as closures.
+    ///   - logger: where the server logs (at `debug` and `trace`, and `info` for handler errors).
+    public convenience init(
+        configuration: ServerConfiguration,
+        handler: StreamHandler,
+        hooks: ServerHooks = ServerHooks(),
+        logger: Logger = Logger(label: "evserver", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) throws(ServerError) {
+        try self.init(configuration: configuration, handler: handler, hooks: hooks, logger: logger, member: nil)
+    }
+
+    /// What a member of a `ServerGroup` shares with the others: the socket's duplicate (or `nil` for the
+    /// first member, which opens it), the limits, the router and its index there.
+    struct GroupMembership {
+        let socket: ServerSocket?
+        let limits: ConnectionLimits
+        let router: ConnectionRouter
+        let index: Int
+    }
+
+    init(
+        configuration: ServerConfiguration, handler: StreamHandler, hooks: ServerHooks, logger: Logger,
+        member: GroupMembership?
+    ) throws(ServerError) {
+        try configuration.validate()
+        guard handler.fits(configuration.mode) else {
+            throw ServerError(
+                .invalidConfiguration,
+                "\(handler.styleName) cannot run in \(configuration.mode) mode: use a StreamEventHandler with .event, a StreamAsyncHandler with .async, or a StreamRequestHandler with .sync, .thread or .pool"
+            )
+        }
+        let socket = try ServerSocket.open(configuration, type: SOCK_STREAM, unless: member?.socket)
+        let limits = member?.limits ?? ConnectionLimits(
+            maximumConnections: configuration.maximumConnections,
+            maximumPerClient: configuration.maximumConnectionsPerClient
+        )
+        let firstID = UInt64(member?.index ?? 0) << ConnectionRouter.memberShift + 1
+        engine = try ServerEngine(configuration: configuration, socket: socket, hooks: hooks, logger: logger) { context in
+            StreamAcceptor(context: context, limits: limits, firstConnectionID: firstID)
+        }
+        self.handler = handler
+        self.limits = limits
+        router = member?.router
+        // The first work the loop runs: every session starts after it.
+        let transport = engine.transport
+        engine.loop.execute { [self] in transport.value.attach(to: self) }
+        router?.add(self)
+        limits.join(self) { [loop = engine.loop] in
+            loop.execute { transport.value.connectionSlotFreed() }
+        }
+    }
+
+    /// Closes the server if its owner did not. The library's own threads hold the server unowned, so
+    /// this runs on the owner's thread, and `close()` waits for them before the memory goes.
+    deinit {
+        close()
+    }
+
+    /// Connections accepted and served so far (refused ones not counted): with a group, the share of
+    /// this server's loop.
+    public var connectionsAccepted: Int { accepted.load(ordering: .relaxed) }
+    func countAccepted() { accepted.add(1, ordering: .relaxed) }
+
+    // MARK: Closing and draining (TransportServer)
+
+    func wakeBlockedHandlers() {
+        limits.leave(self)
+        // In .sync mode a handler may hold the loop thread that closing waits for.
+        blocking.shutdownAll(CInt(SHUT_RDWR))
+    }
+
+    /// Waits for open connections until `deadline`; then ends their input (blocking handlers read end of
+    /// input, event handlers hear `connectionInputEnded`) so they send their last replies, and gives them
+    /// `lastRepliesGrace` seconds more.
+    func drainOpenWork(until deadline: Double) -> Bool {
+        if limits.waitUntilNoneOpen(timeout: max(0, deadline - MonotonicClock.now)) { return true }
+        engine.context.logger.notice(
+            "drain timeout: ending input of the connections still open",
+            metadata: ["evserver.listener": "\(localAddress)", "connections": "\(limits.openCount)"]
+        )
+        let transport = engine.transport
+        engine.loop.execute { transport.value.table.endInputOfAll() }
+        blocking.shutdownAll(CInt(SHUT_RD))
+        _ = limits.waitUntilNoneOpen(timeout: engine.context.lastRepliesGrace)
+        return false
+    }
+
+    // MARK: Handlers that talk to each other (event and async modes)
+
+    /// Queues `bytes` for connection `id`, from any thread or task; delivered on its loop, after what was
+    /// sent to it before. Ignored when the connection has closed. A connection that lets more than 16 write
+    /// high water marks pile up is closed as too slow. In a `ServerGroup`, `id` may be any member's.
+    public func send(_ bytes: [UInt8], to id: ConnectionID) {
+        let target = router?.owner(of: id) ?? self
+        target.onLoop { $0.table.send(bytes, to: id) }
+    }
+
+    /// Queues `bytes` for every open connection, or those that joined `topic`, except `except`; from any
+    /// thread or task, in order. In a `ServerGroup`, every member's connections.
+    public func broadcast(_ bytes: [UInt8], topic: String? = nil, except: ConnectionID? = nil) {
+        for server in router?.servers ?? [self] {
+            server.onLoop { $0.table.broadcast(bytes, topic: topic, except: except) }
+        }
+    }
+
+    /// Runs `work` with the acceptor on the loop thread.
+    private func onLoop(_ work: @escaping @Sendable (StreamAcceptor) -> Void) {
+        let transport = engine.transport
+        engine.loop.execute { work(transport.value) }
+    }
+}

@@ -23,6 +23,8 @@ typedef void (*CLibEv_async_cb)(struct ev_loop *loop, ev_async *w, int revents);
 // MARK: generic watcher accessors (any watcher type)
 
 static inline int CLibEv_ev_is_active(const void *w) { return ev_is_active((const ev_watcher *)w); }
+/// Sets any watcher's `data` field (the pointer to its Swift owner).
+static inline void CLibEv_ev_set_data(void *w, void *data) { ((ev_watcher *)w)->data = data; }
 
 // MARK: ev_io
 

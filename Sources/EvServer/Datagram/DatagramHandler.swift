@@ -11,19 +11,11 @@ public enum DatagramHandler: Sendable {
     /// task executor.
     case async(@Sendable () -> any DatagramAsyncHandler)
 
-    var styleName: String {
+    var style: HandlerStyle {
         switch self {
-        case .event: return "an event-driven datagram handler"
-        case .blocking: return "a blocking datagram handler"
-        case .async: return "an async datagram handler"
-        }
-    }
-
-    func fits(_ mode: ExecutionMode) -> Bool {
-        switch self {
-        case .event: return mode == .event
-        case .blocking: return mode.isBlocking
-        case .async: return mode == .async
+        case .event: return .event
+        case .blocking: return .blocking
+        case .async: return .async
         }
     }
 }

@@ -8,6 +8,7 @@ import Logging
 final class DatagramReceiver: ServerTransport {
     let intake: Intake
     private let context: ServerContext
+    private let handler: DatagramHandler
     private let socket: DatagramSocket
     private let policy: AddressPolicy
     /// `maximumDatagramSize` bytes: a datagram that does not fit is reported as truncated by the kernel.
@@ -21,8 +22,9 @@ final class DatagramReceiver: ServerTransport {
     private var oversizeLog = LogThrottle()
     private var droppedLog = LogThrottle()
 
-    init(context: ServerContext, socket: DatagramSocket) {
+    init(context: ServerContext, handler: DatagramHandler, socket: DatagramSocket) {
         self.context = context
+        self.handler = handler
         self.socket = socket
         intake = Intake(context: context)
         policy = context.configuration.addressPolicy
@@ -37,7 +39,7 @@ final class DatagramReceiver: ServerTransport {
     /// Links the receiver to its server; makes the event and async handlers' channel.
     func attach(to server: DatagramServer) {
         self.server = server
-        if case .blocking = server.handler { return }
+        if case .blocking = handler { return }
         channel = DatagramChannel(socket: socket, server: server, loop: context.loop, configuration: context.configuration) {
             [unowned self] paused in
             if paused { intake.pause(.replyBackPressure) } else { intake.resume(.replyBackPressure) }
@@ -77,7 +79,7 @@ final class DatagramReceiver: ServerTransport {
             context.logger.trace("datagram refused (address policy or verifyRequest)", metadata: ["connection.peer": "\(client)"])
             return
         }
-        switch server.handler {
+        switch handler {
         case .event(let makeHandler):
             counters.handled.increment()
             let handler = eventHandler ?? makeHandler()
@@ -103,8 +105,8 @@ final class DatagramReceiver: ServerTransport {
         case .blocking(let makeHandler):
             let datagram = Array(bytes)
             // Unowned: close() waits for the workers before the server's memory goes.
-            let job: @Sendable () -> Void = { [unowned(unsafe) server = server!] in
-                server.serveBlocking(datagram: datagram, client: client, handler: makeHandler())
+            let job: @Sendable () -> Void = { [unowned(unsafe) server = server!, socket] in
+                server.serveBlocking(datagram: datagram, client: client, socket: socket, handler: makeHandler())
             }
             runBlocking(job, client: client)
         }

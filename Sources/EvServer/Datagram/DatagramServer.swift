@@ -1,9 +1,5 @@
 import Logging
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// A datagram socket server (UDP over IPv4 or IPv6, or a Unix datagram socket) on its own libev loop
 /// thread, with the stream servers' lifecycle (`SocketServer`), hooks and execution modes.
 ///
@@ -31,8 +27,8 @@ import Glibc
 /// `DatagramSocket` explains, and the rest is immutable.
 public final class DatagramServer: TransportServer, @unchecked Sendable {
     let engine: ServerEngine<DatagramReceiver>
-    let handler: DatagramHandler
-    let socket: DatagramSocket
+    /// What happened to each datagram, counted by the loop and the workers.
+    private let counters: DatagramCounters
 
     /// Binds the socket.
     ///
@@ -42,10 +38,7 @@ public final class DatagramServer: TransportServer, @unchecked Sendable {
     ///   - hooks: `verifyRequest` runs for each datagram (a refused one is dropped and counted).
     ///   - logger: where the server logs.
     public convenience init(
-        configuration: ServerConfiguration,
-        handler: DatagramHandler,
-        hooks: ServerHooks = ServerHooks(),
-        logger: Logger = Logger(label: "evserver", factory: { _ in SwiftLogNoOpLogHandler() })
+        configuration: ServerConfiguration, handler: DatagramHandler, hooks: ServerHooks = ServerHooks(), logger: Logger = .silent
     ) throws(ServerError) {
         try self.init(configuration: configuration, handler: handler, hooks: hooks, logger: logger, sharing: nil)
     }
@@ -55,23 +48,14 @@ public final class DatagramServer: TransportServer, @unchecked Sendable {
         configuration: ServerConfiguration, handler: DatagramHandler, hooks: ServerHooks, logger: Logger,
         sharing shared: ServerSocket?
     ) throws(ServerError) {
-        try configuration.validate()
-        guard handler.fits(configuration.mode) else {
-            throw ServerError(
-                .invalidConfiguration,
-                "\(handler.styleName) cannot run in \(configuration.mode) mode: use a DatagramEventHandler with .event, a DatagramAsyncHandler with .async, or a DatagramRequestHandler with .sync, .thread or .pool"
-            )
+        let counters = DatagramCounters()
+        engine = try ServerEngine(
+            configuration: configuration, kind: .datagram, handler: handler.style, shared: shared, hooks: hooks, logger: logger
+        ) { context in
+            DatagramReceiver(context: context, handler: handler, socket: DatagramSocket(context.socket, counters: counters, logger: logger))
         }
-        let bound = try ServerSocket.open(configuration, type: SOCK_DGRAM, unless: shared)
-        let socket = DatagramSocket(bound, logger: logger)
-        engine = try ServerEngine(configuration: configuration, socket: bound, hooks: hooks, logger: logger) { context in
-            DatagramReceiver(context: context, socket: socket)
-        }
-        self.handler = handler
-        self.socket = socket
-        // The first work the loop runs: every session starts after it.
-        let transport = engine.transport
-        engine.loop.execute { [self] in transport.value.attach(to: self) }
+        self.counters = counters
+        engine.attach(self)
     }
 
     /// Closes the server if its owner did not (see `StreamServer.deinit`).
@@ -80,7 +64,7 @@ public final class DatagramServer: TransportServer, @unchecked Sendable {
     }
 
     /// What happened to the datagrams received so far. Any thread.
-    public var statistics: DatagramStatistics { socket.counters.snapshot }
+    public var statistics: DatagramStatistics { counters.snapshot }
 
     // MARK: Closing and draining (TransportServer)
 
@@ -94,7 +78,7 @@ public final class DatagramServer: TransportServer, @unchecked Sendable {
 
     /// Runs a blocking handler's phases for one datagram on the calling thread, and reports the first error
     /// once.
-    func serveBlocking(datagram: [UInt8], client: SocketAddress, handler: any DatagramRequestHandler) {
+    func serveBlocking(datagram: [UInt8], client: SocketAddress, socket: DatagramSocket, handler: any DatagramRequestHandler) {
         let request = DatagramRequest(datagram: datagram, clientAddress: client, server: self, socket: socket)
         if let failure = handler.runPhases(on: request) {
             engine.context.reportHandlerError(failure, client: client)

@@ -17,12 +17,13 @@ final class DatagramSocket: @unchecked Sendable {
 
     /// The server's socket: the engine closes it once no thread uses it any more.
     let server: ServerSocket
-    let counters = DatagramCounters()
+    let counters: DatagramCounters
     private let logger: Logger
     private let warnedUnaddressable = Atomic<Bool>(false)
 
-    init(_ server: ServerSocket, logger: Logger) {
+    init(_ server: ServerSocket, counters: DatagramCounters, logger: Logger) {
         self.server = server
+        self.counters = counters
         self.logger = logger
     }
 

@@ -17,7 +17,7 @@ public enum ServerGroup {
     /// Stream servers on `configuration.address`, one per loop.
     public static func streamServers(
         loops: Int, configuration: ServerConfiguration, handler: StreamHandler, hooks: ServerHooks = ServerHooks(),
-        logger: Logger = Logger(label: "evserver", factory: { _ in SwiftLogNoOpLogHandler() })
+        logger: Logger = .silent
     ) throws(ServerError) -> [StreamServer] {
         let limits = ConnectionLimits(
             maximumConnections: configuration.maximumConnections,
@@ -35,7 +35,7 @@ public enum ServerGroup {
     /// Datagram servers on `configuration.address`, one per loop.
     public static func datagramServers(
         loops: Int, configuration: ServerConfiguration, handler: DatagramHandler, hooks: ServerHooks = ServerHooks(),
-        logger: Logger = Logger(label: "evserver", factory: { _ in SwiftLogNoOpLogHandler() })
+        logger: Logger = .silent
     ) throws(ServerError) -> [DatagramServer] {
         try members(loops: loops, configuration: configuration) { (member, socket) throws(ServerError) in
             try DatagramServer(configuration: member, handler: handler, hooks: hooks, logger: logger, sharing: socket)

@@ -7,26 +7,21 @@ internal import CLibEv
 /// active watcher, because libev would go on using freed memory.
 final class IOWatcher {
     private let loop: EventLoop
-    private let raw: UnsafeMutablePointer<ev_io>
+    private let memory: WatcherMemory<ev_io>
+    private var raw: UnsafeMutablePointer<ev_io> { memory.raw }
     /// Called on the loop thread with the events that fired.
     var onEvent: (IOEvents) -> Void
 
     init(loop: EventLoop, descriptor: CInt, events: IOEvents, onEvent: @escaping (IOEvents) -> Void) {
         self.loop = loop
         self.onEvent = onEvent
-        raw = .allocate(capacity: 1)
-        raw.initialize(to: ev_io())
-        CLibEv_ev_io_init(raw, ioCallback, descriptor, events.rawValue)
-        raw.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        memory = WatcherMemory(ev_io()) { CLibEv_ev_io_init($0, ioCallback, descriptor, events.rawValue) }
+        memory.attach(owner: self)
     }
 
-    deinit {
-        precondition(!isActive, "IOWatcher freed while active: stop() it first")
-        raw.deinitialize(count: 1)
-        raw.deallocate()
-    }
+    deinit { memory.free(kind: "IOWatcher") }
 
-    var isActive: Bool { CLibEv_ev_is_active(raw) != 0 }
+    var isActive: Bool { memory.isActive }
 
     func start() {
         loop.preconditionInLoop()

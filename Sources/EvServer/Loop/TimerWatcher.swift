@@ -6,7 +6,8 @@ internal import CLibEv
 /// recommends). As with `IOWatcher`, the owner must `stop()` it before dropping it.
 final class TimerWatcher {
     private let loop: EventLoop
-    private let raw: UnsafeMutablePointer<ev_timer>
+    private let memory: WatcherMemory<ev_timer>
+    private var raw: UnsafeMutablePointer<ev_timer> { memory.raw }
     /// Called on the loop thread when the timer fires.
     var onFire: () -> Void
     private var after: Double
@@ -20,19 +21,13 @@ final class TimerWatcher {
         self.onFire = onFire
         self.after = after
         repeatInterval = `repeat`
-        raw = .allocate(capacity: 1)
-        raw.initialize(to: ev_timer())
-        CLibEv_ev_timer_init(raw, timerCallback, after, `repeat`)
-        raw.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        memory = WatcherMemory(ev_timer()) { CLibEv_ev_timer_init($0, timerCallback, after, `repeat`) }
+        memory.attach(owner: self)
     }
 
-    deinit {
-        precondition(!isActive, "TimerWatcher freed while active: stop() it first")
-        raw.deinitialize(count: 1)
-        raw.deallocate()
-    }
+    deinit { memory.free(kind: "TimerWatcher") }
 
-    var isActive: Bool { CLibEv_ev_is_active(raw) != 0 }
+    var isActive: Bool { memory.isActive }
 
     /// Starts the timer to fire `after` seconds from now (the last `set`, or the initialiser's), then every
     /// `repeat`. Re-sets the delay each time: libev leaves a one-shot timer that has fired (or was stopped)

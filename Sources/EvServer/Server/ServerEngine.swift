@@ -16,12 +16,14 @@ final class ServerEngine<Transport: ServerTransport>: @unchecked Sendable {
     let transport: LoopBound<Transport>
     private let loopThread: pthread_t
 
-    /// Validates, makes the loop and the workers, the transport (on this thread, before the loop runs),
-    /// then starts the loop thread. On failure the socket is closed.
+    /// Checks the configuration and the handler's style, opens the socket (or takes `shared`, a group
+    /// member's), makes the loop and the workers, the transport (on this thread, before the loop runs),
+    /// then starts the loop thread. On failure nothing is left open.
     init(
-        configuration: ServerConfiguration, socket: ServerSocket, hooks: ServerHooks, logger: Logger,
-        makeTransport: (ServerContext) -> Transport
+        configuration: ServerConfiguration, kind: ServerSocket.Kind, handler: HandlerStyle, shared: ServerSocket?,
+        hooks: ServerHooks, logger: Logger, makeTransport: (ServerContext) -> Transport
     ) throws(ServerError) {
+        let socket = try ServerSocket.open(configuration, for: kind, handler: handler, unless: shared)
         let transportBox = Lock<LoopBound<Transport>?>(nil)
         let context: ServerContext
         do throws(ServerError) {
@@ -61,6 +63,12 @@ final class ServerEngine<Transport: ServerTransport>: @unchecked Sendable {
             )
         }
         logger.debug("listening", metadata: ["evserver.listener": "\(context.localAddress)", "evserver.mode": "\(configuration.mode)"])
+    }
+
+    /// Links the transport to its server, as the first work the loop runs (every session starts after it).
+    func attach(_ server: Transport.Server) {
+        let transport = self.transport
+        loop.execute { transport.value.attach(to: server) }
     }
 
     var loop: EventLoop { context.loop }

@@ -39,3 +39,8 @@ extension ServerHooks {
         }
     }
 }
+
+extension Logger {
+    /// A logger that drops everything: the servers' default.
+    public static var silent: Logger { Logger(label: "evserver", factory: { _ in SwiftLogNoOpLogHandler() }) }
+}

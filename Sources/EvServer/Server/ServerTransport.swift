@@ -1,6 +1,10 @@
 /// The loop side of a transport (stream or datagram), as the engine's `Intake` drives it: what differs
 /// between accepting connections and receiving datagrams. Every method runs on the loop thread.
 protocol ServerTransport: AnyObject {
+    /// The public server the transport serves for (handlers see it).
+    associatedtype Server: AnyObject & Sendable
+    /// Links the transport to its server: the first work the loop runs.
+    func attach(to server: Server)
     /// The intake that watches the server's socket for this transport.
     var intake: Intake { get }
     /// The server's socket is readable: take a bounded batch of work (accept connections or receive

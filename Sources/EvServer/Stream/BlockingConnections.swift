@@ -31,11 +31,19 @@ final class BlockingConnections: Sendable {
         }
     }
 
-    /// Shuts down every registered socket: `SHUT_RD` ends their input (a drain's deadline), `SHUT_RDWR`
-    /// wakes and fails every read and write (close).
-    func shutdownAll(_ how: CInt) {
+    /// What `shutdownAll` ends.
+    enum Direction {
+        /// Input: handlers read end of input (a drain's deadline).
+        case read
+        /// Both: every read and write wakes and fails (close).
+        case readAndWrite
+    }
+
+    /// Shuts down every registered socket in `direction`.
+    func shutdownAll(_ direction: Direction) {
         state.withLock { state in
-            if how == CInt(SHUT_RDWR) { state.closing = true }
+            if direction == .readAndWrite { state.closing = true }
+            let how = direction == .read ? CInt(SHUT_RD) : CInt(SHUT_RDWR)
             for descriptor in state.descriptors { _ = Glibc.shutdown(descriptor, how) }
         }
     }

@@ -14,6 +14,7 @@ final class StreamAcceptor: ServerTransport {
     /// The open event and async connections.
     let table: ConnectionTable
     private let context: ServerContext
+    private let handler: StreamHandler
     private let limits: ConnectionLimits
     private let policy: AddressPolicy
     private var rateLimit: TokenBucket?
@@ -25,8 +26,9 @@ final class StreamAcceptor: ServerTransport {
     /// Set by `attach`, the first work the loop runs. (Unowned: the server closes the loop before it goes.)
     private unowned(unsafe) var server: StreamServer!
 
-    init(context: ServerContext, limits: ConnectionLimits, firstConnectionID: UInt64) {
+    init(context: ServerContext, handler: StreamHandler, limits: ConnectionLimits, firstConnectionID: UInt64) {
         self.context = context
+        self.handler = handler
         self.limits = limits
         intake = Intake(context: context)
         table = ConnectionTable(context: context, limits: limits, intake: intake, firstID: firstConnectionID)
@@ -135,7 +137,7 @@ final class StreamAcceptor: ServerTransport {
     // MARK: Dispatch
 
     private func dispatch(_ socket: Socket, peer: SocketAddress) {
-        switch server.handler {
+        switch handler {
         case .event(let makeHandler):
             open(socket, peer: peer, handler: makeHandler())
         case .async(let makeHandler):

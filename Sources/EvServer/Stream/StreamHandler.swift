@@ -10,19 +10,11 @@ public enum StreamHandler: Sendable {
     /// `handle(connection) async throws` on the loop's task executor; the factory is called in the task.
     case async(@Sendable () -> any StreamAsyncHandler)
 
-    var styleName: String {
+    var style: HandlerStyle {
         switch self {
-        case .event: return "an event-driven handler"
-        case .blocking: return "a blocking handler"
-        case .async: return "an async handler"
-        }
-    }
-
-    func fits(_ mode: ExecutionMode) -> Bool {
-        switch self {
-        case .event: return mode == .event
-        case .blocking: return mode.isBlocking
-        case .async: return mode == .async
+        case .event: return .event
+        case .blocking: return .blocking
+        case .async: return .async
         }
     }
 }

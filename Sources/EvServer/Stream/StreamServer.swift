@@ -1,10 +1,6 @@
 import Logging
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// A stream socket server (TCP over IPv4 or IPv6, or a Unix stream socket) on its own libev loop thread.
 ///
 /// Lifecycle, as socketserver users know it (`SocketServer`): the initialiser binds and listens (port 0
@@ -29,7 +25,6 @@ import Glibc
 /// thread-safe, and the rest is immutable.
 public final class StreamServer: TransportServer, @unchecked Sendable {
     let engine: ServerEngine<StreamAcceptor>
-    let handler: StreamHandler
     /// Open connections in every mode, and the connection limits (shared by a group's servers).
     let limits: ConnectionLimits
     /// Sockets of blocking handlers, to wake at close.
@@ -46,10 +41,7 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
     ///   - hooks: socketserver's overridable methods, as closures.
     ///   - logger: where the server logs (at `debug` and `trace`, and `info` for handler errors).
     public convenience init(
-        configuration: ServerConfiguration,
-        handler: StreamHandler,
-        hooks: ServerHooks = ServerHooks(),
-        logger: Logger = Logger(label: "evserver", factory: { _ in SwiftLogNoOpLogHandler() })
+        configuration: ServerConfiguration, handler: StreamHandler, hooks: ServerHooks = ServerHooks(), logger: Logger = .silent
     ) throws(ServerError) {
         try self.init(configuration: configuration, handler: handler, hooks: hooks, logger: logger, member: nil)
     }
@@ -67,28 +59,20 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
         configuration: ServerConfiguration, handler: StreamHandler, hooks: ServerHooks, logger: Logger,
         member: GroupMembership?
     ) throws(ServerError) {
-        try configuration.validate()
-        guard handler.fits(configuration.mode) else {
-            throw ServerError(
-                .invalidConfiguration,
-                "\(handler.styleName) cannot run in \(configuration.mode) mode: use a StreamEventHandler with .event, a StreamAsyncHandler with .async, or a StreamRequestHandler with .sync, .thread or .pool"
-            )
-        }
-        let socket = try ServerSocket.open(configuration, type: SOCK_STREAM, unless: member?.socket)
         let limits = member?.limits ?? ConnectionLimits(
             maximumConnections: configuration.maximumConnections,
             maximumPerClient: configuration.maximumConnectionsPerClient
         )
         let firstID = UInt64(member?.index ?? 0) << ConnectionRouter.memberShift + 1
-        engine = try ServerEngine(configuration: configuration, socket: socket, hooks: hooks, logger: logger) { context in
-            StreamAcceptor(context: context, limits: limits, firstConnectionID: firstID)
+        engine = try ServerEngine(
+            configuration: configuration, kind: .stream, handler: handler.style, shared: member?.socket, hooks: hooks, logger: logger
+        ) { context in
+            StreamAcceptor(context: context, handler: handler, limits: limits, firstConnectionID: firstID)
         }
-        self.handler = handler
         self.limits = limits
         router = member?.router
-        // The first work the loop runs: every session starts after it.
+        engine.attach(self)
         let transport = engine.transport
-        engine.loop.execute { [self] in transport.value.attach(to: self) }
         router?.add(self)
         limits.join(self) { [loop = engine.loop] in
             loop.execute { transport.value.connectionSlotFreed() }
@@ -111,7 +95,7 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
     func wakeBlockedHandlers() {
         limits.leave(self)
         // In .sync mode a handler may hold the loop thread that closing waits for.
-        blocking.shutdownAll(CInt(SHUT_RDWR))
+        blocking.shutdownAll(.readAndWrite)
     }
 
     /// Waits for open connections until `deadline`; then ends their input (blocking handlers read end of
@@ -125,7 +109,7 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
         )
         let transport = engine.transport
         engine.loop.execute { transport.value.table.endInputOfAll() }
-        blocking.shutdownAll(CInt(SHUT_RD))
+        blocking.shutdownAll(.read)
         _ = limits.waitUntilNoneOpen(timeout: engine.context.lastRepliesGrace)
         return false
     }

@@ -59,12 +59,21 @@ final class ServerSocket: @unchecked Sendable {
         }
     }
 
-    /// `shared` when there is one (a group member's duplicate), else a new socket as `open` makes it.
+    /// The two kinds of server socket.
+    enum Kind: String {
+        case stream = "Stream"
+        case datagram = "Datagram"
+    }
+
+    /// Checks the configuration and that the handler's style fits its mode, then returns `shared` when
+    /// there is one (a group member's duplicate), else a new socket as `open` makes it.
     static func open(
-        _ configuration: ServerConfiguration, type: __socket_type, unless shared: ServerSocket?
+        _ configuration: ServerConfiguration, for kind: Kind, handler: HandlerStyle, unless shared: ServerSocket?
     ) throws(ServerError) -> ServerSocket {
+        try configuration.validate()
+        try handler.check(configuration.mode, transport: kind.rawValue)
         if let shared { return shared }
-        return try open(configuration, type: type)
+        return try open(configuration, type: kind == .stream ? SOCK_STREAM : SOCK_DGRAM)
     }
 
     /// Another descriptor for the same socket, for one more loop of a server group: it serves the same

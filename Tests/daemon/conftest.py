@@ -25,8 +25,9 @@ def short_unix_path(tag):
 class Daemon:
     """One running evserved process."""
 
-    def __init__(self, *args, listeners=None):
-        self.args = [BINARY, *args]
+    def __init__(self, *args, listeners=None, prefix=()):
+        """`prefix`: a command that runs evserved (`prlimit --as=...`)."""
+        self.args = [*prefix, BINARY, *args]
         self.stderr = tempfile.TemporaryFile()
         self.process = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr)
         self._pending = b""

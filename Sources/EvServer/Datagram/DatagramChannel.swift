@@ -61,10 +61,12 @@ public final class DatagramChannel {
         }
     }
 
+    /// Sends `datagram` to `client`, as `send(_:to:)` with a buffer does.
     public func send(_ datagram: [UInt8], to client: SocketAddress) {
         datagram.withUnsafeBytes { send($0, to: client) }
     }
 
+    /// Sends the string's UTF-8 bytes as one datagram to `client`.
     public func send(_ text: String, to client: SocketAddress) {
         var text = text
         text.withUTF8 { send(UnsafeRawBufferPointer($0), to: client) }

@@ -29,6 +29,7 @@ public final class DatagramRequest {
         try send(bytes, to: clientAddress)
     }
 
+    /// Sends the string's UTF-8 bytes as one datagram back to the client.
     public func reply(_ text: String) throws(ConnectionError) {
         try reply(Array(text.utf8))
     }

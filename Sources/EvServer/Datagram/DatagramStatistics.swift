@@ -23,6 +23,7 @@ public struct DatagramStatistics: Sendable, Equatable {
     /// Replies the kernel refused (peer gone, network unreachable, too large, send buffer full too long).
     public var repliesFailed = 0
 
+    /// All counts zero.
     public init() {}
 }
 

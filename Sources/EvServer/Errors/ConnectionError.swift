@@ -6,7 +6,9 @@ import Glibc
 /// `StreamRequest`'s reads and writes (and `DatagramRequest`'s replies); event handlers get them in
 /// `connectionClosed(_:error:)`.
 public struct ConnectionError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The kind of failure, stable across versions (extensible: new codes may be added).
     public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The code's name (`timedOut`).
         public let description: String
         private init(_ name: String) { description = name }
 
@@ -27,15 +29,20 @@ public struct ConnectionError: Error, CustomStringConvertible, Sendable, Equatab
         public static let systemCallFailed = Code("systemCallFailed")
     }
 
+    /// What kind of failure: compare this, not the message.
     public let code: Code
+    /// What failed, naming the client, for people.
     public let message: String
 
+    /// An error of `code` with a message naming what failed.
     public init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message
     }
 
+    /// The message.
     public var description: String { message }
 
+    /// Errors are equal when their codes are: messages vary with the client.
     public static func == (lhs: ConnectionError, rhs: ConnectionError) -> Bool { lhs.code == rhs.code }
 }

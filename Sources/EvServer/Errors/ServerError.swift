@@ -8,6 +8,7 @@ import Glibc
 public struct ServerError: Error, CustomStringConvertible, Sendable {
     /// The kind of failure, stable across versions (extensible: new codes may be added).
     public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The code's name (`addressInUse`).
         public let description: String
         private init(_ name: String) { description = name }
 
@@ -33,16 +34,20 @@ public struct ServerError: Error, CustomStringConvertible, Sendable {
         public static let systemCallFailed = Code("systemCallFailed")
     }
 
+    /// What kind of failure: compare this, not the message.
     public let code: Code
+    /// What failed and what to do, for people.
     public let message: String
     /// The `errno` behind the failure, when a system call failed.
     public let errno: CInt?
 
+    /// An error of `code` with a message that says what failed and what to do.
     public init(_ code: Code, _ message: String, errno: CInt? = nil) {
         self.code = code
         self.message = message
         self.errno = errno
     }
 
+    /// The message.
     public var description: String { message }
 }

@@ -25,6 +25,7 @@ public enum ExecutionMode: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The mode as flags name it (`event`, `pool(threads: 8, queueLimit: 64)`).
     public var description: String {
         switch self {
         case .event: return "event"

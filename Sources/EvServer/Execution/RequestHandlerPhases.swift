@@ -15,7 +15,9 @@ public protocol RequestHandlerPhases: AnyObject {
 }
 
 extension RequestHandlerPhases {
+    /// By default, nothing to set up.
     public func setup(_ request: Request) throws {}
+    /// By default, nothing to finish.
     public func finish(_ request: Request) throws {}
 
     /// Runs the phases as socketserver does. - Returns: the first error thrown, to be reported once.

@@ -83,6 +83,7 @@ public struct ServerConfiguration: Sendable {
     /// The upper bound of `maximumDatagramSize`: 16 MiB (Unix datagrams may exceed UDP's 64 KiB).
     public static let largestDatagramSize = 16 * 1024 * 1024
 
+    /// A configuration for `address` in `mode`, with the defaults of every other setting.
     public init(address: SocketAddress, mode: ExecutionMode = .event) {
         self.address = address
         self.mode = mode

@@ -16,6 +16,7 @@ public struct ServerHooks: Sendable {
     /// Called every `ServerConfiguration.serviceActionsInterval` seconds while the server serves.
     public var serviceActions: (@Sendable () -> Void)?
 
+    /// Hooks that behave as socketserver's defaults: every client verified, errors logged, nothing on timeout.
     public init(
         verifyRequest: @escaping @Sendable (SocketAddress) -> Bool = { _ in true },
         handleError: (@Sendable (any Error, SocketAddress) -> Void)? = nil,

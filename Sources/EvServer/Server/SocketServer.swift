@@ -41,14 +41,22 @@ protocol TransportServer<Transport>: SocketServer {
 }
 
 extension TransportServer {
+    /// The configuration the server was created with.
     public var configuration: ServerConfiguration { engine.context.configuration }
+    /// The address the server is bound to, with the real port when port 0 was asked.
     public var localAddress: SocketAddress { engine.context.localAddress }
+    /// Serves until `shutdown()`; see `SocketServer.serveForever()`.
     public func serveForever() throws(ServerError) { try engine.serveForever() }
+    /// Serves on the loop thread and returns at once; see `SocketServer.start()`.
     public func start() throws(ServerError) { try engine.start() }
+    /// Serves one client; see `SocketServer.handleRequest()`.
     @discardableResult public func handleRequest() throws(ServerError) -> Bool { try engine.handleRequest() }
+    /// Stops serving; see `SocketServer.shutdown()`.
     public func shutdown() { engine.shutdown() }
+    /// Drains, then closes; see `SocketServer.shutdownGracefully(timeout:)`.
     @discardableResult public func shutdownGracefully(timeout: Double) -> Bool {
         engine.shutdownGracefully(self, timeout: timeout)
     }
+    /// Closes everything; see `SocketServer.close()`.
     public func close() { engine.close(self) }
 }

@@ -8,8 +8,10 @@ import Glibc
 public struct AddressRange: Sendable, Hashable, CustomStringConvertible {
     /// 4 bytes for IPv4, 16 for IPv6; the bits after `prefixLength` are zero.
     private let network: [UInt8]
+    /// How many leading bits of `network` an address must share to be in the range.
     public let prefixLength: Int
 
+    /// Parses CIDR notation (`10.0.0.0/8`, `::1/128`); a bare address is a range of one.
     public init(parsing text: String) throws(ServerError) {
         let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
         let host = String(parts[0])
@@ -58,6 +60,7 @@ public struct AddressRange: Sendable, Hashable, CustomStringConvertible {
         return true
     }
 
+    /// The range in CIDR notation.
     public var description: String {
         let family = network.count == 4 ? AF_INET : AF_INET6
         var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))

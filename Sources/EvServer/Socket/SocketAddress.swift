@@ -167,6 +167,7 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         return nil
     }
 
+    /// True for a Unix socket path (named or not).
     public var isUnix: Bool { unixPath != nil }
 
     /// The address's bytes in network order (4 for IPv4, 16 for IPv6); `nil` for a Unix path.
@@ -181,6 +182,7 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The address as text that `init(parsing:)` reads back: `127.0.0.1:7000`, `[::1]:7000`, or the Unix path.
     public var description: String {
         switch storage {
         case .ipv4(_, let port): return "\(host!):\(port)"

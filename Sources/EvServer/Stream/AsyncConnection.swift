@@ -77,14 +77,18 @@ public final class AsyncConnection: @unchecked Sendable {
 
     /// An async sequence of the connection's input lines (`for try await line in connection.lines`).
     public struct Lines: AsyncSequence {
+        /// One line, with its `\n` (the last maybe without).
         public typealias Element = [UInt8]
         let connection: AsyncConnection
 
+        /// Reads the lines one `readLine()` at a time.
         public struct AsyncIterator: AsyncIteratorProtocol {
             let connection: AsyncConnection
+            /// The next line, or `nil` at end of input.
             public mutating func next() async throws -> [UInt8]? { try await connection.readLine() }
         }
 
+        /// An iterator over the connection's remaining lines.
         public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(connection: connection) }
     }
 
@@ -116,11 +120,13 @@ public final class AsyncConnection: @unchecked Sendable {
         try await waitForRoom()
     }
 
+    /// Queues `bytes`; suspends while the queue is above the high water mark.
     public func write(_ bytes: [UInt8]) async throws {
         try bytes.withUnsafeBytes { try queue($0) }
         try await waitForRoom()
     }
 
+    /// Queues the string's UTF-8 bytes; suspends while the queue is above the high water mark.
     public func write(_ text: String) async throws {
         var text = text
         try text.withUTF8 { try queue(UnsafeRawBufferPointer($0)) }

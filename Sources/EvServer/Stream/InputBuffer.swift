@@ -21,6 +21,7 @@ public struct InputBuffer: Sendable {
     public var count: Int { storage.count - start }
     /// Room left before `limit`.
     public var room: Int { limit - count }
+    /// True when no byte is buffered.
     public var isEmpty: Bool { count == 0 }
 
     /// Adds received bytes at the end.

@@ -20,8 +20,12 @@ public protocol StreamEventHandler: AnyObject {
 }
 
 extension StreamEventHandler {
+    /// By default, nothing.
     public func connectionOpened(_ connection: StreamConnection) throws {}
+    /// By default, closes once the queued replies are sent.
     public func connectionInputEnded(_ connection: StreamConnection) throws { connection.close() }
+    /// By default, nothing.
     public func connectionWritable(_ connection: StreamConnection) throws {}
+    /// By default, nothing.
     public func connectionClosed(_ connection: StreamConnection, error: ConnectionError?) {}
 }

@@ -132,6 +132,7 @@ public final class StreamRequest {
     }
 
     @discardableResult
+    /// Sends every byte of `bytes`, waiting while the kernel's buffer is full; returns the count sent.
     public func write(bytes: UnsafeRawBufferPointer) throws -> Int {
         try useBlockingIO(idleTimeout == nil && writeTimeout == nil && deadline == nil)
         var sent = 0

@@ -1,0 +1,115 @@
+"""What an attack on the daemon broke (issue 12): a port others could join, a file that was not ours deleted,
+a crash when the system refuses a thread."""
+import os
+import socket
+import stat
+import time
+
+import pytest
+
+from conftest import BINARY, DatagramClient, recv_until, run_evserved, short_unix_path
+
+# A memory limit under which the debug build starts, but can start only a few dozen 8 MiB-stack threads.
+THREAD_STARVED = ("prlimit", "--as=1000000000", "--")
+
+
+def port_of(url):
+    return int(url.rsplit(":", 1)[1])
+
+
+def echo(address, payload=b"ping\n"):
+    with socket.create_connection(address, timeout=10) as sock:
+        sock.sendall(payload)
+        return recv_until(sock, lambda d: d.endswith(b"\n"))
+
+
+def wait_for(condition, what, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("scheme", ["tcp", "udp"])
+def test_a_second_daemon_cannot_join_the_port_without_reuse_port(daemon_factory, scheme):
+    first = daemon_factory("--listen", f"{scheme}://127.0.0.1:0", "--loops", "2")
+    port = port_of(first.urls[0])
+    status, stderr = run_evserved("--listen", f"{scheme}://127.0.0.1:{port}", "--loops", "2")
+    assert status == 1, stderr
+    assert "address in use" in stderr, stderr
+    assert first.stop() == 0
+
+
+@pytest.mark.parametrize("scheme", ["tcp", "udp"])
+def test_with_reuse_port_on_both_a_second_daemon_may_share_the_port(daemon_factory, scheme):
+    first = daemon_factory("--listen", f"{scheme}://127.0.0.1:0", "--loops", "2", "--reuse-port")
+    port = port_of(first.urls[0])
+    second = daemon_factory("--listen", f"{scheme}://127.0.0.1:{port}", "--loops", "2", "--reuse-port")
+    assert port_of(second.urls[0]) == port
+    assert second.stop() == 0 and first.stop() == 0
+
+
+def test_a_file_put_at_the_socket_path_while_serving_is_left_alone(daemon_factory):
+    path = short_unix_path("mine")
+    daemon = daemon_factory("--listen", f"unix://{path}")
+    os.unlink(path)
+    with open(path, "w") as replacement:
+        replacement.write("not a socket\n")
+    assert daemon.stop() == 0
+    assert stat.S_ISREG(os.lstat(path).st_mode), "the daemon deleted a file that was not its socket"
+
+
+def test_stopping_a_daemon_keeps_the_live_socket_another_daemon_bound_at_its_path(daemon_factory):
+    path = short_unix_path("shared")
+    first = daemon_factory("--listen", f"unix://{path}")
+    os.unlink(path)  # an operator removes it; a second daemon takes the path
+    second = daemon_factory("--listen", f"unix://{path}")
+    assert first.stop() == 0
+    assert stat.S_ISSOCK(os.lstat(path).st_mode), "the first daemon deleted the second daemon's socket"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(10)
+        client.connect(path)
+        client.sendall(b"still here\n")
+        assert recv_until(client, lambda d: d.endswith(b"\n")) == b"still here\n"
+    assert second.stop() == 0
+    assert not os.path.exists(path), "the second daemon left its own socket file"
+
+
+def test_pool_threads_the_system_refuses_are_a_clear_error_at_start():
+    import subprocess
+    result = subprocess.run([*THREAD_STARVED, BINARY, "--listen", "tcp://127.0.0.1:0", "--mode", "pool",
+                             "--threads", "500"], capture_output=True, timeout=30)
+    stderr = result.stderr.decode()
+    assert result.returncode == 1, stderr
+    assert "cannot start 500 pool threads" in stderr and "ulimit" in stderr, stderr
+    assert "Fatal error" not in stderr
+
+
+def test_thread_mode_refuses_what_it_cannot_start_a_thread_for_and_recovers(daemon_factory):
+    daemon = daemon_factory("--listen", "tcp://127.0.0.1:0", "--mode", "thread", "--log-level", "notice",
+                            prefix=THREAD_STARVED)
+    host, port = daemon.urls[0][len("tcp://"):].rsplit(":", 1)
+    address = (host, int(port))
+    idle = []
+    try:
+        for _ in range(120):  # more than the memory limit leaves threads for
+            idle.append(socket.create_connection(address, timeout=10))
+        wait_for(lambda: "cannot start a thread" in daemon.stderr_text(), "the refusal to be logged", timeout=30)
+        assert daemon.process.poll() is None, daemon.stderr_text()
+        assert daemon.stderr_text().count("cannot start a thread") == 1, "logged once per burst"
+    finally:
+        for sock in idle:
+            sock.close()
+    # Once the idle clients are gone their threads end, and a new client is served again.
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            assert echo(address) == b"ping\n"
+            break
+        except (ConnectionError, socket.timeout, AssertionError):
+            if time.monotonic() > deadline:
+                raise AssertionError("thread mode did not recover: " + daemon.stderr_text()[-2000:])
+            time.sleep(0.1)
+    assert daemon.stop() == 0
+    assert "Fatal error" not in daemon.stderr_text()

@@ -24,7 +24,7 @@ public final class DatagramRequest {
     /// Sends one datagram back to the client.
     ///
     /// - Throws: `ConnectionError` when the kernel refuses it (`.peerClosed`: no one at the client's address
-    ///   any more) or the send buffer stays full (`.timedOut`). Either way the datagram is dropped and counted.
+    ///   any more) or the send buffer stays full (`.replyDropped`). Either way the datagram is dropped and counted.
     public func reply(_ bytes: [UInt8]) throws(ConnectionError) {
         try send(bytes, to: clientAddress)
     }

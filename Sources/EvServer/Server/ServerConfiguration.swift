@@ -12,11 +12,12 @@ public struct ServerConfiguration: Sendable {
     public var mode: ExecutionMode
     /// The kernel's queue of connections not yet accepted (`listen()` backlog). Default `SOMAXCONN`.
     public var backlog: Int = Int(SOMAXCONN)
-    /// `SO_REUSEADDR` on TCP listeners (never on UDP, where it would let a second server share the port), so a restarted server can bind while old connections linger in
-    /// TIME_WAIT. On by default.
+    /// `SO_REUSEADDR` on TCP listeners (never on UDP, where it would let a second server share the port),
+    /// so a restarted server can bind while old connections linger in TIME_WAIT. On by default.
     public var reuseAddress: Bool = true
     /// `SO_REUSEPORT`: let several sockets bind the same address and the kernel spread connections over
-    /// them. Off by default: with it, a second server on the same port starts silently.
+    /// them. Off by default: with it, a second server on the same port (any process of the same user that
+    /// sets it) starts silently and takes a share of the clients. A `ServerGroup` does not need it.
     public var reusePort: Bool = false
     /// On an IPv6 address: `true` serves IPv6 only; `false` (the default) also serves IPv4 clients, which
     /// appear as `::ffff:a.b.c.d` (dual stack). Set explicitly, whatever the system's default.
@@ -27,7 +28,8 @@ public struct ServerConfiguration: Sendable {
     /// Datagram servers: the largest datagram delivered to a handler. A larger one is dropped whole, counted
     /// in `DatagramServer.statistics` and logged, never delivered cut. Default 65 507, the most IPv4 carries.
     public var maximumDatagramSize: Int = 65_507
-    /// Stream servers: `TCP_NODELAY` on accepted TCP connections (no Nagle delay for small replies). On by default.
+    /// Stream servers: `TCP_NODELAY` on accepted TCP connections (no Nagle delay for small replies). On by
+    /// default.
     public var noDelay: Bool = true
     /// Stream servers: the kernel's send buffer for each connection (`SO_SNDBUF`), which bounds what a
     /// client that does not read can make the kernel hold for it (the write timeout only starts once the
@@ -36,12 +38,14 @@ public struct ServerConfiguration: Sendable {
     /// Seconds a connection may stay without receiving or sending a byte before it is closed; in blocking
     /// modes a read or write that waits longer throws `ConnectionError.timedOut`. `nil`: no limit.
     public var idleTimeout: Double? = nil
-    /// Seconds a connection may go without sending a byte (event mode: while the server is ready to read;
-    /// blocking modes: each read). Stops slowloris clients that trickle bytes within the idle timeout's
+    /// Seconds a connection may go without sending a byte (event and async modes: while the server is ready
+    /// to read; blocking modes: each read). Stops slowloris clients that trickle bytes within the idle timeout's
     /// reach only if they are slower than this. `nil`: no limit.
     public var readTimeout: Double? = nil
     /// Seconds queued output may wait for the client to take any of it before the connection is closed (a
-    /// client that never reads its replies). Blocking modes: each write. `nil`: no limit.
+    /// client that never reads its replies). Blocking modes: each write. It counts from the moment the
+    /// kernel's send buffer is full and output queues in the server, so a client that never reads can first
+    /// make the kernel hold a send buffer's worth (bound it with `sendBufferSize`). `nil`: no limit.
     public var writeTimeout: Double? = nil
     /// Seconds after which a connection is closed whatever it is doing. `nil`: no limit.
     public var maximumLifetime: Double? = nil
@@ -64,18 +68,18 @@ public struct ServerConfiguration: Sendable {
     /// The longest line `StreamRequest.readLine()` reads by default (memory per connection stays bounded);
     /// a longer one throws `ConnectionError.lineTooLong`. Default 64 KiB.
     public var maximumLineLength: Int = 64 * 1024
-    /// Blocking modes: the most input a `StreamRequest` holds unread (`read(exactly:)` of more throws
+    /// Blocking and async modes: the most input a `StreamRequest` or `AsyncConnection` holds unread (`read(exactly:)` of more throws
     /// `ConnectionError.inputTooLarge`). Event handlers get bytes as they arrive and buffer nothing in the
     /// library; `InputBuffer(limit:)` gives them the same bound. Default 1 MiB; at least `maximumLineLength`.
     public var maximumInputBuffer: Int = 1024 * 1024
     /// Seconds `handleRequest()` waits for a client before calling the `handleTimeout` hook; `nil` waits
     /// forever. (socketserver's `timeout`; `serveForever` ignores it.)
     public var timeout: Double? = nil
-    /// Event mode: when more than this many bytes wait to be sent to a client (a datagram server: to all
-    /// clients), reading pauses.
+    /// Event and async modes: when more than this many bytes wait to be sent to a client (a datagram server:
+    /// to all clients), reading pauses (an async handler's `write` suspends).
     public var writeBufferHighWaterMark: Int = 64 * 1024
-    /// Event mode: reading resumes, and the handler hears `connectionWritable`, when the queue falls to
-    /// this many bytes.
+    /// Event and async modes: reading resumes, and the handler hears `connectionWritable` (an async `write`
+    /// resumes), when the queue falls to this many bytes.
     public var writeBufferLowWaterMark: Int = 16 * 1024
     /// Seconds between calls of the `serviceActions` hook while serving.
     public var serviceActionsInterval: Double = 0.5

@@ -113,3 +113,20 @@ def test_thread_mode_refuses_what_it_cannot_start_a_thread_for_and_recovers(daem
             time.sleep(0.1)
     assert daemon.stop() == 0
     assert "Fatal error" not in daemon.stderr_text()
+
+
+def test_a_full_pool_says_so_once_per_burst_and_serves_again(daemon_factory):
+    daemon = daemon_factory("--listen", "tcp://127.0.0.1:0", "--mode", "pool", "--threads", "1", "--queue", "0",
+                            "--log-level", "notice")
+    host, port = daemon.urls[0][len("tcp://"):].rsplit(":", 1)
+    address = (host, int(port))
+    idle = [socket.create_connection(address, timeout=10) for _ in range(3)]
+    try:
+        wait_for(lambda: "every pool worker is busy" in daemon.stderr_text(), "the full pool to be logged")
+        assert "--threads" in daemon.stderr_text() and "--idle-timeout" in daemon.stderr_text()
+    finally:
+        for sock in idle:
+            sock.close()
+    assert echo(address) == b"ping\n"
+    assert daemon.stderr_text().count("every pool worker is busy") == 1, daemon.stderr_text()
+    assert daemon.stop() == 0

@@ -5,5 +5,7 @@
 /// reported to the `handleError` hook with the sender's address; the server keeps serving.
 public protocol DatagramEventHandler: AnyObject {
     /// A datagram arrived from `client`. `datagram` is valid only during the call: copy what you keep.
-    func channel(_ channel: DatagramChannel, received datagram: UnsafeRawBufferPointer, from client: SocketAddress) throws
+    func channel(
+        _ channel: DatagramChannel, received datagram: UnsafeRawBufferPointer, from client: SocketAddress
+    ) throws
 }

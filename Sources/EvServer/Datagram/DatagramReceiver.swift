@@ -40,7 +40,9 @@ final class DatagramReceiver: ServerTransport {
     func attach(to server: DatagramServer) {
         self.server = server
         if case .blocking = handler { return }
-        channel = DatagramChannel(socket: socket, server: server, loop: context.loop, configuration: context.configuration) {
+        channel = DatagramChannel(
+            socket: socket, server: server, loop: context.loop, configuration: context.configuration
+        ) {
             [unowned self] paused in
             if paused { intake.pause(.replyBackPressure) } else { intake.resume(.replyBackPressure) }
         }
@@ -76,7 +78,9 @@ final class DatagramReceiver: ServerTransport {
         let counters = socket.counters
         guard policy.admits(client), context.hooks.verifyRequest(client) else {
             counters.rejected.increment()
-            context.logger.trace("datagram refused (address policy or verifyRequest)", metadata: ["connection.peer": "\(client)"])
+            context.logger.trace(
+                "datagram refused (address policy or verifyRequest)", metadata: ["connection.peer": "\(client)"]
+            )
             return
         }
         switch handler {
@@ -121,10 +125,16 @@ final class DatagramReceiver: ServerTransport {
             counters.handled.increment()
             intake.pause(.workersBusy)
         case .droppedFull:
-            reportDropped(counters.droppedPoolFull.increment(), client: client, why: "pool full", hint: "raise --threads/--queue or slow the senders")
+            reportDropped(
+                counters.droppedPoolFull.increment(), client: client, why: "pool full",
+                hint: "raise --threads/--queue or slow the senders"
+            )
         case .failed(let error):
             let total = counters.droppedNoThread.increment()
-            reportDropped(total, client: client, why: "cannot start a thread (\(error.reason))", hint: "raise the process or memory limit")
+            reportDropped(
+                total, client: client, why: "cannot start a thread (\(error.reason))",
+                hint: "raise the process or memory limit"
+            )
             intake.pauseForShortage()
         }
     }
@@ -141,7 +151,10 @@ final class DatagramReceiver: ServerTransport {
         let total = socket.counters.oversized.increment()
         if let count = oversizeLog.occurrence() {
             context.logger.warning(
-                "dropped a datagram of \(datagram.length) bytes, larger than the maximum of \(context.configuration.maximumDatagramSize) (\(count) since the last warning, \(total) in all)",
+                """
+                dropped a datagram of \(datagram.length) bytes, larger than the maximum of \
+                \(context.configuration.maximumDatagramSize) (\(count) since the last warning, \(total) in all)
+                """,
                 metadata: ["connection.peer": "\(datagram.sender)"]
             )
         }

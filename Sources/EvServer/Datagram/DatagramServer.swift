@@ -38,7 +38,8 @@ public final class DatagramServer: TransportServer, @unchecked Sendable {
     ///   - hooks: `verifyRequest` runs for each datagram (a refused one is dropped and counted).
     ///   - logger: where the server logs.
     public convenience init(
-        configuration: ServerConfiguration, handler: DatagramHandler, hooks: ServerHooks = ServerHooks(), logger: Logger = .silent
+        configuration: ServerConfiguration, handler: DatagramHandler, hooks: ServerHooks = ServerHooks(),
+        logger: Logger = .silent
     ) throws(ServerError) {
         try self.init(configuration: configuration, handler: handler, hooks: hooks, logger: logger, sharing: nil)
     }
@@ -50,9 +51,13 @@ public final class DatagramServer: TransportServer, @unchecked Sendable {
     ) throws(ServerError) {
         let counters = DatagramCounters()
         engine = try ServerEngine(
-            configuration: configuration, kind: .datagram, handler: handler.style, shared: shared, hooks: hooks, logger: logger
+            configuration: configuration, kind: .datagram, handler: handler.style, shared: shared, hooks: hooks,
+            logger: logger
         ) { context in
-            DatagramReceiver(context: context, handler: handler, socket: DatagramSocket(context.socket, counters: counters, logger: logger))
+            DatagramReceiver(
+                context: context, handler: handler,
+                socket: DatagramSocket(context.socket, counters: counters, logger: logger)
+            )
         }
         self.counters = counters
         engine.attach(self)
@@ -78,7 +83,9 @@ public final class DatagramServer: TransportServer, @unchecked Sendable {
 
     /// Runs a blocking handler's phases for one datagram on the calling thread, and reports the first error
     /// once.
-    func serveBlocking(datagram: [UInt8], client: SocketAddress, socket: DatagramSocket, handler: any DatagramRequestHandler) {
+    func serveBlocking(
+        datagram: [UInt8], client: SocketAddress, socket: DatagramSocket, handler: any DatagramRequestHandler
+    ) {
         let request = DatagramRequest(datagram: datagram, clientAddress: client, server: self, socket: socket)
         if let failure = handler.runPhases(on: request) {
             engine.context.reportHandlerError(failure, client: client)

@@ -37,7 +37,10 @@ final class DatagramSocket: @unchecked Sendable {
         counters.repliesUnaddressable.increment()
         if !warnedUnaddressable.exchange(true, ordering: .relaxed) {
             logger.notice(
-                "replies to Unix datagram clients that did not bind a path are dropped (such a client must bind its own socket path to get replies); logged once",
+                """
+                replies to Unix datagram clients that did not bind a path are dropped (such a client must bind \
+                its own socket path to get replies); logged once
+                """,
                 metadata: ["evserver.listener": "\(address)"]
             )
         }
@@ -65,7 +68,10 @@ final class DatagramSocket: @unchecked Sendable {
             counters.repliesSent.increment()
         } else if address.isUnix {
             counters.repliesFailed.increment()
-            throw ConnectionError(.replyDropped, "reply to \(client) dropped: its receive queue is full (the client is not reading)")
+            throw ConnectionError(
+                .replyDropped,
+                "reply to \(client) dropped: its receive queue is full (the client is not reading)"
+            )
         }
         return sent
     }
@@ -82,7 +88,10 @@ final class DatagramSocket: @unchecked Sendable {
                 counters.repliesFailed.increment()
                 throw ConnectionError(
                     .replyDropped,
-                    "reply to \(client) dropped: the socket's send buffer stayed full for \(DatagramSocket.blockingSendWait) s"
+                    """
+                    reply to \(client) dropped: the socket's send buffer stayed full for \
+                    \(DatagramSocket.blockingSendWait) s
+                    """
                 )
             }
         }

@@ -24,7 +24,10 @@ enum HandlerStyle {
         }
         throw ServerError(
             .invalidConfiguration,
-            "\(name) cannot run in \(mode) mode: use a \(transport)EventHandler with .event, a \(transport)AsyncHandler with .async, or a \(transport)RequestHandler with .sync, .thread or .pool"
+            """
+            \(name) cannot run in \(mode) mode: use a \(transport)EventHandler with .event, \
+            a \(transport)AsyncHandler with .async, or a \(transport)RequestHandler with .sync, .thread or .pool
+            """
         )
     }
 }

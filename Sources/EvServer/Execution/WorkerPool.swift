@@ -38,7 +38,10 @@ final class WorkerPool: Sendable {
                 shutdown()
                 throw ServerError(
                     .resourceExhausted,
-                    "cannot start \(count) pool threads: the system refused thread \(index + 1) (\(error.reason)); use fewer threads or raise the process or memory limit (ulimit -u, ulimit -v)",
+                    """
+                    cannot start \(count) pool threads: the system refused thread \(index + 1) (\(error.reason)); \
+                    use fewer threads or raise the process or memory limit (ulimit -u, ulimit -v)
+                    """,
                     errno: error.errno
                 )
             }

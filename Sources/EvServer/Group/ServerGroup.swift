@@ -28,7 +28,9 @@ public enum ServerGroup {
         return try members(loops: loops, configuration: configuration) { (member, socket) throws(ServerError) in
             defer { index += 1 }
             let membership = StreamServer.GroupMembership(socket: socket, limits: limits, router: router, index: index)
-            return try StreamServer(configuration: member, handler: handler, hooks: hooks, logger: logger, member: membership)
+            return try StreamServer(
+                configuration: member, handler: handler, hooks: hooks, logger: logger, member: membership
+            )
         }
     }
 
@@ -49,7 +51,9 @@ public enum ServerGroup {
         loops: Int, configuration: ServerConfiguration,
         make: (ServerConfiguration, ServerSocket?) throws(ServerError) -> Server
     ) throws(ServerError) -> [Server] {
-        guard loops >= 1 else { throw ServerError(.invalidConfiguration, "a server group needs at least 1 loop (got \(loops))") }
+        guard loops >= 1 else {
+            throw ServerError(.invalidConfiguration, "a server group needs at least 1 loop (got \(loops))")
+        }
         let count = configuration.address.isUnix ? 1 : loops
         var member = configuration
         member.maximumConnectionRate = configuration.maximumConnectionRate.map { $0 / Double(count) }

@@ -32,7 +32,10 @@ final class EventLoop: @unchecked Sendable {
     /// program.
     init() throws(ServerError) {
         guard let raw = ev_loop_new(UInt32(EVFLAG_NOSIGMASK)) else {
-            throw ServerError(.resourceExhausted, "cannot create an event loop (ev_loop_new failed: out of descriptors or memory?)")
+            throw ServerError(
+                .resourceExhausted,
+                "cannot create an event loop (ev_loop_new failed: out of descriptors or memory?)"
+            )
         }
         self.raw = raw
         wakeup = .allocate(capacity: 1)
@@ -43,7 +46,9 @@ final class EventLoop: @unchecked Sendable {
     }
 
     deinit {
-        precondition(queue.withLock { $0.destroyed }, "EventLoop freed without destroy(): its epoll descriptor would leak")
+        precondition(
+            queue.withLock { $0.destroyed }, "EventLoop freed without destroy(): its epoll descriptor would leak"
+        )
     }
 
     // MARK: Running

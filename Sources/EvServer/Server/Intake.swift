@@ -43,7 +43,10 @@ final class Intake {
     /// Starts the session `number`: `oneRequest` for `handleRequest()`, which waits at most `timeout`.
     func startServing(session number: Int, oneRequest: Bool, timeout: Double?) {
         let started = !pauses.contains(.stopped)
-            && session.begin(number: number, oneRequest: oneRequest, timeout: timeout, hasServiceActions: hooks.serviceActions != nil)
+            && session.begin(
+                number: number, oneRequest: oneRequest, timeout: timeout,
+                hasServiceActions: hooks.serviceActions != nil
+            )
         guard started else {
             lifecycle.sessionEnded(timedOut: false)
             return

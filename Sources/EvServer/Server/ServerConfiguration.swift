@@ -68,9 +68,10 @@ public struct ServerConfiguration: Sendable {
     /// The longest line `StreamRequest.readLine()` reads by default (memory per connection stays bounded);
     /// a longer one throws `ConnectionError.lineTooLong`. Default 64 KiB.
     public var maximumLineLength: Int = 64 * 1024
-    /// Blocking and async modes: the most input a `StreamRequest` or `AsyncConnection` holds unread (`read(exactly:)` of more throws
-    /// `ConnectionError.inputTooLarge`). Event handlers get bytes as they arrive and buffer nothing in the
-    /// library; `InputBuffer(limit:)` gives them the same bound. Default 1 MiB; at least `maximumLineLength`.
+    /// Blocking and async modes: the most input a `StreamRequest` or `AsyncConnection` holds unread
+    /// (`read(exactly:)` of more throws `ConnectionError.inputTooLarge`). Event handlers get bytes as they
+    /// arrive and buffer nothing in the library; `InputBuffer(limit:)` gives them the same bound. Default
+    /// 1 MiB; at least `maximumLineLength`.
     public var maximumInputBuffer: Int = 1024 * 1024
     /// Seconds `handleRequest()` waits for a client before calling the `handleTimeout` hook; `nil` waits
     /// forever. (socketserver's `timeout`; `serveForever` ignores it.)
@@ -99,31 +100,50 @@ public struct ServerConfiguration: Sendable {
         guard backlog >= 0 else { throw invalid("backlog \(backlog) is negative: use 0 or more (default SOMAXCONN)") }
         if case .pool(let threads, let queueLimit) = mode {
             guard threads >= 1 else { throw invalid("a pool needs at least 1 thread (got \(threads))") }
-            guard queueLimit >= 0 else { throw invalid("the pool queue limit \(queueLimit) is negative: use 0 or more") }
+            guard queueLimit >= 0 else {
+                throw invalid("the pool queue limit \(queueLimit) is negative: use 0 or more")
+            }
         }
         let durations = [("idleTimeout", idleTimeout), ("readTimeout", readTimeout), ("writeTimeout", writeTimeout),
                          ("maximumLifetime", maximumLifetime)]
         for (name, value) in durations {
             if let value, !(value > 0 && value <= ServerConfiguration.longestDuration) {
-                throw invalid("\(name) \(value) must be a positive number of seconds, at most \(Int(ServerConfiguration.longestDuration)) (a year)")
+                let year = Int(ServerConfiguration.longestDuration)
+                throw invalid("\(name) \(value) must be a positive number of seconds, at most \(year) (a year)")
             }
         }
-        for (name, value) in [("maximumConnectionRate", maximumConnectionRate), ("maximumConnectionRatePerClient", maximumConnectionRatePerClient)] {
+        let rates = [("maximumConnectionRate", maximumConnectionRate),
+                     ("maximumConnectionRatePerClient", maximumConnectionRatePerClient)]
+        for (name, value) in rates {
             if let value, !(value > 0 && value.isFinite) { throw invalid("\(name) \(value) must be a positive number") }
         }
         if let size = sendBufferSize, !(ServerConfiguration.sendBufferRange).contains(size) {
-            throw invalid("sendBufferSize \(size) is out of range: use \(ServerConfiguration.sendBufferRange.lowerBound) to \(ServerConfiguration.sendBufferRange.upperBound) bytes")
+            let range = ServerConfiguration.sendBufferRange
+            throw invalid(
+                "sendBufferSize \(size) is out of range: use \(range.lowerBound) to \(range.upperBound) bytes"
+            )
         }
-        for (name, value) in [("maximumConnections", maximumConnections), ("maximumConnectionsPerClient", maximumConnectionsPerClient)] {
+        let counts = [("maximumConnections", maximumConnections),
+                      ("maximumConnectionsPerClient", maximumConnectionsPerClient)]
+        for (name, value) in counts {
             if let value, value < 1 { throw invalid("\(name) must be at least 1 (got \(value))") }
         }
-        guard maximumLineLength >= 1 else { throw invalid("maximumLineLength must be at least 1 (got \(maximumLineLength))") }
+        guard maximumLineLength >= 1 else {
+            throw invalid("maximumLineLength must be at least 1 (got \(maximumLineLength))")
+        }
         guard maximumInputBuffer >= maximumLineLength else {
-            throw invalid("maximumInputBuffer \(maximumInputBuffer) must be at least maximumLineLength \(maximumLineLength)")
+            throw invalid(
+                "maximumInputBuffer \(maximumInputBuffer) must be at least maximumLineLength \(maximumLineLength)"
+            )
         }
         guard maximumThreads >= 1 else { throw invalid("maximumThreads must be at least 1 (got \(maximumThreads))") }
         guard (1...ServerConfiguration.largestDatagramSize).contains(maximumDatagramSize) else {
-            throw invalid("maximumDatagramSize \(maximumDatagramSize) is out of range: use 1 to \(ServerConfiguration.largestDatagramSize)")
+            throw invalid(
+                """
+                maximumDatagramSize \(maximumDatagramSize) is out of range: use 1 to \
+                \(ServerConfiguration.largestDatagramSize)
+                """
+            )
         }
         if let timeout, !(timeout >= 0 && timeout <= ServerConfiguration.longestDuration) {
             throw invalid("timeout \(timeout) must be 0 or more seconds, at most a year")
@@ -131,7 +151,9 @@ public struct ServerConfiguration: Sendable {
         guard writeBufferLowWaterMark >= 0, writeBufferLowWaterMark <= writeBufferHighWaterMark else {
             throw invalid("the write buffer low water mark must be between 0 and the high water mark")
         }
-        guard serviceActionsInterval > 0 && serviceActionsInterval <= ServerConfiguration.longestDuration else { throw invalid("serviceActionsInterval must be positive") }
+        guard serviceActionsInterval > 0 && serviceActionsInterval <= ServerConfiguration.longestDuration else {
+            throw invalid("serviceActionsInterval must be positive")
+        }
     }
 }
 

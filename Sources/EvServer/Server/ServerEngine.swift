@@ -58,11 +58,17 @@ final class ServerEngine<Transport: ServerTransport>: @unchecked Sendable {
             socket.close()
             throw ServerError(
                 .resourceExhausted,
-                "cannot start the loop thread of the server on \(socket.localAddress): \(error.reason) (raise the process or memory limit)",
+                """
+                cannot start the loop thread of the server on \(socket.localAddress): \(error.reason) \
+                (raise the process or memory limit)
+                """,
                 errno: error.errno
             )
         }
-        logger.debug("listening", metadata: ["evserver.listener": "\(context.localAddress)", "evserver.mode": "\(configuration.mode)"])
+        logger.debug(
+            "listening",
+            metadata: ["evserver.listener": "\(context.localAddress)", "evserver.mode": "\(configuration.mode)"]
+        )
     }
 
     /// Links the transport to its server, as the first work the loop runs (every session starts after it).
@@ -105,7 +111,9 @@ final class ServerEngine<Transport: ServerTransport>: @unchecked Sendable {
 
     private func beginSession(consumingShutdown: Bool) throws(ServerError) -> Int? {
         if loop.inLoop {
-            throw ServerError(.alreadyServing, "serveForever()/handleRequest() called from a handler on the server's own loop")
+            throw ServerError(
+                .alreadyServing, "serveForever()/handleRequest() called from a handler on the server's own loop"
+            )
         }
         return try lifecycle.begin(consumingShutdown: consumingShutdown)
     }

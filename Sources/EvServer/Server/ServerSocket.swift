@@ -84,7 +84,9 @@ final class ServerSocket: @unchecked Sendable {
         guard copy >= 0 else {
             throw ServerError.cannotListen(on: address, SystemError(operation: "fcntl(F_DUPFD_CLOEXEC)", errno: errno))
         }
-        return ServerSocket(socket: Socket(descriptor: copy), address: address, localAddress: localAddress, boundFile: nil)
+        return ServerSocket(
+            socket: Socket(descriptor: copy), address: address, localAddress: localAddress, boundFile: nil
+        )
     }
 
     /// Closes the descriptor and removes the Unix socket file if it is still ours. Idempotent.
@@ -96,7 +98,9 @@ final class ServerSocket: @unchecked Sendable {
         }
     }
 
-    private static func setOptions(of socket: Socket, _ configuration: ServerConfiguration, type: __socket_type) throws {
+    private static func setOptions(
+        of socket: Socket, _ configuration: ServerConfiguration, type: __socket_type
+    ) throws {
         let address = configuration.address
         if !address.isUnix {
             // Not on UDP: there SO_REUSEADDR lets a second server bind the same port and steal datagrams.
@@ -138,7 +142,9 @@ final class ServerSocket: @unchecked Sendable {
         let result = address.withSockAddr { connect(probe.descriptor, $0, $1) }
         let code = errno
         if result == 0 || code == EAGAIN || code == EINPROGRESS {
-            throw ServerError(.addressInUse, "cannot listen on \(path): another server is listening on it", errno: EADDRINUSE)
+            throw ServerError(
+                .addressInUse, "cannot listen on \(path): another server is listening on it", errno: EADDRINUSE
+            )
         }
         if code == ECONNREFUSED {
             unlink(path)

@@ -1,6 +1,6 @@
 /// The loop side of a transport (stream or datagram), as the engine's `Intake` drives it: what differs
 /// between accepting connections and receiving datagrams. Every method runs on the loop thread.
-protocol ServerTransport: AnyObject {
+protocol ServerTransport: AnyObject, SendableMetatype {
     /// The public server the transport serves for (handlers see it).
     associatedtype Server: AnyObject & Sendable
     /// Links the transport to its server: the first work the loop runs.

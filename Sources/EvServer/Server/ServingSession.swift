@@ -28,7 +28,10 @@ final class ServingSession {
     /// - Parameters:
     ///   - onTimeout: `handleRequest()` waited its timeout without a client.
     ///   - serviceActions: called every `interval` seconds while serving.
-    init(loop: EventLoop, serviceActionsInterval interval: Double, onTimeout: @escaping () -> Void, serviceActions: @escaping () -> Void) {
+    init(
+        loop: EventLoop, serviceActionsInterval interval: Double, onTimeout: @escaping () -> Void,
+        serviceActions: @escaping () -> Void
+    ) {
         requestTimer = TimerWatcher(loop: loop, after: 0, onFire: onTimeout)
         serviceActionsTimer = TimerWatcher(loop: loop, after: interval, repeat: interval, onFire: serviceActions)
     }

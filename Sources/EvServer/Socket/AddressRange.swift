@@ -24,13 +24,16 @@ public struct AddressRange: Sendable, Hashable, CustomStringConvertible {
             bytes = withUnsafeBytes(of: v6) { Array($0) }
         } else {
             throw ServerError(
-                .invalidAddress, "'\(text)' is not an address range: write ADDRESS/PREFIX, as in 10.0.0.0/8 or 2001:db8::/32"
+                .invalidAddress,
+                "'\(text)' is not an address range: write ADDRESS/PREFIX, as in 10.0.0.0/8 or 2001:db8::/32"
             )
         }
         let maximum = bytes.count * 8
         var prefix = maximum
         if parts.count == 2 {
-            guard !parts[1].isEmpty, parts[1].allSatisfy(\.isASCII), let parsed = Int(parts[1]), (0...maximum).contains(parsed) else {
+            guard !parts[1].isEmpty, parts[1].allSatisfy(\.isASCII), let parsed = Int(parts[1]),
+                (0...maximum).contains(parsed)
+            else {
                 throw ServerError(.invalidAddress, "'\(text)': the prefix length must be a number from 0 to \(maximum)")
             }
             prefix = parsed
@@ -46,7 +49,9 @@ public struct AddressRange: Sendable, Hashable, CustomStringConvertible {
     /// Whether `address` is in the range; Unix addresses never are.
     public func contains(_ address: SocketAddress) -> Bool {
         guard var bytes = address.addressBytes else { return false }
-        if network.count == 4, bytes.count == 16, bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xff, bytes[11] == 0xff {
+        if network.count == 4, bytes.count == 16, bytes[0..<10].allSatisfy({ $0 == 0 }),
+            bytes[10] == 0xff, bytes[11] == 0xff
+        {
             bytes = Array(bytes[12...])  // IPv4-mapped IPv6
         }
         guard bytes.count == network.count else { return false }

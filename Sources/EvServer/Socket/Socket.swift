@@ -160,7 +160,8 @@ final class Socket {
             }
             if count >= 0 {
                 return ReceivedDatagram(
-                    length: count, truncated: count > buffer.count, sender: SocketAddress(storage: &storage, length: length)
+                    length: count, truncated: count > buffer.count,
+                    sender: SocketAddress(storage: &storage, length: length)
                 )
             }
             switch errno {
@@ -198,7 +199,8 @@ final class Socket {
         let deadline = timeout.map { MonotonicClock.now + $0 }
         while true {
             var entry = pollfd(fd: descriptor, events: Int16(events), revents: 0)
-            let milliseconds = deadline.map { CInt(max(0, min(($0 - MonotonicClock.now) * 1000, 86_400_000)).rounded(.up)) } ?? -1
+            let milliseconds =
+                deadline.map { CInt(max(0, min(($0 - MonotonicClock.now) * 1000, 86_400_000)).rounded(.up)) } ?? -1
             let result = Glibc.poll(&entry, 1, milliseconds)
             if result > 0 { return true }
             if result == 0 { return false }

@@ -22,7 +22,9 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         var high: UInt64
         var low: UInt64
         init(_ address: in6_addr) {
-            (high, low) = withUnsafeBytes(of: address) { ($0.load(as: UInt64.self), $0.load(fromByteOffset: 8, as: UInt64.self)) }
+            (high, low) = withUnsafeBytes(of: address) {
+                ($0.load(as: UInt64.self), $0.load(fromByteOffset: 8, as: UInt64.self))
+            }
         }
         var in6: in6_addr {
             var address = in6_addr()
@@ -81,7 +83,10 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
             return 0
         }
         guard isLinkLocal else {
-            throw ServerError(.invalidAddress, "'\(text)': an interface (%\(zone)) applies only to link-local addresses (fe80::/10)")
+            throw ServerError(
+                .invalidAddress,
+                "'\(text)': an interface (%\(zone)) applies only to link-local addresses (fe80::/10)"
+            )
         }
         if !zone.isEmpty, zone.allSatisfy(\.isASCII), let index = UInt32(zone), index > 0 { return index }
         let index = if_nametoindex(zone)
@@ -99,7 +104,10 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         guard path.utf8.count <= SocketAddress.maximumUnixPathLength else {
             throw ServerError(
                 .unixPathTooLong,
-                "Unix socket path is \(path.utf8.count) bytes, longer than the \(SocketAddress.maximumUnixPathLength) the kernel allows: use a shorter path"
+                """
+                Unix socket path is \(path.utf8.count) bytes, longer than the \
+                \(SocketAddress.maximumUnixPathLength) the kernel allows: use a shorter path
+                """
             )
         }
         guard !path.utf8.contains(0) else {
@@ -123,7 +131,9 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
             host = text[text.index(after: text.startIndex)..<close]
             let rest = text[text.index(after: close)...]
             guard rest.hasPrefix(":") else {
-                throw ServerError(.invalidAddress, "'\(text)': expected ':PORT' after the IPv6 address (as in [::1]:7000)")
+                throw ServerError(
+                    .invalidAddress, "'\(text)': expected ':PORT' after the IPv6 address (as in [::1]:7000)"
+                )
             }
             portText = rest.dropFirst()
         } else {

@@ -10,16 +10,22 @@ extension ServerError {
         let prefix = "cannot listen on \(address)"
         switch error.errno {
         case EADDRINUSE:
-            return ServerError(.addressInUse, "\(prefix): address in use (is another server running on it?)", errno: error.errno)
+            return ServerError(
+                .addressInUse, "\(prefix): address in use (is another server running on it?)", errno: error.errno
+            )
         case EACCES, EPERM:
             let hint = address.isUnix
                 ? "the process may not create the socket file there"
                 : "ports below 1024 need root or CAP_NET_BIND_SERVICE"
             return ServerError(.permissionDenied, "\(prefix): permission denied (\(hint))", errno: error.errno)
         case EADDRNOTAVAIL:
-            return ServerError(.addressNotAvailable, "\(prefix): address not available on this machine", errno: error.errno)
+            return ServerError(
+                .addressNotAvailable, "\(prefix): address not available on this machine", errno: error.errno
+            )
         case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-            return ServerError(.resourceExhausted, "\(prefix): \(error.reason) (raise the descriptor limit?)", errno: error.errno)
+            return ServerError(
+                .resourceExhausted, "\(prefix): \(error.reason) (raise the descriptor limit?)", errno: error.errno
+            )
         case ENOENT, ENOTDIR:
             return ServerError(.invalidAddress, "\(prefix): the directory does not exist", errno: error.errno)
         default:

@@ -64,7 +64,9 @@ public final class AsyncConnection: @unchecked Sendable {
     /// - Throws: `ConnectionError.inputTooLarge` when `count` is more than the server's `maximumInputBuffer`.
     public func read(exactly count: Int) async throws -> [UInt8]? {
         guard count <= inputLimit else {
-            throw ConnectionError(.inputTooLarge, "read(exactly: \(count)) is more than maximumInputBuffer (\(inputLimit) bytes)")
+            throw ConnectionError(
+                .inputTooLarge, "read(exactly: \(count)) is more than maximumInputBuffer (\(inputLimit) bytes)"
+            )
         }
         while input.count < count {
             if try await !waitForInput() { return nil }

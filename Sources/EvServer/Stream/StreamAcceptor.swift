@@ -166,7 +166,7 @@ final class StreamAcceptor: ServerTransport {
             intake.pause(.workersBusy)
             if let count = workersBusyLog.occurrence(interval: 10) {
                 context.logger.warning(
-                    "every worker is busy (\(context.configuration.mode), at most \(context.configuration.maximumThreads) threads in thread mode): new clients wait in the kernel's backlog; raise --threads/--queue or --max-threads, or set --idle-timeout to free workers held by idle clients",
+                    "\(workersBusyMessage): new clients wait in the kernel's backlog until one frees",
                     metadata: ["times": "\(count)", "evserver.listener": "\(context.localAddress)"]
                 )
             }
@@ -175,6 +175,22 @@ final class StreamAcceptor: ServerTransport {
         case .failed(let error):
             limits.releaseAndNotify(peer)
             startShortage(error, what: "cannot start a thread for a connection (refused it)")
+        }
+    }
+
+    /// Why every worker is busy, with the setting to raise.
+    private var workersBusyMessage: String {
+        switch context.configuration.mode {
+        case .pool(let threads, let queueLimit):
+            return """
+                every pool worker is busy and its queue is full (\(threads) threads, queue \(queueLimit)); raise \
+                --threads/--queue, or set --idle-timeout to free workers held by idle clients
+                """
+        default:
+            return """
+                thread mode runs its maximum of \(context.configuration.maximumThreads) threads (maximumThreads); \
+                set --idle-timeout to free threads held by idle clients
+                """
         }
     }
 

@@ -69,17 +69,20 @@ public final class StreamConnection {
             readTimer = TimerWatcher(loop: loop, after: seconds, repeat: seconds) { [unowned self] in
                 // Waiting for the client to read our replies is the write timeout's business.
                 guard self.state == .open && !self.readPausedForBackPressure else { return }
-                self.finish(error: ConnectionError(.timedOut, "\(self.clientAddress) sent nothing for \(seconds) s (read timeout)"))
+                let message = "\(self.clientAddress) sent nothing for \(seconds) s (read timeout)"
+                self.finish(error: ConnectionError(.timedOut, message))
             }
         }
         if let seconds = configuration.writeTimeout {
             writeTimer = TimerWatcher(loop: loop, after: seconds, repeat: seconds) { [unowned self] in
-                self.finish(error: ConnectionError(.timedOut, "\(self.clientAddress) took none of its replies for \(seconds) s (write timeout)"))
+                let message = "\(self.clientAddress) took none of its replies for \(seconds) s (write timeout)"
+                self.finish(error: ConnectionError(.timedOut, message))
             }
         }
         if let seconds = configuration.maximumLifetime {
             lifetimeTimer = TimerWatcher(loop: loop, after: seconds) { [unowned self] in
-                self.finish(error: ConnectionError(.timedOut, "\(self.clientAddress) reached the maximum lifetime of \(seconds) s"))
+                let message = "\(self.clientAddress) reached the maximum lifetime of \(seconds) s"
+                self.finish(error: ConnectionError(.timedOut, message))
             }
         }
     }
@@ -120,7 +123,8 @@ public final class StreamConnection {
             if writeBuffer.isEmpty { writeTimer?.restart() }
             writeBuffer.append(UnsafeRawBufferPointer(rebasing: bytes[sent...]))
             if writeWatcher == nil {
-                writeWatcher = IOWatcher(loop: loop, descriptor: socket.descriptor, events: .write) { [unowned self] _ in
+                writeWatcher = IOWatcher(loop: loop, descriptor: socket.descriptor, events: .write) {
+                    [unowned self] _ in
                     self.writable()
                 }
             }
@@ -215,7 +219,9 @@ public final class StreamConnection {
             case .bytes(let count):
                 idleTimer?.restart()
                 readTimer?.restart()
-                callHandler { try handler.connection(self, received: UnsafeRawBufferPointer(rebasing: buffer[..<count])) }
+                callHandler {
+                    try handler.connection(self, received: UnsafeRawBufferPointer(rebasing: buffer[..<count]))
+                }
                 if count < buffer.count { return }
             case .endOfFile:
                 state = .inputEnded

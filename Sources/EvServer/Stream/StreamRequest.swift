@@ -101,7 +101,9 @@ public final class StreamRequest {
         precondition(room > 0, "fill() called with a full input buffer")
         while true {
             let result = try mapErrors {
-                try scratch.withUnsafeMutableBytes { try socket.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<room])) }
+                try scratch.withUnsafeMutableBytes {
+                    try socket.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<room]))
+                }
             }
             switch result {
             case .bytes(let count):
@@ -154,8 +156,13 @@ public final class StreamRequest {
     private func waitFor(events: CInt, limit: Double?, doing what: String) throws {
         var candidates: [(seconds: Double, reason: String)] = []
         if let idleTimeout { candidates.append((idleTimeout, "after \(idleTimeout) s idle")) }
-        if let limit { candidates.append((limit, "after \(limit) s (\(events == CInt(POLLIN) ? "read" : "write") timeout)")) }
-        if let deadline { candidates.append((max(0, deadline - MonotonicClock.now), "at the end of the connection's maximum lifetime")) }
+        if let limit {
+            candidates.append((limit, "after \(limit) s (\(events == CInt(POLLIN) ? "read" : "write") timeout)"))
+        }
+        if let deadline {
+            let remaining = max(0, deadline - MonotonicClock.now)
+            candidates.append((remaining, "at the end of the connection's maximum lifetime"))
+        }
         let bound = candidates.min { $0.seconds < $1.seconds }
         let ready = try mapErrors { try socket.poll(events: events, timeout: bound?.seconds) }
         if !ready {

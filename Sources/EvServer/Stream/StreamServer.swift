@@ -43,7 +43,8 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
     ///     handler errors (without a `handleError` hook), `notice` and `warning` once per burst when limits or
     ///     resources stop it from serving (every worker busy, out of descriptors or threads).
     public convenience init(
-        configuration: ServerConfiguration, handler: StreamHandler, hooks: ServerHooks = ServerHooks(), logger: Logger = .silent
+        configuration: ServerConfiguration, handler: StreamHandler, hooks: ServerHooks = ServerHooks(),
+        logger: Logger = .silent
     ) throws(ServerError) {
         try self.init(configuration: configuration, handler: handler, hooks: hooks, logger: logger, member: nil)
     }
@@ -67,7 +68,8 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
         )
         let firstID = UInt64(member?.index ?? 0) << ConnectionRouter.memberShift + 1
         engine = try ServerEngine(
-            configuration: configuration, kind: .stream, handler: handler.style, shared: member?.socket, hooks: hooks, logger: logger
+            configuration: configuration, kind: .stream, handler: handler.style, shared: member?.socket, hooks: hooks,
+            logger: logger
         ) { context in
             StreamAcceptor(context: context, handler: handler, limits: limits, firstConnectionID: firstID)
         }

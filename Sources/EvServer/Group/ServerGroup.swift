@@ -61,7 +61,9 @@ public enum ServerGroup {
         var servers: [Server] = []
         do {
             for _ in 0..<count {
-                let shared = member.reusePort ? nil : try servers.first?.engine.context.socket.duplicate()
+                // A socket handed in is adopted once; the other members serve duplicates of it.
+                let ownSocket = member.reusePort && member.boundSocket == nil
+                let shared = ownSocket ? nil : try servers.first?.engine.context.socket.duplicate()
                 let server = try make(member, shared)
                 servers.append(server)
                 member.address = server.localAddress  // the real port, for the next members

@@ -8,6 +8,12 @@ import Glibc
 public struct ServerConfiguration: Sendable {
     /// Where to listen: an IP address and port (port 0 picks a free port) or a Unix socket path.
     public var address: SocketAddress
+    /// A socket already bound (and listening, for a stream server; `listen` is called if not) to serve
+    /// instead of binding `address`, which then only names it in messages: one inherited from a supervisor
+    /// or from systemd's socket activation, or bound by the program itself (socketserver's
+    /// `bind_and_activate=False`). The server owns it from then on and closes it; it never removes a Unix
+    /// socket file it did not create. `nil` (the default): bind `address`.
+    public var boundSocket: CInt? = nil
     /// How handlers run.
     public var mode: ExecutionMode
     /// The kernel's queue of connections not yet accepted (`listen()` backlog). Default `SOMAXCONN`.

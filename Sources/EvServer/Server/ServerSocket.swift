@@ -10,7 +10,7 @@ import Glibc
 /// The loop thread accepts or receives on it and worker threads send datagram replies on it, concurrently
 /// (the kernel serialises those calls); `close()` runs once no thread uses it any more, on the thread that
 /// closes the server. `@unchecked Sendable` for that reason: the descriptor changes only in `close()`.
-final class ServerSocket: @unchecked Sendable {
+package final class ServerSocket: @unchecked Sendable {
     let socket: Socket
     /// The address as configured (port 0 stays 0).
     let address: SocketAddress
@@ -32,6 +32,7 @@ final class ServerSocket: @unchecked Sendable {
     /// Opens, binds and (for `SOCK_STREAM`) listens on `configuration.address`. On any failure nothing is
     /// left open and no file is left behind.
     static func open(_ configuration: ServerConfiguration, type: __socket_type) throws(ServerError) -> ServerSocket {
+        if let descriptor = configuration.boundSocket { return try adopt(descriptor, configuration, type: type) }
         let address = configuration.address
         let socket: Socket
         do {
@@ -57,6 +58,45 @@ final class ServerSocket: @unchecked Sendable {
             guard let error = error as? ServerError else { preconditionFailure("unexpected error: \(error)") }
             throw error
         }
+    }
+
+    /// Takes `descriptor`, a socket bound by someone else (`configuration.boundSocket`): checks that it is a
+    /// socket of `type`, listens on a stream socket that does not yet, makes it non-blocking and
+    /// close-on-exec. It owns no file: whoever bound a Unix path removes it. Closed on failure too.
+    private static func adopt(
+        _ descriptor: CInt, _ configuration: ServerConfiguration, type: __socket_type
+    ) throws(ServerError) -> ServerSocket {
+        let address = configuration.address
+        let socket = Socket(descriptor: descriptor)
+        do {
+            guard try socket.option(level: SOL_SOCKET, name: SO_TYPE, what: "SO_TYPE") == CInt(type.rawValue) else {
+                let kind = type == SOCK_STREAM ? "stream" : "datagram"
+                throw ServerError(
+                    .invalidConfiguration,
+                    "descriptor \(descriptor) given for \(address) is not a \(kind) socket: pass the socket bound for it"
+                )
+            }
+            let listening = try socket.option(level: SOL_SOCKET, name: SO_ACCEPTCONN, what: "SO_ACCEPTCONN") != 0
+            if type == SOCK_STREAM && !listening { try socket.listen(backlog: CInt(clamping: configuration.backlog)) }
+            try socket.setBlocking(false)
+            _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
+            return ServerSocket(socket: socket, address: address, localAddress: try socket.localAddress(), boundFile: nil)
+        } catch {
+            socket.close()
+            if let error = error as? SystemError { throw ServerError.cannotListen(on: address, error) }
+            guard let error = error as? ServerError else { preconditionFailure("unexpected error: \(error)") }
+            throw error
+        }
+    }
+
+    /// Binds (and listens on, for a stream) the socket `configuration` describes and hands its descriptor
+    /// over, close-on-exec, for another process to serve (`boundSocket`): a supervisor's listeners, which
+    /// its workers inherit. Its Unix socket file, if any, is the caller's to remove.
+    package static func bindForHandOver(
+        _ configuration: ServerConfiguration, datagram: Bool
+    ) throws(ServerError) -> (descriptor: CInt, localAddress: SocketAddress) {
+        let bound = try open(configuration, type: datagram ? SOCK_DGRAM : SOCK_STREAM)
+        return (bound.socket.takeDescriptor(), bound.localAddress)
     }
 
     /// The two kinds of server socket.

@@ -52,6 +52,15 @@ final class Socket {
         }
     }
 
+    func option(level: CInt, name: CInt, what: String) throws(SystemError) -> CInt {
+        var value: CInt = 0
+        var length = socklen_t(MemoryLayout<CInt>.size)
+        guard getsockopt(descriptor, level, name, &value, &length) == 0 else {
+            throw SystemError(operation: "getsockopt(\(what))", errno: errno)
+        }
+        return value
+    }
+
     // MARK: Listening
 
     func bind(to address: SocketAddress) throws(SystemError) {

@@ -29,6 +29,10 @@ public struct ServerConfiguration: Sendable {
     public var maximumDatagramSize: Int = 65_507
     /// Stream servers: `TCP_NODELAY` on accepted TCP connections (no Nagle delay for small replies). On by default.
     public var noDelay: Bool = true
+    /// Stream servers: the kernel send buffer of each accepted connection (`SO_SNDBUF`), in bytes, which
+    /// bounds what the kernel queues for a client that does not read. 4096 to 64 MiB; `nil` (the default)
+    /// keeps the system's (autotuned) size.
+    public var sendBufferSize: Int? = nil
     /// Seconds a connection may stay without receiving or sending a byte before it is closed; in blocking
     /// modes a read or write that waits longer throws `ConnectionError.timedOut`. `nil`: no limit.
     public var idleTimeout: Double? = nil
@@ -114,6 +118,9 @@ public struct ServerConfiguration: Sendable {
             throw invalid("the write buffer low water mark must be between 0 and the high water mark")
         }
         guard serviceActionsInterval > 0 else { throw invalid("serviceActionsInterval must be positive") }
+        if let sendBufferSize, !(4096...(64 * 1024 * 1024)).contains(sendBufferSize) {
+            throw invalid("sendBufferSize \(sendBufferSize) is out of range: use 4096 to 67108864 (64 MiB) bytes")
+        }
     }
 }
 

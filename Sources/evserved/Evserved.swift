@@ -351,6 +351,7 @@ struct Evserved: ParsableCommand {
             group.logger.notice(
                 "listening",
                 metadata: [
+                    "listener": "\(group.url)",
                     "evserver.mode": "\(configuration.mode)",
                     "loops": "\(group.servers.count)",
                     "idle-timeout": "\(configuration.idleTimeout.map { "\($0)" } ?? "none")",
@@ -376,7 +377,7 @@ struct Evserved: ParsableCommand {
         for group in groups where group.servers.count > 1 {
             group.logger.notice(
                 "served per loop",
-                metadata: ["per-loop": "\(group.servers.map { String(Self.served(by: $0)) }.joined(separator: " "))"]
+                metadata: ["listener": "\(group.url)", "per-loop": "\(group.servers.map { String(Self.served(by: $0)) }.joined(separator: " "))"]
             )
         }
         logger.notice("stopped")

@@ -247,7 +247,12 @@ struct Evserved: ParsableCommand {
     }
 
     private static func range(_ text: String, flag: String) throws(FlagValueError) -> AddressRange {
-        do { return try AddressRange(parsing: text) } catch { throw FlagValueError(flag, text, error.message) }
+        do { return try AddressRange(parsing: text) } catch {
+            // The library's message starts with the value; the line names it once.
+            let quoted = "'\(text)': "
+            let problem = error.message.hasPrefix(quoted) ? String(error.message.dropFirst(quoted.count)) : error.message
+            throw FlagValueError(flag, text, problem)
+        }
     }
 
     /// Problems no single value shows (each value was checked as it was read). Every error here is a

@@ -52,8 +52,10 @@ class Daemon:
         return match.group(1)
 
     def stderr_text(self):
-        self.stderr.seek(0)
-        return self.stderr.read().decode(errors="replace")
+        # pread, not seek + read: the daemon shares this file's offset, and a seek(0) while it runs would
+        # make its next line overwrite the start of the file.
+        descriptor = self.stderr.fileno()
+        return os.pread(descriptor, os.fstat(descriptor).st_size, 0).decode(errors="replace")
 
     def connect(self, index=0):
         return connect_url(self.urls[index])

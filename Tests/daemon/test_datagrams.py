@@ -218,11 +218,11 @@ def test_stale_unixgram_file_is_replaced_and_a_live_one_refused(daemon_factory):
         (["--listen", "unixgram://relative"], "expected unixgram:///absolute/path"),
         (["--listen", "udp://[fe80::1]:7000"], "link-local: name its interface"),
         (["--listen", "udp://[fe80::1%nosuchif0]:7000"], "no network interface 'nosuchif0'"),
-        (["--listen", "udp://127.0.0.1:0", "--max-datagram-size", "0"], "--max-datagram-size must be 1 to"),
+        (["--listen", "udp://127.0.0.1:0", "--max-datagram-size", "0"], "invalid --max-datagram-size '0': out of range: use 1 to"),
         (["--listen", "udp://127.0.0.1:0?mode=fork"], "unknown mode 'fork'"),
     ],
 )
 def test_bad_datagram_input_is_refused_with_a_clear_message(args, expected):
     status, stderr = run_evserved(*args)
-    assert status != 0
+    assert status == 1 and len(stderr.splitlines()) == 1, stderr
     assert expected in stderr, stderr

@@ -30,7 +30,26 @@ final class EventLoop: @unchecked Sendable {
 
     /// Creates a loop (epoll on Linux) that leaves the signal mask alone, as POSIX requires in a threaded
     /// program.
+    ///
+    /// Throws `.resourceExhausted` when the process is out of descriptors: libev would otherwise call
+    /// `abort()` (`ev_syserr`) when `ev_async_start` cannot create its wake-up eventfd or pipe.
     init() throws(ServerError) {
+        // The loop needs two descriptors (epoll, and the eventfd or pipe of its async watcher): make sure
+        // two can be opened, by opening a pipe and closing it again, before libev tries.
+        var probe: [CInt] = [-1, -1]
+        guard pipe(&probe) == 0 else {
+            let error = errno
+            var limit = rlimit()
+            getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+            let message = error == ENFILE
+                ? "cannot create an event loop: the system is out of file descriptors (ENFILE): close some, or raise fs.file-max"
+                : error == EMFILE
+                ? "cannot create an event loop: out of file descriptors (limit \(limit.rlim_cur)): raise `ulimit -n`"
+                : "cannot create an event loop: pipe() failed: \(String(cString: strerror(error)))"
+            throw ServerError(.resourceExhausted, message, errno: error)
+        }
+        close(probe[0])
+        close(probe[1])
         guard let raw = ev_loop_new(UInt32(EVFLAG_NOSIGMASK)) else {
             throw ServerError(
                 .resourceExhausted,

@@ -166,9 +166,9 @@ public struct ServerConfiguration: Sendable {
 extension ServerConfiguration {
     /// The longest timeout or lifetime accepted: a year, in seconds (longer ones are mistakes, and
     /// infinity cannot be scheduled).
-    static let longestDuration = 31_536_000.0
+    public static let longestDuration = 31_536_000.0
     /// `sendBufferSize`'s range, in bytes.
-    static let sendBufferRange = 4096...(64 << 20)
+    public static let sendBufferRange = 4096...(64 << 20)
 
     var addressPolicy: AddressPolicy { AddressPolicy(allow: allow, deny: deny) }
 }

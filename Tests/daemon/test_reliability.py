@@ -130,3 +130,18 @@ def test_a_full_pool_says_so_once_per_burst_and_serves_again(daemon_factory):
     assert echo(address) == b"ping\n"
     assert daemon.stderr_text().count("every pool worker is busy") == 1, daemon.stderr_text()
     assert daemon.stop() == 0
+
+
+@pytest.mark.parametrize("scheme", ["tcp", "udp"])
+def test_no_process_can_join_the_port_of_worker_processes(daemon_factory, scheme):
+    supervisor = daemon_factory("--listen", f"{scheme}://127.0.0.1:0", "--workers", "2")
+    port = port_of(supervisor.urls[0])
+    for flags in ([], ["--reuse-port"]):
+        status, stderr = run_evserved("--listen", f"{scheme}://127.0.0.1:{port}", *flags)
+        assert status == 1 and "address in use" in stderr, (flags, stderr)
+    if scheme == "tcp":
+        assert echo(("127.0.0.1", port)) == b"ping\n"
+    else:
+        with DatagramClient(supervisor.urls[0]) as client:
+            assert client.ask(b"ping") == b"ping"
+    assert supervisor.stop() == 0

@@ -44,6 +44,18 @@ public enum FlagValue {
     }
 
     /// One of a fixed set of names.
+    /// A CIDR range (`10.0.0.0/8`, `::1/128`).
+    public static func range(_ text: String, flag: String) throws(FlagValueError) -> AddressRange {
+        do {
+            return try AddressRange(parsing: text)
+        } catch {
+            // The library's message starts with the value; the line names it once.
+            let quoted = "'\(text)': "
+            let problem = error.message.hasPrefix(quoted) ? String(error.message.dropFirst(quoted.count)) : error.message
+            throw FlagValueError(flag, text, problem)
+        }
+    }
+
     public static func choice<Value: RawRepresentable & CaseIterable>(
         _ text: String, flag: String, as type: Value.Type = Value.self
     ) throws(FlagValueError) -> Value where Value.RawValue == String {

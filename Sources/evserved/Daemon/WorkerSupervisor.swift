@@ -1,86 +1,130 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ArgumentParser
 import EvServer
 import EvservedKit
 import Logging
 
-/// `--workers N`: the successor of socketserver's ForkingMixIn. The supervisor starts N worker processes
-/// (fresh executions of this program, so each starts before any thread exists), each serving every
-/// listener with its own loops on shared `SO_REUSEPORT` sockets. It restarts a worker that dies, and on
-/// SIGTERM/SIGINT passes the signal on so that every worker drains; a second signal makes them exit at once.
+/// `--workers N`: the successor of socketserver's ForkingMixIn. The supervisor binds every listener itself
+/// and hands the sockets down to N worker processes (fresh executions of this program, so each starts
+/// before any thread exists), which serve them with their own loops: no other process can join the port.
+/// It restarts a worker that dies (with a back-off of at most `longestBackOff` seconds between tries of one
+/// slot, forever), and on SIGTERM/SIGINT passes the signal on so that every worker drains; a second signal
+/// makes them exit at once.
 ///
-/// The first worker binds the listeners as asked (port 0 picks a port); the others bind the ports it got.
-/// Runs on the main thread of a process that has blocked SIGINT, SIGTERM and SIGCHLD.
+/// Runs on the main thread of a process that has blocked SIGINT, SIGTERM and SIGCHLD and starts no thread.
 struct WorkerSupervisor {
-    /// The command-line arguments a worker gets, less `--listen` (the supervisor adds those).
-    let baseArguments: [String]
-    /// Each listener's `--listen` text, as given.
-    let listenTexts: [String]
-    let transports: [ListenerSpec.Transport]
-    let count: Int
-    let logger: Logger
+    /// The worker's number, in its environment.
+    static let workerVariable = "EVSERVED_WORKER"
+    /// The descriptors of the handed-down sockets, in `--listen` order, in a worker's environment.
+    static let socketsVariable = "EVSERVED_LISTEN_FDS"
+    /// A worker gets its sockets from this descriptor number on.
+    private static let firstHandedDown: CInt = 3
+    /// The longest wait before a worker that keeps dying is started again.
+    private static let longestBackOff = 4.0
+
+    private let count: Int
+    private let logger: Logger
+    /// The worker's command line less `--listen` (the supervisor adds the bound URLs).
+    private let baseArguments: [String]
+    /// Each listener's socket (close-on-exec, above the numbers workers get them at) and its `--listen`
+    /// text for the workers (the bound address, with the listener's own service and mode).
+    private let sockets: [(descriptor: CInt, listen: String)]
 
     private struct Worker {
-        let index: Int
+        let slot: Int
         let pid: pid_t
         let started: Double
     }
 
-    /// Starts the workers, prints the listening lines, supervises until a stop signal, and returns the exit
-    /// status: 0 when every worker drained and exited cleanly.
+    /// Binds every listener. On a failure, says why in one line and exits with status 1.
+    init(command: Evserved, logger: Logger) throws {
+        count = command.listeners.workers
+        self.logger = logger
+        baseArguments = Self.argumentsForWorkers(Array(CommandLine.arguments.dropFirst()))
+        var sockets: [(CInt, String)] = []
+        for argument in command.listeners.listen {
+            let spec = argument.spec
+            do {
+                let bound = try ServerSocket.bindForHandOver(command.configuration(for: spec), datagram: spec.transport == .datagram)
+                let high = fcntl(bound.descriptor, F_DUPFD_CLOEXEC, 64)
+                close(bound.descriptor)
+                sockets.append((high, ListenerSpec.url(for: bound.localAddress, transport: spec.transport) + argument.query))
+            } catch {
+                Evserved.printError("evserved: error: \(Daemon.describe(error))")
+                throw ExitCode.failure
+            }
+        }
+        self.sockets = sockets
+    }
+
+    /// The sockets a supervisor handed down to this worker, in `--listen` order (none outside a worker).
+    static func handedDownSockets() -> [CInt] {
+        guard let list = getenv(socketsVariable) else { return [] }
+        return String(cString: list).split(separator: ",").compactMap { CInt($0) }
+    }
+
+    /// Starts the workers, prints the listening lines once each serves, supervises until a stop signal, and
+    /// returns the exit status: 0 when every worker drained and exited cleanly.
     func run() -> Int32 {
         var workers: [pid_t: Worker] = [:]
-        guard let first = spawn(index: 0, listen: listenTexts) else { return 1 }
-        workers[first.worker.pid] = first.worker
-        // The others bind the ports the first one got, keeping each listener's own service and mode.
-        let resolved = zip(first.urls, listenTexts).map { url, text in
-            url + (text.firstIndex(of: "?").map { String(text[$0...]) } ?? "")
-        }
-        for index in 1..<count {
-            guard let next = spawn(index: index, listen: resolved) else {
+        for slot in 0..<count {
+            guard let worker = spawn(slot: slot) else {
                 stopAll(workers, signal: SIGKILL)
-                reapAll(&workers)
                 return 1
             }
-            workers[next.worker.pid] = next.worker
+            workers[worker.pid] = worker
         }
-        for url in first.urls { print("listening \(url)") }
+        for (_, listen) in sockets {
+            print("listening \(listen.prefix { $0 != "?" })")
+        }
         fflush(nil)
         logger.notice("workers started", metadata: ["workers": "\(count)", "pids": "\(workers.keys.sorted())"])
+        return supervise(&workers)
+    }
 
+    /// Restarts what dies until a stop signal; then waits for every worker. - Returns: the exit status.
+    private func supervise(_ workers: inout [pid_t: Worker]) -> Int32 {
         var stopping = false
         var forced = false
         var failed = false
+        /// Slots waiting to be started again, with when, and how many quick deaths in a row.
+        var restarts: [Int: (at: Double, failures: Int)] = [:]
         while !(stopping && workers.isEmpty) {
-            switch Self.waitForSignal(timeout: 0.5) {
-            case SIGINT, SIGTERM:
+            if let signal = Self.waitForSignal(timeout: 0.25), signal == SIGINT || signal == SIGTERM {
+                forced = stopping
                 if stopping {
-                    forced = true
                     logger.warning("second signal: workers exit now without draining")
                 } else {
                     stopping = true
                     logger.notice("stopping: every worker drains its connections", metadata: ["workers": "\(workers.count)"])
                 }
                 stopAll(workers, signal: SIGTERM)
-            default:
-                break
             }
             for (pid, status) in Self.reap() {
                 guard let worker = workers.removeValue(forKey: pid) else { continue }
-                let exitedCleanly = Self.exitedCleanly(status)
                 if stopping {
-                    if !exitedCleanly { failed = true }
+                    if !Self.exitedCleanly(status) { failed = true }
                     continue
                 }
+                let quick = MonotonicSeconds.now - worker.started < 1
+                let failures = quick ? (restarts[worker.slot]?.failures ?? 0) + 1 : 0
+                let wait = quick ? min(Self.longestBackOff, 0.25 * Double(1 << min(failures, 5))) : 0
                 logger.warning(
                     "worker died; starting another",
-                    metadata: ["worker": "\(worker.index)", "pid": "\(pid)", "status": "\(Self.describe(status))"]
+                    metadata: ["worker": "\(worker.slot)", "pid": "\(pid)", "status": "\(Self.describe(status))",
+                               "in-seconds": "\(wait)"]
                 )
-                // A worker that dies at once would otherwise be restarted in a tight loop.
-                if MonotonicSeconds.now - worker.started < 1 { sleep(1) }
-                if let replacement = spawn(index: worker.index, listen: resolved) {
-                    workers[replacement.worker.pid] = replacement.worker
+                restarts[worker.slot] = (MonotonicSeconds.now + wait, failures)
+            }
+            if stopping { restarts.removeAll() }
+            for (slot, restart) in restarts where restart.at <= MonotonicSeconds.now {
+                if let worker = spawn(slot: slot) {
+                    workers[worker.pid] = worker
+                    restarts[slot] = nil
+                } else {
+                    restarts[slot] = (MonotonicSeconds.now + Self.longestBackOff, restart.failures + 1)
                 }
             }
         }
@@ -88,12 +132,11 @@ struct WorkerSupervisor {
         return forced || failed ? 1 : 0
     }
 
-    /// Starts one worker and waits for its `listening` lines. `nil` when it failed to start (it said why
-    /// on standard error, which it shares with the supervisor).
-    private func spawn(index: Int, listen: [String]) -> (worker: Worker, urls: [String])? {
+    /// Starts the worker of `slot` on the handed-down sockets and waits for its `listening` lines. `nil`
+    /// when it failed to start (it said why on standard error, which it shares with the supervisor).
+    private func spawn(slot: Int) -> Worker? {
         var arguments = [CommandLine.arguments[0]] + baseArguments
-        for text in listen { arguments += ["--listen", text] }
-        arguments += ["--reuse-port"]
+        for (_, listen) in sockets { arguments += ["--listen", listen] }
         var pipeEnds: [CInt] = [0, 0]
         guard pipe(&pipeEnds) == 0 else { return nil }
         // Only the worker's standard output (the dup2 below) may outlive the exec: no other worker inherits it.
@@ -103,6 +146,31 @@ struct WorkerSupervisor {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], STDOUT_FILENO)
+        for (index, socket) in sockets.enumerated() {
+            posix_spawn_file_actions_adddup2(&actions, socket.descriptor, Self.firstHandedDown + CInt(index))
+        }
+        let handedDown = sockets.indices.map { String(Self.firstHandedDown + CInt($0)) }.joined(separator: ",")
+        let pid = Self.spawn(arguments, actions: &actions, environment: [
+            Self.workerVariable: "\(slot)", Self.socketsVariable: handedDown,
+        ])
+        close(pipeEnds[1])
+        guard let pid else {
+            logger.error("cannot start a worker", metadata: ["worker": "\(slot)", "error": "\(String(cString: strerror(errno)))"])
+            return nil
+        }
+        guard Self.readListeningLines(from: pipeEnds[0], count: sockets.count) != nil else {
+            var status: CInt = 0
+            waitpid(pid, &status, 0)
+            logger.error("worker \(slot) did not start", metadata: ["status": "\(Self.describe(status))"])
+            return nil
+        }
+        return Worker(slot: slot, pid: pid, started: MonotonicSeconds.now)
+    }
+
+    /// `posix_spawn` of this executable with no signal blocked and `environment` added to ours.
+    private static func spawn(
+        _ arguments: [String], actions: inout posix_spawn_file_actions_t, environment added: [String: String]
+    ) -> pid_t? {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -112,39 +180,40 @@ struct WorkerSupervisor {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
         let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
-        // The worker's number, for its log lines.
         var environment: [UnsafeMutablePointer<CChar>?] = []
         var entry = environ
         while let variable = entry.pointee {
-            if strncmp(variable, "EVSERVED_WORKER=", 16) != 0 { environment.append(strdup(variable)) }
+            let name = String(cString: variable).prefix { $0 != "=" }
+            if added[String(name)] == nil { environment.append(strdup(variable)) }
             entry += 1
         }
-        environment += [strdup("EVSERVED_WORKER=\(index)"), nil]
+        environment += added.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { for pointer in environment { free(pointer) } }
         var pid: pid_t = 0
         let result = posix_spawn(&pid, "/proc/self/exe", &actions, &attributes, argv, environment)
-        close(pipeEnds[1])
         guard result == 0 else {
-            logger.error("cannot start a worker", metadata: ["error": "\(String(cString: strerror(result)))"])
+            errno = result
             return nil
         }
-        let worker = Worker(index: index, pid: pid, started: MonotonicSeconds.now)
-        guard let urls = Self.readListeningLines(from: pipeEnds[0], count: listen.count) else {
-            var status: CInt = 0
-            waitpid(pid, &status, 0)
-            logger.error("worker \(index) did not start", metadata: ["status": "\(Self.describe(status))"])
-            return nil
-        }
-        return (worker, urls)
+        return pid
     }
 
     private func stopAll(_ workers: [pid_t: Worker], signal: CInt) {
         for pid in workers.keys { kill(pid, signal) }
+        if signal == SIGKILL { for pid in workers.keys { var status: CInt = 0; waitpid(pid, &status, 0) } }
     }
 
-    private func reapAll(_ workers: inout [pid_t: Worker]) {
-        for pid in workers.keys { var status: CInt = 0; waitpid(pid, &status, 0) }
-        workers.removeAll()
+    /// This command line less what the supervisor decides for each worker (`--workers`, `--listen`).
+    static func argumentsForWorkers(_ arguments: [String]) -> [String] {
+        var kept: [String] = []
+        var skipNext = false
+        for argument in arguments {
+            if skipNext { skipNext = false; continue }
+            if argument == "--workers" || argument == "--listen" { skipNext = true; continue }
+            if argument.hasPrefix("--workers=") || argument.hasPrefix("--listen=") { continue }
+            kept.append(argument)
+        }
+        return kept
     }
 
     /// The URLs of a worker's `count` listening lines, or `nil` when it exits (or takes 30 s) first.
@@ -167,13 +236,14 @@ struct WorkerSupervisor {
         return urls
     }
 
-    /// Waits up to `timeout` seconds for SIGINT, SIGTERM or SIGCHLD; the signal, or 0.
-    private static func waitForSignal(timeout: Double) -> CInt {
+    /// Waits up to `timeout` seconds for SIGINT, SIGTERM or SIGCHLD; the signal, or `nil`.
+    private static func waitForSignal(timeout: Double) -> CInt? {
         var set = sigset_t()
         sigemptyset(&set)
         for signal in [SIGINT, SIGTERM, SIGCHLD] { sigaddset(&set, signal) }
         var wait = timespec(tv_sec: Int(timeout), tv_nsec: Int((timeout - timeout.rounded(.down)) * 1e9))
-        return max(0, sigtimedwait(&set, nil, &wait))
+        let signal = sigtimedwait(&set, nil, &wait)
+        return signal > 0 ? signal : nil
     }
 
     /// Every child that has exited, with its status.

@@ -1,0 +1,75 @@
+import ArgumentParser
+import EvServer
+import EvservedKit
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The serving process: makes every listener's servers, prints the `listening` lines, serves until SIGINT
+/// or SIGTERM, then drains (a second signal exits at once). A worker of `--workers` is one of these, on
+/// the sockets its supervisor hands down (`EVSERVED_LISTEN_FDS`).
+struct Daemon {
+    let command: Evserved
+    /// The worker's number under a supervisor, for the log lines.
+    private let worker = getenv(WorkerSupervisor.workerVariable).map { String(cString: $0) }
+
+    init(command: Evserved) { self.command = command }
+
+    func run() throws {
+        var logger = Logger(label: "evserved")
+        if let worker { logger[metadataKey: "worker"] = "\(worker)" }
+        let listeners = try start()
+        for listener in listeners { print("listening \(listener.url)") }
+        fflush(nil)  // flush standard output now: scripts wait for these lines
+        for listener in listeners { listener.logStarted() }
+        let servers = listeners.flatMap(\.servers)
+        logger.notice("started", metadata: ["listeners": "\(listeners.count)", "servers": "\(servers.count)"])
+        let signal = Signals.waitForStop()
+        let drainTimeout = command.timeouts.drainTimeout
+        logger.notice(
+            "shutting down: no new connections; open ones get up to the drain timeout (a second signal exits at once)",
+            metadata: ["signal": "\(signal)", "drain-timeout": "\(drainTimeout)"]
+        )
+        let draining = Drain(servers, timeout: drainTimeout)
+        while !draining.isFinished {
+            if let second = Signals.waitForStop(timeout: 0.05) {
+                logger.warning("second signal: exiting now without draining", metadata: ["signal": "\(second)"])
+                for argument in command.listeners.listen { if let path = argument.spec.address.unixPath { unlink(path) } }
+                Glibc.exit(1)
+            }
+        }
+        for listener in listeners { listener.logShares() }
+        logger.notice("stopped")
+    }
+
+    /// Makes and starts every listener's servers; on a failure closes what was made (a Unix listener
+    /// removes its socket file) and exits with one line.
+    private func start() throws -> [ServingListener] {
+        let handedDown = WorkerSupervisor.handedDownSockets()
+        var listeners: [ServingListener] = []
+        do {
+            for (index, argument) in command.listeners.listen.enumerated() {
+                let socket = index < handedDown.count ? handedDown[index] : nil
+                let listener = try ServingListener(argument.spec, command: command, boundSocket: socket, worker: worker)
+                listeners.append(listener)
+                for server in listener.servers { try server.start() }
+            }
+        } catch {
+            for server in listeners.flatMap(\.servers) { server.close() }
+            Evserved.printError("evserved: error: \(Self.describe(error))")
+            throw ExitCode.failure
+        }
+        return listeners
+    }
+
+    /// One line for a start-up failure; out of descriptors, it names the limit and what to raise.
+    static func describe(_ error: any Error) -> String {
+        let message = "\(error)"
+        guard let error = error as? ServerError, error.errno == EMFILE, !message.contains("ulimit") else { return message }
+        var limit = rlimit()
+        getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        return "\(message); out of file descriptors (limit \(limit.rlim_cur)): raise `ulimit -n`"
+    }
+}

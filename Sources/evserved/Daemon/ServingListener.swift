@@ -1,0 +1,80 @@
+import EvServer
+import EvservedKit
+import Logging
+
+/// One listener's servers (one per loop), with its URL and its logger.
+struct ServingListener {
+    let servers: [any SocketServer]
+    let transport: ListenerSpec.Transport
+    let logger: Logger
+    var url: String { ListenerSpec.url(for: servers[0].localAddress, transport: transport) }
+
+    /// Makes the servers of `spec` as the flags say; `boundSocket` serves a socket handed down by a
+    /// supervisor instead of binding. `worker` is the worker's number, for the log lines.
+    init(_ spec: ListenerSpec, command: Evserved, boundSocket: CInt?, worker: String?) throws(ServerError) {
+        let (service, mode) = command.listeners.serving(spec)
+        var configuration = command.configuration(for: spec)
+        configuration.boundSocket = boundSocket
+        // Every line about this listener names its bound address (the real port once bound, not the 0 asked).
+        let name = ListenerName(spec.address)
+        var logger = Logger(label: "evserved", metadataProvider: Logger.MetadataProvider { ["evserver.listener": "\(name.value)"] })
+        if let worker { logger[metadataKey: "worker"] = "\(worker)" }
+        logger[metadataKey: "evserver.service"] = "\(service.rawValue)"
+        let loops = command.listeners.loops(for: mode)
+        switch spec.transport {
+        case .stream:
+            servers = try ServerGroup.streamServers(
+                loops: loops, configuration: configuration, handler: service.handler(for: mode),
+                hooks: Self.hooks(logger), logger: logger
+            )
+        case .datagram:
+            servers = try ServerGroup.datagramServers(
+                loops: loops, configuration: configuration, handler: service.datagramHandler(for: mode),
+                hooks: Self.hooks(logger), logger: logger
+            )
+        }
+        name.value = servers[0].localAddress
+        transport = spec.transport
+        self.logger = logger
+    }
+
+    /// Handler errors: a client that goes away or idles out is routine (debug); anything else a warning.
+    private static func hooks(_ logger: Logger) -> ServerHooks {
+        ServerHooks(handleError: { error, client in
+            let routine = (error as? ConnectionError).map { [.peerClosed, .timedOut, .replyDropped].contains($0.code) } ?? false
+            logger.log(
+                level: routine ? .debug : .warning,
+                "handler failed",
+                metadata: ["connection.peer": "\(client)", "error": "\(error)"]
+            )
+        })
+    }
+
+    /// The one notice a listener gets once it serves: what it serves and how.
+    func logStarted() {
+        let configuration = servers[0].configuration
+        logger.notice(
+            "listening",
+            metadata: [
+                "listener": "\(url)",
+                "evserver.mode": "\(configuration.mode)",
+                "loops": "\(servers.count)",
+                "idle-timeout": "\(configuration.idleTimeout.map { "\($0)" } ?? "none")",
+                "send-buffer": "\(configuration.sendBufferSize.map { "\($0)" } ?? "system")",
+            ]
+        )
+    }
+
+    /// With several loops, the share each served (connections or datagrams), for the log at exit.
+    func logShares() {
+        guard servers.count > 1 else { return }
+        let shares = servers.map { server -> String in
+            switch server {
+            case let stream as StreamServer: return String(stream.connectionsAccepted)
+            case let datagram as DatagramServer: return String(datagram.statistics.handled)
+            default: return "0"
+            }
+        }
+        logger.notice("served per loop", metadata: ["listener": "\(url)", "per-loop": "\(shares.joined(separator: " "))"])
+    }
+}

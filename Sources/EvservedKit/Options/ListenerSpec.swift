@@ -30,27 +30,38 @@ public struct ListenerSpec: Equatable, Sendable {
     /// Parses one `--listen` value; the error says what is wrong and shows a correct form.
     public init(parsing text: String) throws(ListenerSpecError) {
         let (base, query) = ListenerSpec.split(text, at: "?")
+        (service, mode) = try ListenerSpec.parseQuery(query, of: text)
+        (transport, address) = try ListenerSpec.parseAddress(base, of: text)
+    }
+
+    /// `service=NAME&mode=MODE`, either or both.
+    private static func parseQuery(
+        _ query: String?, of text: String
+    ) throws(ListenerSpecError) -> (BuiltinService?, ModeName?) {
         var service: BuiltinService?
         var mode: ModeName?
-        if let query {
-            for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
-                let (key, value) = ListenerSpec.split(String(pair), at: "=")
-                switch key {
-                case "service":
-                    guard let value, let parsed = BuiltinService(rawValue: value) else {
-                        throw ListenerSpecError(text, "unknown service '\(value ?? "")' (known: \(BuiltinService.names))")
-                    }
-                    service = parsed
-                case "mode":
-                    guard let value, let parsed = ModeName(rawValue: value) else {
-                        throw ListenerSpecError(text, "unknown mode '\(value ?? "")' (known: \(ModeName.names))")
-                    }
-                    mode = parsed
-                default:
-                    throw ListenerSpecError(text, "unknown parameter '\(key)' (known: service, mode)")
+        for pair in (query ?? "").split(separator: "&", omittingEmptySubsequences: true) {
+            let (key, value) = ListenerSpec.split(String(pair), at: "=")
+            switch key {
+            case "service":
+                guard let value, let parsed = BuiltinService(rawValue: value) else {
+                    throw ListenerSpecError(text, "unknown service '\(value ?? "")' (known: \(BuiltinService.names))")
                 }
+                service = parsed
+            case "mode":
+                guard let value, let parsed = ModeName(rawValue: value) else {
+                    throw ListenerSpecError(text, "unknown mode '\(value ?? "")' (known: \(ModeName.names))")
+                }
+                mode = parsed
+            default:
+                throw ListenerSpecError(text, "unknown parameter '\(key)' (known: service, mode)")
             }
         }
+        return (service, mode)
+    }
+
+    /// `SCHEME://ADDRESS`: the transport and the address.
+    private static func parseAddress(_ base: String, of text: String) throws(ListenerSpecError) -> (Transport, SocketAddress) {
         let schemes: [(prefix: String, transport: Transport, isUnix: Bool)] = [
             ("tcp://", .stream, false), ("udp://", .datagram, false),
             ("unix://", .stream, true), ("unixgram://", .datagram, true),
@@ -62,30 +73,21 @@ public struct ListenerSpec: Equatable, Sendable {
         }
         let rest = String(base.dropFirst(scheme.prefix.count))
         let name = scheme.prefix.dropLast(3)
-        do {
-            if scheme.isUnix {
-                guard rest.hasPrefix("/") else {
-                    throw ListenerSpecError(text, "expected \(name):///absolute/path (three slashes), as in \(name):///tmp/evserved.sock")
-                }
-                address = try SocketAddress(unixPath: rest)
-            } else {
-                guard !rest.hasPrefix("/"), !rest.isEmpty else {
-                    throw ListenerSpecError(text, "expected \(name)://HOST:PORT, as in \(name)://127.0.0.1:7000 or \(name)://[::1]:7000")
-                }
-                let parsed = try SocketAddress(parsing: rest)
-                guard parsed.unixPath == nil else {  // SocketAddress also reads `./path` as a Unix path
-                    throw ListenerSpecError(text, "expected \(name)://HOST:PORT, as in \(name)://127.0.0.1:7000 or \(name)://[::1]:7000")
-                }
-                address = parsed
-            }
-        } catch let error as ServerError {
-            throw ListenerSpecError(text, error.message)
-        } catch {
-            throw error as! ListenerSpecError
+        let expected = scheme.isUnix
+            ? "expected \(name):///absolute/path (three slashes), as in \(name):///tmp/evserved.sock"
+            : "expected \(name)://HOST:PORT, as in \(name)://127.0.0.1:7000 or \(name)://[::1]:7000"
+        guard scheme.isUnix ? rest.hasPrefix("/") : !(rest.hasPrefix("/") || rest.isEmpty) else {
+            throw ListenerSpecError(text, expected)
         }
-        transport = scheme.transport
-        self.service = service
-        self.mode = mode
+        let address: SocketAddress
+        do {
+            address = scheme.isUnix ? try SocketAddress(unixPath: rest) : try SocketAddress(parsing: rest)
+        } catch {
+            throw ListenerSpecError(text, error.message)
+        }
+        // SocketAddress also reads `./path` as a Unix path.
+        guard scheme.isUnix == address.isUnix else { throw ListenerSpecError(text, expected) }
+        return (scheme.transport, address)
     }
 
     private static func split(_ text: String, at separator: Character) -> (String, String?) {

@@ -145,3 +145,37 @@ def test_no_process_can_join_the_port_of_worker_processes(daemon_factory, scheme
         with DatagramClient(supervisor.urls[0]) as client:
             assert client.ask(b"ping") == b"ping"
     assert supervisor.stop() == 0
+
+
+def server_send_queue(port):
+    """Bytes the kernel holds in the server side's send queues of connections from `port` (ss's Send-Q)."""
+    import subprocess
+    lines = subprocess.run(["ss", "-tnH", "state", "established", f"( sport = :{port} )"], capture_output=True,
+                           text=True, check=True).stdout.splitlines()
+    return sum(int(line.split()[1]) for line in lines)
+
+
+@pytest.mark.parametrize("send_buffer", [None, 8192])
+def test_send_buffer_bounds_what_the_kernel_holds_for_a_client_that_never_reads(daemon_factory, send_buffer):
+    flags = ["--send-buffer", str(send_buffer)] if send_buffer else []
+    daemon = daemon_factory("--listen", "tcp://127.0.0.1:0", "--service", "chargen", *flags)
+    host, port = daemon.urls[0][len("tcp://"):].rsplit(":", 1)
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the client's window takes little
+    client.connect((host, int(port)))
+    try:
+        # chargen writes until the server queues above its high water mark and stops: wait for that.
+        last, steady = -1, 0
+        deadline = time.monotonic() + 10
+        while steady < 10 and time.monotonic() < deadline:
+            queued = server_send_queue(int(port))
+            steady = steady + 1 if queued == last else 0
+            last = queued
+            time.sleep(0.02)
+        if send_buffer:
+            assert last <= 4 * send_buffer, f"the kernel holds {last} bytes for the client"
+        else:
+            assert last > 4 * 8192, "without --send-buffer the kernel's autotuned buffer holds more"
+    finally:
+        client.close()
+    assert daemon.stop() == 0

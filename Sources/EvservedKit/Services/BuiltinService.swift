@@ -13,32 +13,28 @@ public enum BuiltinService: String, CaseIterable, Sendable {
     /// RFC 864: an endless stream of rotating printable-character lines.
     case chargen
 
-    /// The stream handler for `mode`: event-driven for `.event`, blocking for the others.
-    public func handler(for mode: ExecutionMode) -> StreamHandler {
-        if mode == .async {
-            switch self {
-            case .echo: return .async { EchoAsyncHandler() }
-            case .upper: return .async { UpperAsyncHandler() }
-            case .daytime: return .async { DaytimeAsyncHandler() }
-            case .discard: return .async { DiscardAsyncHandler() }
-            case .chargen: return .async { ChargenAsyncHandler() }
-            }
-        }
-        if mode.isBlocking {
-            switch self {
-            case .echo: return .blocking { EchoRequestHandler() }
-            case .upper: return .blocking { UpperRequestHandler() }
-            case .daytime: return .blocking { DaytimeRequestHandler() }
-            case .discard: return .blocking { DiscardRequestHandler() }
-            case .chargen: return .blocking { ChargenRequestHandler() }
-            }
-        }
+    /// The service's one definition of its behaviour on a connection.
+    private var streamService: any StreamService.Type {
         switch self {
-        case .echo: return .event { EchoEventHandler() }
-        case .upper: return .event { UpperEventHandler() }
-        case .daytime: return .event { DaytimeEventHandler() }
-        case .discard: return .event { DiscardEventHandler() }
-        case .chargen: return .event { ChargenEventHandler() }
+        case .echo: return EchoService.self
+        case .upper: return UpperService.self
+        case .daytime: return DaytimeService.self
+        case .discard: return DiscardService.self
+        case .chargen: return ChargenService.self
+        }
+    }
+
+    /// The stream handler for `mode`: the same service as an event handler (`.event`), an async handler
+    /// (`.async`) or a blocking handler (the others).
+    public func handler(for mode: ExecutionMode) -> StreamHandler {
+        Self.handler(running: streamService, in: mode)
+    }
+
+    private static func handler<Service: StreamService>(running service: Service.Type, in mode: ExecutionMode) -> StreamHandler {
+        switch mode {
+        case .event: return .event { ServiceEventHandler<Service>() }
+        case .async: return .async { ServiceAsyncHandler<Service>() }
+        case .sync, .thread, .pool: return .blocking { ServiceRequestHandler<Service>() }
         }
     }
 

@@ -12,25 +12,9 @@ let chargenPattern: [UInt8] = {
     return pattern
 }()
 
-/// RFC 864, event-driven: writes while the connection is writable, continues when it drains; input is
-/// ignored. Stops when the client closes.
-final class ChargenEventHandler: StreamEventHandler {
-    func connectionOpened(_ connection: StreamConnection) { produce(connection) }
-    func connectionWritable(_ connection: StreamConnection) { produce(connection) }
-    func connection(_ connection: StreamConnection, received bytes: UnsafeRawBufferPointer) {}
-
-    private func produce(_ connection: StreamConnection) {
-        while connection.isWritable { connection.write(chargenPattern) }
-    }
-}
-
-/// RFC 864, blocking: writes until the client goes away (which ends the stream normally, not as an error).
-final class ChargenRequestHandler: StreamRequestHandler {
-    func handle(_ request: StreamRequest) throws {
-        do {
-            while true { try request.write(chargenPattern) }
-        } catch let error as ConnectionError where error.code == .peerClosed {
-            return
-        }
-    }
+/// RFC 864: the pattern over and over, as fast as the client takes it, until it goes away; input is
+/// ignored.
+struct ChargenService: StreamService {
+    init(maximumLineLength: Int) {}
+    static var endlessOutput: [UInt8]? { chargenPattern }
 }

@@ -59,3 +59,14 @@ final class ReplyingDatagramRequestHandler: DatagramRequestHandler {
         if request.datagram.withUnsafeBytes({ reply($0, &answer) }) { try request.reply(answer) }
     }
 }
+
+/// A service as an async datagram handler.
+final class ReplyingDatagramAsyncHandler: DatagramAsyncHandler {
+    private let reply: DatagramReply
+    init(_ reply: @escaping DatagramReply) { self.reply = reply }
+
+    func handle(_ datagram: [UInt8], from client: SocketAddress, channel: DatagramChannel) async throws {
+        var answer: [UInt8] = []
+        if datagram.withUnsafeBytes({ reply($0, &answer) }) { channel.send(answer, to: client) }
+    }
+}

@@ -14,19 +14,12 @@ func daytimeLine() -> String {
     return String(decoding: text[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) + "\r\n"
 }
 
-/// RFC 867, event-driven: the date on connect, then close.
-final class DaytimeEventHandler: StreamEventHandler {
-    func connectionOpened(_ connection: StreamConnection) {
-        connection.write(daytimeLine())
-        connection.close()
-    }
+/// RFC 867: one line with the date and time on connect, then close; input is ignored.
+struct DaytimeService: StreamService {
+    init(maximumLineLength: Int) {}
 
-    func connection(_ connection: StreamConnection, received bytes: UnsafeRawBufferPointer) {}
-}
-
-/// RFC 867, blocking: the date, then the server closes the connection.
-final class DaytimeRequestHandler: StreamRequestHandler {
-    func handle(_ request: StreamRequest) throws {
-        try request.write(daytimeLine())
+    mutating func opened(send: (UnsafeRawBufferPointer) throws -> Void) rethrows -> Bool {
+        try Array(daytimeLine().utf8).send(through: send)
+        return true
     }
 }

@@ -1,19 +1,9 @@
-import EvServer
+/// RFC 862: every byte back, verbatim, as it arrives.
+struct EchoService: StreamService {
+    init(maximumLineLength: Int) {}
 
-/// RFC 862 echo, event-driven: every byte received is written back.
-final class EchoEventHandler: StreamEventHandler {
-    func connection(_ connection: StreamConnection, received bytes: UnsafeRawBufferPointer) {
-        connection.write(bytes)
-    }
-}
-
-/// RFC 862 echo, blocking.
-final class EchoRequestHandler: StreamRequestHandler {
-    func handle(_ request: StreamRequest) throws {
-        while true {
-            let bytes = try request.read(upTo: 64 * 1024)
-            if bytes.isEmpty { return }
-            try request.write(bytes)
-        }
+    mutating func received(_ bytes: UnsafeRawBufferPointer, send: (UnsafeRawBufferPointer) throws -> Void) rethrows -> Bool {
+        try send(bytes)
+        return false
     }
 }

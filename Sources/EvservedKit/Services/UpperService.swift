@@ -1,5 +1,3 @@
-import EvServer
-
 /// Upper-cases ASCII letters; other bytes pass through unchanged.
 func uppercasedASCII(_ byte: UInt8) -> UInt8 {
     (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) ? byte - 32 : byte
@@ -10,44 +8,32 @@ func lineTooLongReply(_ limit: Int) -> String {
     "ERROR line longer than \(limit) bytes\r\n"
 }
 
-/// Each line back upper-cased, event-driven. Upper-casing works byte by byte, so bytes are sent as they
-/// arrive, without waiting for the end of the line: the output is the same and memory stays bounded. A line
-/// longer than `maximumLineLength` gets the error line, and the connection closes.
-final class UpperEventHandler: StreamEventHandler {
-    private var scratch: [UInt8] = []
+/// The classic socketserver example: input back upper-cased (ASCII letters), answered as it arrives,
+/// newline or not (the tutorial client sends a message without one and waits for the reply). Lines may be
+/// `maximumLineLength` bytes long, newline not counted; the byte past that is not echoed: the line is cut
+/// with CRLF, the error line follows, and the connection closes.
+struct UpperService: StreamService {
+    private let limit: Int
+    /// Bytes of the current line so far.
     private var lineLength = 0
+    /// The upper-cased bytes of one piece of input (reused: no allocation per read once grown).
+    private var scratch: [UInt8] = []
 
-    func connection(_ connection: StreamConnection, received bytes: UnsafeRawBufferPointer) {
-        let limit = connection.server.configuration.maximumLineLength
+    init(maximumLineLength: Int) { limit = maximumLineLength }
+
+    mutating func received(_ bytes: UnsafeRawBufferPointer, send: (UnsafeRawBufferPointer) throws -> Void) rethrows -> Bool {
         scratch.removeAll(keepingCapacity: true)
+        var tooLong = false
         for byte in bytes {
-            if byte == UInt8(ascii: "\n") {
-                lineLength = 0
-            } else {
-                lineLength += 1
-                if lineLength > limit {
-                    connection.write(scratch)
-                    connection.write("\r\n" + lineTooLongReply(limit))
-                    connection.close()
-                    return
-                }
+            lineLength = byte == UInt8(ascii: "\n") ? 0 : lineLength + 1
+            if lineLength > limit {
+                tooLong = true
+                break
             }
             scratch.append(uppercasedASCII(byte))
         }
-        connection.write(scratch)
-    }
-}
-
-/// Each line back upper-cased, blocking, the socketserver way: read a line, write it back. A line longer
-/// than `maximumLineLength` gets the error line, and the connection closes.
-final class UpperRequestHandler: StreamRequestHandler {
-    func handle(_ request: StreamRequest) throws {
-        do {
-            while let line = try request.readLine() {
-                try request.write(line.map(uppercasedASCII))
-            }
-        } catch let error as ConnectionError where error.code == .lineTooLong {
-            try request.write(lineTooLongReply(request.maximumLineLength))
-        }
+        if tooLong { scratch.append(contentsOf: ("\r\n" + lineTooLongReply(limit)).utf8) }
+        try scratch.send(through: send)
+        return tooLong
     }
 }

@@ -1,0 +1,34 @@
+import EvServer
+
+/// Runs a `StreamService` as an async handler (async mode): the blocking handler's loop with `await`;
+/// each write suspends while the client is behind.
+final class ServiceAsyncHandler<Service: StreamService>: StreamAsyncHandler {
+    func handle(_ connection: AsyncConnection) async throws {
+        var service = Service(maximumLineLength: connection.maximumLineLength)
+        var output: [UInt8] = []
+        let collect = { (bytes: UnsafeRawBufferPointer) in output.append(contentsOf: bytes) }
+        let close = service.opened(send: collect)
+        try await flush(&output, to: connection)
+        if close { return }
+        if let endless = Service.endlessOutput {
+            do {
+                while true { try await connection.write(endless) }
+            } catch let error as ConnectionError where error.code == .peerClosed {
+                return
+            }
+        }
+        while true {
+            let bytes = try await connection.read(upTo: 64 * 1024)
+            if bytes.isEmpty { return }
+            let close = bytes.withUnsafeBytes { service.received($0, send: collect) }
+            try await flush(&output, to: connection)
+            if close { return }
+        }
+    }
+
+    private func flush(_ output: inout [UInt8], to connection: AsyncConnection) async throws {
+        guard !output.isEmpty else { return }
+        try await connection.write(output)
+        output.removeAll(keepingCapacity: true)
+    }
+}

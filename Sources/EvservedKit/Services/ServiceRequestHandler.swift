@@ -1,0 +1,24 @@
+import EvServer
+
+/// Runs a `StreamService` as a blocking handler (sync, thread and pool modes): reads what is available,
+/// writes the replies, until the service closes or the input ends; an endless service writes until the
+/// client goes away.
+final class ServiceRequestHandler<Service: StreamService>: StreamRequestHandler {
+    func handle(_ request: StreamRequest) throws {
+        var service = Service(maximumLineLength: request.maximumLineLength)
+        let send = { (bytes: UnsafeRawBufferPointer) throws in _ = try request.write(bytes: bytes) }
+        if try service.opened(send: send) { return }
+        if let output = Service.endlessOutput {
+            do {
+                while true { try request.write(output) }
+            } catch let error as ConnectionError where error.code == .peerClosed {
+                return  // the client going away is how the stream ends
+            }
+        }
+        while true {
+            let bytes = try request.read(upTo: 64 * 1024)
+            if bytes.isEmpty { return }
+            if try bytes.withUnsafeBytes({ try service.received($0, send: send) }) { return }
+        }
+    }
+}

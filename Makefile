@@ -13,12 +13,17 @@ RUN_ARGS ?= --listen tcp://127.0.0.1:7000?service=echo --listen tcp://127.0.0.1:
 .PHONY: bench bench-quick callgrind run test deps build build-release test-swift test-daemon sanitize sanitize-thread sanitize-address \
         fuzz fuzz-build fuzz-replay check-fuzz clean
 
-## Installs Debian's libev-dev (the C library) and pytest (the daemon tests' runner) when missing.
+## Installs Debian's libev-dev (the C library), pytest (the daemon tests' runner), ss and prlimit when missing.
 deps:
 	@if [ ! -f /usr/include/ev.h ]; then \
 	    echo "installing libev-dev"; \
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libev-dev; \
+	fi
+	@if ! command -v ss >/dev/null || ! command -v prlimit >/dev/null; then \
+	    echo "installing iproute2 and util-linux (ss, prlimit: the daemon tests read queues and set limits)"; \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq iproute2 util-linux; \
 	fi
 	@python3 -c "import pytest" 2>/dev/null || python3 -m pip install -q pytest
 

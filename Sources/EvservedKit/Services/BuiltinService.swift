@@ -13,26 +13,22 @@ public enum BuiltinService: String, CaseIterable, Sendable {
     /// RFC 864: an endless stream of rotating printable-character lines.
     case chargen
 
-    /// The service's one definition of its behaviour on a connection.
-    private var streamService: any StreamService.Type {
+    /// The stream handler for `mode`: the service's one definition (`StreamService`) as an event handler
+    /// (`.event`), an async handler (`.async`) or a blocking handler (the others). Each case names its type,
+    /// so the adapters are specialised for it.
+    public func handler(for mode: ExecutionMode) -> StreamHandler {
         switch self {
-        case .echo: return EchoService.self
-        case .upper: return UpperService.self
-        case .daytime: return DaytimeService.self
-        case .discard: return DiscardService.self
-        case .chargen: return ChargenService.self
+        case .echo: return Self.handler(running: EchoService.self, in: mode)
+        case .upper: return Self.handler(running: UpperService.self, in: mode)
+        case .daytime: return Self.handler(running: DaytimeService.self, in: mode)
+        case .discard: return Self.handler(running: DiscardService.self, in: mode)
+        case .chargen: return Self.handler(running: ChargenService.self, in: mode)
         }
     }
 
-    /// The stream handler for `mode`: the same service as an event handler (`.event`), an async handler
-    /// (`.async`) or a blocking handler (the others).
-    public func handler(for mode: ExecutionMode) -> StreamHandler {
-        Self.handler(running: streamService, in: mode)
-    }
-
-    private static func handler<Service: StreamService>(running service: Service.Type, in mode: ExecutionMode) -> StreamHandler {
+    private static func handler<Service: StreamService & StreamEventHandler>(running service: Service.Type, in mode: ExecutionMode) -> StreamHandler {
         switch mode {
-        case .event: return .event { ServiceEventHandler<Service>() }
+        case .event: return .event { Service() }
         case .async: return .async { ServiceAsyncHandler<Service>() }
         case .sync, .thread, .pool: return .blocking { ServiceRequestHandler<Service>() }
         }

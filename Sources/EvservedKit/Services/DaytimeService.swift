@@ -15,10 +15,10 @@ func daytimeLine() -> String {
 }
 
 /// RFC 867: one line with the date and time on connect, then close; input is ignored.
-struct DaytimeService: StreamService {
-    init(maximumLineLength: Int) {}
+final class DaytimeService: StreamService, StreamEventHandler {
+    init() {}
 
-    mutating func opened(send: (UnsafeRawBufferPointer) throws -> Void) rethrows -> Bool {
+    func opened(maximumLineLength: Int, send: (UnsafeRawBufferPointer) throws -> Void) rethrows -> Bool {
         try Array(daytimeLine().utf8).send(through: send)
         return true
     }

@@ -1,4 +1,6 @@
+import EvServer
+
 /// RFC 863: input is read and thrown away; nothing is sent.
-struct DiscardService: StreamService {
-    init(maximumLineLength: Int) {}
+final class DiscardService: StreamService, StreamEventHandler {
+    init() {}
 }

@@ -1,8 +1,10 @@
-/// RFC 862: every byte back, verbatim, as it arrives.
-struct EchoService: StreamService {
-    init(maximumLineLength: Int) {}
+import EvServer
 
-    mutating func received(_ bytes: UnsafeRawBufferPointer, send: (UnsafeRawBufferPointer) throws -> Void) rethrows -> Bool {
+/// RFC 862: every byte back, verbatim, as it arrives.
+final class EchoService: StreamService, StreamEventHandler {
+    init() {}
+
+    func received(_ bytes: UnsafeRawBufferPointer, send: (UnsafeRawBufferPointer) throws -> Void) rethrows -> Bool {
         try send(bytes)
         return false
     }

@@ -4,10 +4,10 @@ import EvServer
 /// each write suspends while the client is behind.
 final class ServiceAsyncHandler<Service: StreamService>: StreamAsyncHandler {
     func handle(_ connection: AsyncConnection) async throws {
-        var service = Service(maximumLineLength: connection.maximumLineLength)
+        let service = Service()
         var output: [UInt8] = []
         let collect = { (bytes: UnsafeRawBufferPointer) in output.append(contentsOf: bytes) }
-        let close = service.opened(send: collect)
+        let close = service.opened(maximumLineLength: connection.maximumLineLength, send: collect)
         try await flush(&output, to: connection)
         if close { return }
         if let endless = Service.endlessOutput {

@@ -5,9 +5,9 @@ import EvServer
 /// client goes away.
 final class ServiceRequestHandler<Service: StreamService>: StreamRequestHandler {
     func handle(_ request: StreamRequest) throws {
-        var service = Service(maximumLineLength: request.maximumLineLength)
+        let service = Service()
         let send = { (bytes: UnsafeRawBufferPointer) throws in _ = try request.write(bytes: bytes) }
-        if try service.opened(send: send) { return }
+        if try service.opened(maximumLineLength: request.maximumLineLength, send: send) { return }
         if let output = Service.endlessOutput {
             do {
                 while true { try request.write(output) }

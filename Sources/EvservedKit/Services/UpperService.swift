@@ -1,3 +1,5 @@
+import EvServer
+
 /// Upper-cases ASCII letters; other bytes pass through unchanged.
 func uppercasedASCII(_ byte: UInt8) -> UInt8 {
     (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) ? byte - 32 : byte
@@ -12,16 +14,21 @@ func lineTooLongReply(_ limit: Int) -> String {
 /// newline or not (the tutorial client sends a message without one and waits for the reply). Lines may be
 /// `maximumLineLength` bytes long, newline not counted; the byte past that is not echoed: the line is cut
 /// with CRLF, the error line follows, and the connection closes.
-struct UpperService: StreamService {
-    private let limit: Int
+final class UpperService: StreamService, StreamEventHandler {
+    private var limit = 0
     /// Bytes of the current line so far.
     private var lineLength = 0
     /// The upper-cased bytes of one piece of input (reused: no allocation per read once grown).
     private var scratch: [UInt8] = []
 
-    init(maximumLineLength: Int) { limit = maximumLineLength }
+    init() {}
 
-    mutating func received(_ bytes: UnsafeRawBufferPointer, send: (UnsafeRawBufferPointer) throws -> Void) rethrows -> Bool {
+    func opened(maximumLineLength: Int, send: (UnsafeRawBufferPointer) throws -> Void) rethrows -> Bool {
+        limit = maximumLineLength
+        return false
+    }
+
+    func received(_ bytes: UnsafeRawBufferPointer, send: (UnsafeRawBufferPointer) throws -> Void) rethrows -> Bool {
         scratch.removeAll(keepingCapacity: true)
         var tooLong = false
         for byte in bytes {

@@ -39,7 +39,7 @@ public final class DatagramServer: TransportServer, @unchecked Sendable {
     ///   - logger: where the server logs.
     public convenience init(
         configuration: ServerConfiguration, handler: DatagramHandler, hooks: ServerHooks = ServerHooks(),
-        logger: Logger = .silent
+        logger: Logger = .evserver
     ) throws(ServerError) {
         try self.init(configuration: configuration, handler: handler, hooks: hooks, logger: logger, sharing: nil)
     }

@@ -17,7 +17,7 @@ public enum ServerGroup {
     /// Stream servers on `configuration.address`, one per loop.
     public static func streamServers(
         loops: Int, configuration: ServerConfiguration, handler: StreamHandler, hooks: ServerHooks = ServerHooks(),
-        logger: Logger = .silent
+        logger: Logger = .evserver
     ) throws(ServerError) -> [StreamServer] {
         let limits = ConnectionLimits(
             maximumConnections: configuration.maximumConnections,
@@ -37,7 +37,7 @@ public enum ServerGroup {
     /// Datagram servers on `configuration.address`, one per loop.
     public static func datagramServers(
         loops: Int, configuration: ServerConfiguration, handler: DatagramHandler, hooks: ServerHooks = ServerHooks(),
-        logger: Logger = .silent
+        logger: Logger = .evserver
     ) throws(ServerError) -> [DatagramServer] {
         try members(loops: loops, configuration: configuration) { (member, socket) throws(ServerError) in
             try DatagramServer(configuration: member, handler: handler, hooks: hooks, logger: logger, sharing: socket)

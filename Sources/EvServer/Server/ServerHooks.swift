@@ -9,7 +9,8 @@ public struct ServerHooks: Sendable {
     /// Decides whether to serve a client; `false` closes its connection at once and no handler runs.
     public var verifyRequest: @Sendable (_ client: SocketAddress) -> Bool
     /// Called once for each error a handler throws; the server closes that connection and keeps serving.
-    /// `nil` logs the error at `info` level with the server's logger.
+    /// `nil` logs the error at `error` level, with the client's address, through the server's logger (by
+    /// default the process's `LoggingSystem`: standard output unless the program bootstrapped another).
     public var handleError: (@Sendable (_ error: any Error, _ client: SocketAddress) -> Void)?
     /// Called when `handleRequest()` waited `ServerConfiguration.timeout` seconds without a client.
     public var handleTimeout: @Sendable () -> Void
@@ -31,17 +32,20 @@ public struct ServerHooks: Sendable {
 }
 
 extension ServerHooks {
-    /// Hands a handler's error to `handleError`, or logs it at `info` when that hook is not set.
+    /// Hands a handler's error to `handleError`, or logs it at `error` when that hook is not set.
     func report(_ error: any Error, client: SocketAddress, logger: Logger) {
         if let handleError {
             handleError(error, client)
         } else {
-            logger.info("handler failed", metadata: ["connection.peer": "\(client)", "error": "\(error)"])
+            logger.error("handler failed", metadata: ["connection.peer": "\(client)", "error": "\(error)"])
         }
     }
 }
 
 extension Logger {
-    /// A logger that drops everything: the servers' default.
+    /// The servers' default logger: label `evserver`, through the process's `LoggingSystem` (swift-log's
+    /// default prints `info` and above to standard output), so a handler's error is never silent.
+    public static var evserver: Logger { Logger(label: "evserver") }
+    /// A logger that drops everything, for servers that must say nothing.
     public static var silent: Logger { Logger(label: "evserver", factory: { _ in SwiftLogNoOpLogHandler() }) }
 }

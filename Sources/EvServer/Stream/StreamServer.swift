@@ -39,12 +39,12 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
     ///   - configuration: address, execution mode and limits.
     ///   - handler: makes one handler per connection; its style must fit `configuration.mode`.
     ///   - hooks: socketserver's overridable methods, as closures.
-    ///   - logger: where the server logs: `trace` and `debug` for each connection and refusal, `info` for
-    ///     handler errors (without a `handleError` hook), `notice` and `warning` once per burst when limits or
-    ///     resources stop it from serving (every worker busy, out of descriptors or threads).
+    ///   - logger: where the server logs: `trace` and `debug` for each connection and refusal, `error` for
+    ///     handler errors (without a `handleError` hook), `notice` and `warning` once per burst when limits
+    ///     or resources stop it from serving (every worker busy, out of descriptors or threads).
     public convenience init(
         configuration: ServerConfiguration, handler: StreamHandler, hooks: ServerHooks = ServerHooks(),
-        logger: Logger = .silent
+        logger: Logger = .evserver
     ) throws(ServerError) {
         try self.init(configuration: configuration, handler: handler, hooks: hooks, logger: logger, member: nil)
     }

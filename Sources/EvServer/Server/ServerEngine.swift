@@ -23,7 +23,9 @@ final class ServerEngine<Transport: ServerTransport>: @unchecked Sendable {
         configuration: ServerConfiguration, kind: ServerSocket.Kind, handler: HandlerStyle, shared: ServerSocket?,
         hooks: ServerHooks, logger: Logger, makeTransport: (ServerContext) -> Transport
     ) throws(ServerError) {
-        let socket = try ServerSocket.open(configuration, for: kind, handler: handler, unless: shared)
+        let socket = try ServerSocket.open(
+            configuration, for: kind, handler: handler, unless: shared, configure: hooks.configureListeningSocket
+        )
         let transportBox = Lock<LoopBound<Transport>?>(nil)
         let context: ServerContext
         do throws(ServerError) {

@@ -16,18 +16,29 @@ public struct ServerHooks: Sendable {
     public var handleTimeout: @Sendable () -> Void
     /// Called every `ServerConfiguration.serviceActionsInterval` seconds while the server serves.
     public var serviceActions: (@Sendable () -> Void)?
+    /// Called with the server's new socket after the library's options and before it binds (the reason
+    /// socketserver users override `server_bind`): set socket options with `setsockopt`. What it throws is
+    /// reported as `ServerError.invalidConfiguration` and no server is made. Not called for `boundSocket`.
+    public var configureListeningSocket: (@Sendable (_ descriptor: CInt) throws -> Void)?
+    /// Called on the loop thread with each accepted connection's socket before its handler runs (the reason
+    /// socketserver users override `get_request`): set per-connection options. Do not close it.
+    public var configureConnection: (@Sendable (_ descriptor: CInt, _ client: SocketAddress) -> Void)?
 
     /// Hooks that behave as socketserver's defaults: every client verified, errors logged, nothing on timeout.
     public init(
         verifyRequest: @escaping @Sendable (SocketAddress) -> Bool = { _ in true },
         handleError: (@Sendable (any Error, SocketAddress) -> Void)? = nil,
         handleTimeout: @escaping @Sendable () -> Void = {},
-        serviceActions: (@Sendable () -> Void)? = nil
+        serviceActions: (@Sendable () -> Void)? = nil,
+        configureListeningSocket: (@Sendable (CInt) throws -> Void)? = nil,
+        configureConnection: (@Sendable (CInt, SocketAddress) -> Void)? = nil
     ) {
         self.verifyRequest = verifyRequest
         self.handleError = handleError
         self.handleTimeout = handleTimeout
         self.serviceActions = serviceActions
+        self.configureListeningSocket = configureListeningSocket
+        self.configureConnection = configureConnection
     }
 }
 

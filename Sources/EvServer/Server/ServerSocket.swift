@@ -21,17 +21,23 @@ package final class ServerSocket: @unchecked Sendable {
 
     private init(socket: Socket, address: SocketAddress, localAddress: SocketAddress, boundFile: (UInt, UInt)?) {
         self.socket = socket
+        number = socket.descriptor
         self.address = address
         self.localAddress = localAddress
         self.boundFile = boundFile
     }
 
     var descriptor: CInt { socket.descriptor }
+    /// The descriptor's number as opened, readable from any thread (`SocketServer.descriptor`).
+    let number: CInt
     var isOpen: Bool { socket.isOpen }
 
     /// Opens, binds and (for `SOCK_STREAM`) listens on `configuration.address`. On any failure nothing is
     /// left open and no file is left behind.
-    static func open(_ configuration: ServerConfiguration, type: __socket_type) throws(ServerError) -> ServerSocket {
+    /// `configure` (`ServerHooks.configureListeningSocket`) runs after the library's options, before `bind`.
+    static func open(
+        _ configuration: ServerConfiguration, type: __socket_type, configure: ((CInt) throws -> Void)? = nil
+    ) throws(ServerError) -> ServerSocket {
         if let descriptor = configuration.boundSocket { return try adopt(descriptor, configuration, type: type) }
         let address = configuration.address
         let socket: Socket
@@ -43,6 +49,7 @@ package final class ServerSocket: @unchecked Sendable {
         var boundFile: (UInt, UInt)?
         do {
             try setOptions(of: socket, configuration, type: type)
+            try configureByHook(socket, configure, address: address)
             if let path = address.unixPath { try removeStaleSocketFile(at: path, address: address, type: type) }
             try socket.bind(to: address)
             if let path = address.unixPath { boundFile = fileIdentity(at: path) }
@@ -108,12 +115,13 @@ package final class ServerSocket: @unchecked Sendable {
     /// Checks the configuration and that the handler's style fits its mode, then returns `shared` when
     /// there is one (a group member's duplicate), else a new socket as `open` makes it.
     static func open(
-        _ configuration: ServerConfiguration, for kind: Kind, handler: HandlerStyle, unless shared: ServerSocket?
+        _ configuration: ServerConfiguration, for kind: Kind, handler: HandlerStyle, unless shared: ServerSocket?,
+        configure: ((CInt) throws -> Void)?
     ) throws(ServerError) -> ServerSocket {
         try configuration.validate()
         try handler.check(configuration.mode, transport: kind.rawValue)
         if let shared { return shared }
-        return try open(configuration, type: kind == .stream ? SOCK_STREAM : SOCK_DGRAM)
+        return try open(configuration, type: kind == .stream ? SOCK_STREAM : SOCK_DGRAM, configure: configure)
     }
 
     /// Another descriptor for the same socket, for one more loop of a server group: it serves the same
@@ -156,6 +164,17 @@ package final class ServerSocket: @unchecked Sendable {
             try socket.setOption(
                 level: CInt(IPPROTO_IPV6), name: IPV6_V6ONLY, value: configuration.ipv6Only ? 1 : 0, what: "IPV6_V6ONLY"
             )
+        }
+    }
+
+    /// Runs `ServerHooks.configureListeningSocket`; its error becomes an `.invalidConfiguration` naming it.
+    private static func configureByHook(
+        _ socket: Socket, _ configure: ((CInt) throws -> Void)?, address: SocketAddress
+    ) throws(ServerError) {
+        do {
+            try configure?(socket.descriptor)
+        } catch {
+            throw ServerError(.invalidConfiguration, "configureListeningSocket failed for \(address): \(error)")
         }
     }
 

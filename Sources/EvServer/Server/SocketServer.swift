@@ -5,6 +5,10 @@ public protocol SocketServer: AnyObject, Sendable {
     var configuration: ServerConfiguration { get }
     /// The address the server is bound to, with the real port when port 0 was asked.
     var localAddress: SocketAddress { get }
+    /// The server's socket (listening, or the datagram socket), for an outer `poll` (socketserver's
+    /// `fileno()`): readable when a client waits. Do not accept on it, read from it or close it; it is
+    /// closed (and the number may be reused) once the server is.
+    var descriptor: CInt { get }
     /// Serves until `shutdown()` is called (from any thread), then returns; returns at once if `shutdown()`
     /// came first. Blocks the calling thread; handlers run on the loop thread or worker threads.
     func serveForever() throws(ServerError)
@@ -45,6 +49,8 @@ extension TransportServer {
     public var configuration: ServerConfiguration { engine.context.configuration }
     /// The address the server is bound to, with the real port when port 0 was asked.
     public var localAddress: SocketAddress { engine.context.localAddress }
+    /// The server's socket, for an outer `poll`; see `SocketServer.descriptor`.
+    public var descriptor: CInt { engine.context.socket.number }
     /// Serves until `shutdown()`; see `SocketServer.serveForever()`.
     public func serveForever() throws(ServerError) { try engine.serveForever() }
     /// Serves on the loop thread and returns at once; see `SocketServer.start()`.
@@ -59,4 +65,19 @@ extension TransportServer {
     }
     /// Closes everything; see `SocketServer.close()`.
     public func close() { engine.close(self) }
+}
+
+extension SocketServer {
+    /// Runs `body` with the server, then closes it however `body` ends (socketserver's `with` block):
+    /// `try TCPServer(...).serving { try $0.serveForever() }`.
+    public func serving<Result>(_ body: (Self) throws -> Result) rethrows -> Result {
+        defer { close() }
+        return try body(self)
+    }
+
+    /// Runs `body` with the server, then closes it however `body` ends.
+    public func serving<Result>(_ body: (Self) async throws -> Result) async rethrows -> Result {
+        defer { close() }
+        return try await body(self)
+    }
 }

@@ -74,6 +74,21 @@ public final class AsyncConnection: @unchecked Sendable {
         return consumed(input.take(count))
     }
 
+    /// Reads until the client ends its input.
+    ///
+    /// - Parameter maxLength: the most bytes it may return, by default the server's `maximumInputBuffer`;
+    ///   more input than that throws `ConnectionError.inputTooLarge`.
+    public func readToEnd(maxLength: Int? = nil) async throws -> [UInt8] {
+        let limit = min(maxLength ?? inputLimit, inputLimit)
+        while try await waitForInput() {
+            // A full buffer cannot tell whether more follows: input of `maximumInputBuffer` bytes is too long.
+            guard input.count <= limit, input.count < inputLimit else {
+                throw ConnectionError(.inputTooLarge, "input from \(clientAddress) is longer than \(limit) bytes (readToEnd)")
+            }
+        }
+        return consumed(input.takeAll())
+    }
+
     /// The lines of the input (each with its `\n`, the last maybe without), until it ends.
     public var lines: Lines { Lines(connection: self) }
 

@@ -121,6 +121,7 @@ final class StreamAcceptor: ServerTransport {
         if let size = configuration.sendBufferSize {
             try? socket.setOption(level: SOL_SOCKET, name: SO_SNDBUF, value: CInt(clamping: size), what: "SO_SNDBUF")
         }
+        context.hooks.configureConnection?(socket.descriptor, peer)
     }
 
     private func pauseForRate() {

@@ -98,6 +98,10 @@ public final class StreamConnection {
 
     // MARK: Public API
 
+    /// The connection's descriptor, for socket options (socketserver's `request.fileno()`). Do not read,
+    /// write or close it: the connection does.
+    public var descriptor: CInt { socket.descriptor }
+
     /// Bytes queued but not yet taken by the kernel.
     public var bufferedByteCount: Int { writeBuffer.count }
 

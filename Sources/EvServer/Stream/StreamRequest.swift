@@ -27,6 +27,8 @@ public final class StreamRequest {
 
     private let socket: Socket
     private var input: InputBuffer
+    /// What `bufferedWrite` holds until `flush`.
+    private var output: [UInt8] = []
     private var inputEnded = false
     /// Whether the socket waits in the kernel: while no timeout applies, one `recv` does what
     /// `recv` + `poll` + `recv` would (close and drain still wake it, with `shutdown`).
@@ -92,6 +94,23 @@ public final class StreamRequest {
         return input.take(count)
     }
 
+    /// Reads until the client ends its input (socketserver's `rfile.read()`).
+    ///
+    /// - Parameter maxLength: the most bytes it may return, by default the server's `maximumInputBuffer`;
+    ///   more input than that throws `ConnectionError.inputTooLarge` (memory stays bounded).
+    public func readToEnd(maxLength: Int? = nil) throws -> [UInt8] {
+        let limit = min(maxLength ?? input.limit, input.limit)
+        while true {
+            // A full buffer cannot tell whether more follows: input of `maximumInputBuffer` bytes is too long.
+            guard input.count <= limit, input.room > 0 else {
+                throw ConnectionError(
+                    .inputTooLarge, "input from \(clientAddress) is longer than \(limit) bytes (readToEnd)"
+                )
+            }
+            if try !fill() { return input.takeAll() }
+        }
+    }
+
     /// Appends one read's worth of bytes (no more than the buffer has room for), waiting up to the
     /// timeouts; `false` at end of input.
     private func fill() throws -> Bool {
@@ -133,9 +152,39 @@ public final class StreamRequest {
         return try text.withUTF8 { try write(bytes: UnsafeRawBufferPointer($0)) }
     }
 
+    /// Adds `bytes` to the output buffer without sending (socketserver's buffered `wfile`): `flush()` sends
+    /// them, and so does an unbuffered `write`, which sends what is buffered first. The server flushes
+    /// what is left when the handler returns. A buffer above `bufferedWriteLimit` (64 KiB) flushes itself.
+    public func bufferedWrite(_ bytes: [UInt8]) throws {
+        output.append(contentsOf: bytes)
+        if output.count > StreamRequest.bufferedWriteLimit { try flush() }
+    }
+
+    /// Adds the string's UTF-8 bytes to the output buffer (see `bufferedWrite(_:)`).
+    public func bufferedWrite(_ text: String) throws {
+        try bufferedWrite(Array(text.utf8))
+    }
+
+    /// Sends what `bufferedWrite` buffered, waiting as `write` does.
+    public func flush() throws {
+        guard !output.isEmpty else { return }
+        let pending = output
+        output.removeAll(keepingCapacity: true)
+        try pending.withUnsafeBytes { _ = try send($0) }
+    }
+
+    /// Past this many buffered bytes `bufferedWrite` flushes.
+    public static let bufferedWriteLimit = 64 * 1024
+
+    /// Sends every byte of `bytes` (after what `bufferedWrite` buffered), waiting while the kernel's buffer
+    /// is full; returns the count sent.
     @discardableResult
-    /// Sends every byte of `bytes`, waiting while the kernel's buffer is full; returns the count sent.
     public func write(bytes: UnsafeRawBufferPointer) throws -> Int {
+        try flush()
+        return try send(bytes)
+    }
+
+    private func send(_ bytes: UnsafeRawBufferPointer) throws -> Int {
         try useBlockingIO(idleTimeout == nil && writeTimeout == nil && deadline == nil)
         var sent = 0
         while sent < bytes.count {
@@ -192,9 +241,10 @@ public final class StreamRequest {
         }
     }
 
-    /// Half-closes, then closes the socket (socketserver's `shutdown_request`).
+    /// Sends what is still buffered, half-closes, then closes the socket (socketserver's `shutdown_request`).
     func close() {
         guard socket.isOpen else { return }
+        try? flush()
         socket.shutdownWrite()
         socket.close()
     }

@@ -4,12 +4,13 @@ public typealias TCPServer = StreamServer
 public typealias UnixStreamServer = StreamServer
 
 extension StreamServer {
-    /// A TCP server on `host:port` (numeric host; port 0 picks a free port) running blocking handlers.
+    /// A TCP server on `host:port` (a numeric address or a name, resolved now; port 0 picks a free port)
+    /// running blocking handlers.
     public convenience init(
         host: String, port: Int, mode: ExecutionMode = .thread,
         handler: @escaping @Sendable () -> any StreamRequestHandler
     ) throws(ServerError) {
-        let address = try SocketAddress(host: host, port: port)
+        let address = try SocketAddress(resolving: host, port: port)
         try self.init(configuration: ServerConfiguration(address: address, mode: mode), handler: .blocking(handler))
     }
 

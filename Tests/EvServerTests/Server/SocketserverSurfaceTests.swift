@@ -187,3 +187,22 @@ private final class BufferingHandler: StreamRequestHandler {
         _ = try request.readLine()
     }
 }
+
+@Suite("host names")
+struct HostNameTests {
+    @Test("a host name is resolved when the server is made (localhost through the system's resolver)")
+    func resolvesNames() throws {
+        let address = try SocketAddress(resolving: "localhost", port: 0)
+        #expect(address.host == "127.0.0.1" || address.host == "::1")
+        let server = try TCPServer(host: "localhost", port: 0) { LineEchoRequestHandler() }
+        defer { server.close() }
+        #expect(server.localAddress.port != 0)
+    }
+
+    @Test("a name that does not resolve is a clear error naming it")
+    func unresolvable() {
+        let error = #expect(throws: ServerError.self) { try SocketAddress(resolving: "", port: 7) }
+        #expect(error?.code == .invalidAddress)
+        #expect(error?.message.contains("cannot resolve host ''") == true)
+    }
+}

@@ -154,8 +154,18 @@ struct LifecycleTests {
             func handle(_ request: StreamRequest) throws {
                 #expect(try request.write("write data\n") == 11)
                 #expect(try request.readLine() == Array("client response\n".utf8))
+                // Threads started from the test's (dispatch) threads inherit a mask that blocks SIGUSR1, and a
+                // blocked signal interrupts nothing: let this one thread receive it while it writes.
+                var usr1 = sigset_t()
+                sigemptyset(&usr1)
+                sigaddset(&usr1, SIGUSR1)
+                var previous = sigset_t()
+                pthread_sigmask(SIG_UNBLOCK, &usr1, &previous)
                 target.thread.withLock { $0 = pthread_self() }
-                defer { target.thread.withLock { $0 = nil } }
+                defer {
+                    target.thread.withLock { $0 = nil }
+                    pthread_sigmask(SIG_SETMASK, &previous, nil)
+                }
                 #expect(try request.write([UInt8](repeating: 0, count: size)) == size)
             }
         }
@@ -186,7 +196,8 @@ struct LifecycleTests {
         #expect(received == size)
         #expect(signals > 0, "the handler was signalled while it wrote")
         // Signals sent while one is pending merge into one: at least one was delivered.
-        #expect(waitUntil(timeout: 5) { signalsDelivered.load(ordering: .relaxed) > deliveredBefore })
+        #expect(waitUntil(timeout: 5) { signalsDelivered.load(ordering: .relaxed) > deliveredBefore },
+                "sent \(signals), delivered \(signalsDelivered.load(ordering: .relaxed) - deliveredBefore)")
     }
 
     @Test("a timeout set by the handler mid-connection applies to its next read (the socket stops waiting in the kernel)")

@@ -14,11 +14,13 @@ struct DocumentedBehaviourTests {
     func connectionWritable() throws {
         let total = 4 * 1024 * 1024
         let writableCalls = Counter()
+        let stalls = Counter()
         final class Producer: StreamEventHandler {
             let total: Int
             let calls: Counter
+            let stalls: Counter
             private var produced = 0
-            init(total: Int, calls: Counter) { self.total = total; self.calls = calls }
+            init(total: Int, calls: Counter, stalls: Counter) { self.total = total; self.calls = calls; self.stalls = stalls }
             func connectionOpened(_ connection: StreamConnection) { produce(connection) }
             func connection(_ connection: StreamConnection, received bytes: UnsafeRawBufferPointer) {}
             func connectionWritable(_ connection: StreamConnection) {
@@ -32,13 +34,15 @@ struct DocumentedBehaviourTests {
                     connection.write(chunk)
                     produced += chunk.count
                 }
-                if produced >= total { connection.close() }
+                if produced >= total { connection.close() } else { stalls.increment() }
             }
         }
-        let server = try makeServer(handler: .event { Producer(total: total, calls: writableCalls) }, start: true)
+        let server = try makeServer(handler: .event { Producer(total: total, calls: writableCalls, stalls: stalls) }, start: true)
         defer { server.close() }
         let client = try TestClient(server.localAddress)
-        // A producer that is never told to go on stalls at the high water mark: the client then waits in vain.
+        // The client reads nothing until the producer has filled the queue to the high water mark; from
+        // there only connectionWritable lets it go on (without it the client would wait in vain).
+        #expect(waitUntil(timeout: 10) { stalls.count > 0 }, "the producer reached the high water mark")
         let (ending, received) = client.ending(within: 10)
         #expect(ending == .endOfStream)
         #expect(received.count == total)
@@ -182,6 +186,7 @@ struct DocumentedBehaviourTests {
         let server = try makeServer(mode: .thread, handler: .blocking { Reporting() }, start: true) { $0.noDelay = enabled }
         defer { server.close() }
         let client = try TestClient(server.localAddress)
-        #expect(try client.readLine() == (enabled ? "1\n" : "0\n"))
+        let reply = try client.readLine()
+        #expect(reply == (enabled ? "1\n" : "0\n"))
     }
 }

@@ -77,7 +77,7 @@ struct HooksTests {
         try next.send("ok\n")
         #expect(try next.readLine() == "ok\n")
         server.shutdown()
-        _ = serving.join()
+        #expect(serving.join(), "serveForever returned")
         server.close()
         #expect(reported.withLock { $0 } == ["Boom()"])
     }
@@ -106,7 +106,7 @@ struct HooksTests {
         let serving = ServingThread(server)
         #expect(waitUntil(timeout: 5) { calls.count >= 3 })
         server.shutdown()
-        _ = serving.join()
+        #expect(serving.join(), "serveForever returned")
         server.close()
     }
 }

@@ -69,7 +69,7 @@ struct LifecycleTests {
         #expect(try client.readToEnd().isEmpty)
         #expect(serving.join(timeout: 5), "serveForever returned")
         // serveForever returns once the helper's shutdown is done; the listener closes right after.
-        #expect(waitUntil(timeout: 5) { (try? TestClient(address)) == nil }, "the listener is closed")
+        #expect(waitUntil(timeout: 5) { connectionRefused(address) }, "the listener is closed")
     }
 
     @Test("shutdown before serveForever makes it return at once")

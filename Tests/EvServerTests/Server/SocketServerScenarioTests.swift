@@ -84,7 +84,7 @@ struct SocketServerScenarioTests {
         try client.send("x\n")
         _ = try client.readToEnd()  // the server closed first: its side is in TIME_WAIT
         first.shutdown()
-        _ = serving.join()
+        #expect(serving.join(), "serveForever returned")
         first.close()
         let second = try makeServer(address, mode: .sync)
         second.close()
@@ -160,7 +160,7 @@ struct SocketServerScenarioTests {
             #expect(try !datagram.handleRequest())
         }  // no close(): deinit's job
         let address = try SocketAddress(host: "127.0.0.1", port: streamPort)
-        #expect(throws: TestFailure.self, "nobody listens any more") { try TestClient(address) }
+        #expect(connectionRefused(address), "nobody listens any more")
         // A descriptor left open would keep the port: binding it without SO_REUSEADDR proves it is gone.
         #expect(bindsRawly(port: streamPort, type: SOCK_STREAM), "the stream port is free")
         #expect(bindsRawly(port: datagramPort, type: SOCK_DGRAM), "the datagram port is free")

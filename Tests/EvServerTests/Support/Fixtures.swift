@@ -88,14 +88,13 @@ final class ServingThread: Sendable {
     }
 }
 
-/// Polls `condition` every millisecond until it holds or `timeout` passes.
-@discardableResult
+/// Polls `condition` every millisecond until it holds (true) or `timeout` seconds have passed on the
+/// monotonic clock (false: the caller expects true, so a timeout fails the test).
 func waitUntil(timeout: Double = 10, _ condition: () -> Bool) -> Bool {
-    var waited = 0.0
+    let deadline = monotonicNow() + timeout
     while !condition() {
-        if waited >= timeout { return false }
+        if monotonicNow() >= deadline { return false }
         usleep(1000)
-        waited += 0.001
     }
     return true
 }

@@ -125,6 +125,20 @@ final class TestClient {
     }
 }
 
+/// Whether connecting to `address` is refused (nobody listens: `ECONNREFUSED`, or for a Unix path whose
+/// file is gone, `ENOENT`). A connect that fails otherwise, or succeeds, is not a refusal.
+func connectionRefused(_ address: SocketAddress) -> Bool {
+    let (family, initial, length) = rawAddress(address)
+    var storage = initial
+    let descriptor = socket(family, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+    guard descriptor >= 0 else { return false }
+    defer { close(descriptor) }
+    let result = withUnsafePointer(to: &storage) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, length) }
+    }
+    return result != 0 && (errno == ECONNREFUSED || errno == ENOENT)
+}
+
 /// `address` as the kernel wants it: family, `sockaddr_storage` and length (built here, not by EvServer).
 func rawAddress(_ address: SocketAddress) -> (CInt, sockaddr_storage, socklen_t) {
     var storage = sockaddr_storage()

@@ -173,7 +173,9 @@ struct LifecycleTests {
         // (Installed for the process, but only the handler's thread is ever sent SIGUSR1.)
         var action = sigaction()
         action.__sigaction_handler.sa_handler = { _ in signalsDelivered.add(1, ordering: .relaxed) }
-        sigaction(SIGUSR1, &action, nil)
+        var previousAction = sigaction()
+        sigaction(SIGUSR1, &action, &previousAction)
+        defer { sigaction(SIGUSR1, &previousAction, nil) }
         let server = try makeServer(mode: .thread, handler: .blocking { Big(size: size, target: target) }, start: true)
         defer { server.close() }
         let client = try TestClient(server.localAddress)

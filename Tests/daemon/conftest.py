@@ -11,6 +11,10 @@ import time
 
 import pytest
 
+MODES = ["event", "sync", "thread", "pool", "async"]
+SERVICES = ["echo", "upper", "daytime", "discard", "chargen"]
+DAYTIME = re.compile(rb"\w+, \w+ \d\d, \d{4} \d\d:\d\d:\d\d-\w+\r\n")
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.environ.get("EVSERVED", os.path.join(ROOT, ".build", "debug", "evserved"))
 TIMEOUT = 10.0
@@ -158,6 +162,60 @@ def recv_until(sock, predicate, limit=1 << 26):
 
 def recv_all(sock):
     return recv_until(sock, lambda _: False)
+
+
+def recv_until_closed(sock):
+    """Reads until the server ends the connection; returns (data, how): how is "closed" (FIN) or "reset"
+    (RST, with the bytes that came before it). A read timeout raises: it is not an end."""
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return data, "reset"
+        if not chunk:
+            return data, "closed"
+        data += chunk
+
+
+def wait_for(predicate, timeout=TIMEOUT, interval=0.02):
+    """Polls `predicate` until it is true (returns True) or `timeout` seconds pass (returns False: the caller
+    asserts)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+def tcp_address(url):
+    host, port = url[len("tcp://"):].rsplit(":", 1)
+    return host.strip("[]"), int(port)
+
+
+def base_url(transport, service):
+    """A fresh listener URL: tcp4, tcp6, unix (stream) or udp4, udp6, unixgram (datagram)."""
+    return {
+        "tcp4": "tcp://127.0.0.1:0",
+        "tcp6": "tcp://[::1]:0",
+        "udp4": "udp://127.0.0.1:0",
+        "udp6": "udp://[::1]:0",
+    }.get(transport) or f"{'unix' if transport == 'unix' else 'unixgram'}://" + short_unix_path(service)
+
+
+def service_daemon(mode, transports, *flags):
+    """One daemon in `mode` with a listener for each transport x service (each with its own service);
+    `daemon.by_key[(transport, service)]` is its URL."""
+    keys = [(t, s) for t in transports for s in SERVICES]
+    args = []
+    for transport, service in keys:
+        args += ["--listen", f"{base_url(transport, service)}?service={service}"]
+    daemon = Daemon(*args, "--mode", mode, *flags)
+    daemon.by_key = dict(zip(keys, daemon.urls))
+    daemon.mode = mode
+    return daemon
 
 
 def run_evserved(*args, timeout=TIMEOUT):

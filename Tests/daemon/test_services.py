@@ -1,35 +1,17 @@
 """Every built-in service over every stream transport in every execution mode, with real clients."""
-import re
 import socket
 
 import pytest
 
-from conftest import Daemon, connect_url, recv_all, recv_until, short_unix_path
+from conftest import DAYTIME, MODES, connect_url, recv_all, recv_until, service_daemon
 
-MODES = ["event", "sync", "thread", "pool", "async"]
 TRANSPORTS = ["tcp4", "tcp6", "unix"]
-SERVICES = ["echo", "upper", "daytime", "discard", "chargen"]
-DAYTIME = re.compile(rb"\w+, \w+ \d\d, \d{4} \d\d:\d\d:\d\d-\w+\r\n")
-
-
-def base_url(transport, service):
-    if transport == "tcp4":
-        return "tcp://127.0.0.1:0"
-    if transport == "tcp6":
-        return "tcp://[::1]:0"
-    return "unix://" + short_unix_path(service)
 
 
 @pytest.fixture(scope="module", params=MODES)
 def mode_daemon(request):
     """One daemon per mode, with a listener for each transport x service (each with its own service)."""
-    keys = [(t, s) for t in TRANSPORTS for s in SERVICES]
-    args = []
-    for transport, service in keys:
-        args += ["--listen", f"{base_url(transport, service)}?service={service}"]
-    daemon = Daemon(*args, "--mode", request.param, "--threads", "4", "--idle-timeout", "30")
-    daemon.by_key = dict(zip(keys, daemon.urls))
-    daemon.mode = request.param
+    daemon = service_daemon(request.param, TRANSPORTS, "--threads", "4", "--idle-timeout", "30")
     yield daemon
     assert daemon.stop() == 0, daemon.stderr_text()
 
@@ -93,9 +75,11 @@ def test_discard_reads_everything_and_answers_nothing(mode_daemon, transport):
         sock.sendall(b"x" * 300_000)
         sock.shutdown(socket.SHUT_WR)
         assert recv_all(sock) == b""
-    # and the service still answers a fresh client
+    # and the service still serves a fresh client: takes its bytes, answers nothing, closes at its end
     with connect_url(mode_daemon.by_key[(transport, "discard")]) as sock:
         sock.sendall(b"more")
+        sock.shutdown(socket.SHUT_WR)
+        assert recv_all(sock) == b"", "closed in order, without a byte (a read timeout would raise)"
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

@@ -6,22 +6,11 @@ import Testing
 import Glibc
 #endif
 
-/// Echo lines until the input ends, async style.
-final class LineEchoAsyncHandler: StreamAsyncHandler {
-    func handle(_ connection: AsyncConnection) async throws {
-        for try await line in connection.lines { try await connection.write(line) }
-    }
-}
-
 private func asyncServer(
-    _ address: SocketAddress? = nil, handler: StreamHandler = .async { LineEchoAsyncHandler() },
-    configure: (inout ServerConfiguration) -> Void = { _ in }
+    _ address: SocketAddress? = nil, handler: StreamHandler = .async { EchoHandler() },
+    hooks: ServerHooks = ServerHooks(), configure: (inout ServerConfiguration) -> Void = { _ in }
 ) throws -> StreamServer {
-    var configuration = ServerConfiguration(address: try address ?? SocketAddress(host: "127.0.0.1", port: 0), mode: .async)
-    configure(&configuration)
-    let server = try StreamServer(configuration: configuration, handler: handler)
-    try server.start()
-    return server
+    try makeServer(address, mode: .async, handler: handler, hooks: hooks, start: true, configure: configure)
 }
 
 @Suite("async handlers")
@@ -102,10 +91,27 @@ struct AsyncHandlerTests {
                 }
             }
         }
-        let server = try asyncServer(handler: .async { Flood(progress) })
+        // The loop calls serviceActions every 10 ms: three calls with no progress between them mean the
+        // handler is suspended in a write (a handler that never suspended would have written all 16 MiB).
+        let ticks = Counter()
+        let server = try asyncServer(handler: .async { Flood(progress) }, hooks: ServerHooks(serviceActions: { ticks.increment() })) {
+            $0.serviceActionsInterval = 0.01
+        }
         defer { server.close() }
         let client = try TestClient(server.localAddress)
-        usleep(500_000)
+        var lastProgress = -1
+        var lastTick = 0
+        var quietTicks = 0
+        #expect(waitUntil(timeout: 10) {
+            let now = progress.written.load(ordering: .relaxed)
+            let tick = ticks.count
+            if tick != lastTick {
+                quietTicks = now == lastProgress && now > 0 ? quietTicks + tick - lastTick : 0
+                lastTick = tick
+                lastProgress = now
+            }
+            return quietTicks >= 3 || now == 16 * 1024 * 1024
+        }, "the handler neither stalled nor finished")
         // Kernel buffers on both sides plus one high water mark: far below 16 MiB.
         let stalled = progress.written.load(ordering: .relaxed)
         #expect(stalled < 8 * 1024 * 1024, "the handler ran ahead of its client: \(stalled) bytes")
@@ -114,14 +120,28 @@ struct AsyncHandlerTests {
 
     @Test("close while handlers are suspended in reads returns promptly and closes every client")
     func closeWhileSuspended() throws {
-        let server = try asyncServer()
+        final class Reader: StreamAsyncHandler {
+            let reading: Counter
+            init(_ reading: Counter) { self.reading = reading }
+            func handle(_ connection: AsyncConnection) async throws {
+                _ = try await connection.read(exactly: 7)  // "partial": once read, the close is an orderly one
+                reading.increment()
+                _ = try await connection.readLine()
+            }
+        }
+        let reading = Counter()
+        let server = try asyncServer(handler: .async { Reader(reading) })
         let clients = try (0..<50).map { _ in try TestClient(server.localAddress) }
         for client in clients { try client.send("partial") }
-        usleep(100_000)
+        #expect(waitUntil(timeout: 10) { reading.count == 50 }, "every handler has read its bytes and waits for a line")
         let started = monotonicNow()
         server.close()
         #expect(monotonicNow() - started < 2)
-        for client in clients { #expect((try? client.readToEnd()) ?? [] == []) }
+        for client in clients {
+            let (ending, received) = client.ending()
+            #expect(ending == .endOfStream, "closed by the server")
+            #expect(received.isEmpty)
+        }
     }
 
     @Test("send(to:) and broadcast(topic:) reach connections from any thread, in order")
@@ -161,30 +181,26 @@ struct AsyncHandlerTests {
                 while try await connection.readLine() != nil {}
             }
         }
-        let server = try asyncServer(handler: .async { Member() })
+        let ticks = LoopTicks()
+        let server = try asyncServer(handler: .async { Member() }, hooks: ticks.hooks) { $0.serviceActionsInterval = LoopTicks.interval }
         defer { server.close() }
-        let reader = try TestClient(server.localAddress, timeout: 2)  // reads nothing until the broadcasts are queued
+        let reader = try TestClient(server.localAddress)  // reads nothing until the broadcasts are queued
         #expect(try reader.readLine() == "joined\n")
         let chunk = [UInt8](repeating: 0x62, count: 64 * 1024)
         let total = 256 * chunk.count  // 16 MiB: more than the kernel's buffers and the 1 MiB limit together
         for _ in 0..<256 { server.broadcast(chunk, topic: "room") }
-        usleep(500_000)
-        var received = 0
-        var closedByServer = false
-        while let bytes = try? reader.receive() {  // until the server closes it, or 2 s of silence
-            if bytes.isEmpty { closedByServer = true; break }
-            received += bytes.count
-        }
-        #expect(closedByServer, "the slow receiver was not closed")
-        #expect(received < total, "the slow receiver was sent everything: its queue grew without bound")
+        #expect(ticks.waitForTicks(), "the loop has taken every broadcast")
+        let (ending, received) = reader.ending(within: 10)
+        #expect(ending == .endOfStream, "the slow receiver was not closed: \(ending)")
+        #expect(received.count < total, "the slow receiver was sent everything: its queue grew without bound")
     }
 
     @Test("an async handler in another mode is refused")
     func styleMismatch() throws {
         #expect(throws: ServerError.self) {
             try StreamServer(
-                configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: .event),
-                handler: .async { LineEchoAsyncHandler() }
+                configuration: ServerConfiguration(address: try loopback(), mode: .event),
+                handler: .async { EchoHandler() }
             )
         }
     }

@@ -12,7 +12,7 @@ struct DatagramHooksTests {
     func verifyRequestRejects(mode: ExecutionMode) throws {
         let verified = Counter()
         let server = try makeDatagramServer(
-            try SocketAddress(host: "127.0.0.1", port: 0), mode: mode,
+            try loopback(), mode: mode,
             hooks: ServerHooks(verifyRequest: { _ in verified.increment(); return false })
         )
         defer { server.close() }
@@ -48,7 +48,7 @@ struct DatagramHooksTests {
             }
         }
         let server = try makeDatagramServer(
-            try SocketAddress(host: "127.0.0.1", port: 0), mode: mode,
+            try loopback(), mode: mode,
             handler: datagramHandler(for: mode, event: { FailingEvent() }, blocking: { Failing() }, async: { FailingAsync() }),
             hooks: ServerHooks(handleError: { error, client in
                 if error is Boom { reported.withLock { $0.append(client) } }
@@ -68,7 +68,7 @@ struct DatagramHooksTests {
     func handleRequestOne(mode: ExecutionMode) throws {
         let timeouts = Counter()
         let server = try makeDatagramServer(
-            try SocketAddress(host: "127.0.0.1", port: 0), mode: mode,
+            try loopback(), mode: mode,
             hooks: ServerHooks(handleTimeout: { timeouts.increment() })
         ) { $0.timeout = 0.1 }
         defer { server.close() }
@@ -108,15 +108,19 @@ struct DatagramHooksTests {
             }
         }
         let server = try makeDatagramServer(
-            try SocketAddress(host: "127.0.0.1", port: 0), mode: mode,
+            try loopback(), mode: mode,
             handler: datagramHandler(for: mode, event: { StoppingEvent() }, blocking: { Stopping() }, async: { StoppingAsync() })
         )
         let serving = ServingThread(server)
+        let port = server.localAddress.port!
         let client = try DatagramTestClient(to: server.localAddress)
         try client.send("bye")
         #expect(try client.receiveText() == "bye")
         #expect(serving.join(), "serveForever returned")
-        #expect(waitUntil { (try? server.start()) == nil }, "the server ends up closed")
+        // Closed, not merely stopped: start() says so, and the socket is gone (its port binds again).
+        #expect(waitUntil(timeout: 5) { bindsRawly(port: port, type: SOCK_DGRAM) }, "the socket is closed")
+        let error = #expect(throws: ServerError.self) { try server.start() }
+        #expect(error?.code == .closed)
     }
 
     @Test("close handles what the pool has queued, then closes; descriptors and threads return")
@@ -125,15 +129,16 @@ struct DatagramHooksTests {
         let gate = Gate()
         do {
             let server = try makeDatagramServer(
-                try SocketAddress(host: "127.0.0.1", port: 0), mode: .pool(threads: 1, queueLimit: 8),
+                try loopback(), mode: .pool(threads: 1, queueLimit: 8),
                 handler: .blocking { GatedDatagramEcho(gate) }
             )
             try server.start()
             let target = try DatagramTestClient(to: server.localAddress)
             for index in 0..<5 { try target.send("\(index)") }
             #expect(waitUntil { server.statistics.handled == 5 })
-            _ = PThread { usleep(100_000); gate.open() }
+            _ = PThread { usleep(100_000); gate.open() }  // opens while close() waits: close must wait for the queue
             server.close()
+            #expect(!gate.expired)
             #expect(server.statistics.repliesSent == 5, "queued datagrams are answered before close returns")
             var replies: Set<String> = []
             for _ in 0..<5 { replies.insert(try target.receiveText()) }

@@ -10,32 +10,33 @@ import Glibc
 struct BackPressureTests {
     @Test("a full pool stops accepting and resumes when a worker frees; every client is served")
     func poolStopsAcceptingWhenFull() throws {
-        let gate = Mutex(false)
+        let gate = Gate()
         let accepted = Counter()
+        let ticks = LoopTicks()
         final class Gated: StreamRequestHandler {
-            let gate: @Sendable () -> Bool
-            init(gate: @escaping @Sendable () -> Bool) { self.gate = gate }
+            let gate: Gate
+            init(_ gate: Gate) { self.gate = gate }
             func handle(_ request: StreamRequest) throws {
-                while !gate() { usleep(1000) }
+                try gate.wait()
                 try request.write("served\n")
             }
         }
-        let server = try StreamServer(
-            configuration: ServerConfiguration(
-                address: try SocketAddress(host: "127.0.0.1", port: 0), mode: .pool(threads: 1, queueLimit: 1)
-            ),
-            handler: .blocking { Gated(gate: { gate.withLock { $0 } }) },
-            hooks: ServerHooks(verifyRequest: { _ in accepted.increment(); return true })
-        )
-        try server.start()
+        var hooks = ticks.hooks
+        hooks.verifyRequest = { _ in accepted.increment(); return true }
+        let server = try makeServer(
+            mode: .pool(threads: 1, queueLimit: 1), handler: .blocking { Gated(gate) }, hooks: hooks, start: true
+        ) { $0.serviceActionsInterval = LoopTicks.interval }
+        defer { server.close() }
         let clients = try (0..<5).map { _ in try TestClient(server.localAddress) }
         #expect(waitUntil(timeout: 5) { accepted.count >= 2 })
-        usleep(100_000)  // time for a wrongly accepted third client to show
+        // The five connections are complete (connect returned): a loop that would accept a third has had
+        // its chance once it has come round a few times.
+        #expect(ticks.waitForTicks())
         #expect(accepted.count == 2, "one running + one queued; the rest wait in the kernel backlog")
-        gate.withLock { $0 = true }
+        gate.open()
         for client in clients { #expect(try client.readLine() == "served\n") }
         #expect(accepted.count == 5)
-        server.close()
+        #expect(!gate.expired)
     }
 
     @Test("event mode: a client that does not read pauses reading, and loses nothing")
@@ -46,11 +47,11 @@ struct BackPressureTests {
                 EventBackPressureProbe.shared.record(connection.bufferedByteCount)
             }
         }
-        var configuration = ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0))
-        configuration.writeBufferHighWaterMark = 256 * 1024
-        configuration.writeBufferLowWaterMark = 64 * 1024
-        let server = try StreamServer(configuration: configuration, handler: .event { Echo() })
-        try server.start()
+        let server = try makeServer(handler: .event { Echo() }, start: true) {
+            $0.writeBufferHighWaterMark = 256 * 1024
+            $0.writeBufferLowWaterMark = 64 * 1024
+        }
+        defer { server.close() }
         let client = try TestClient(server.localAddress, timeout: 0.5)
         // Send far more than the kernel buffers plus the high water mark hold, without reading.
         let chunk = [UInt8](repeating: 7, count: 64 * 1024)
@@ -71,16 +72,15 @@ struct BackPressureTests {
             received += bytes.count
         }
         #expect(received == sent)
-        server.close()
     }
 
     @Test("Unix socket files: a stale one is replaced, a live one is refused, other files are untouched")
     func unixSocketFiles() throws {
         let path = temporarySocketPath()
         let address = try SocketAddress(unixPath: path)
-        let first = try StreamServer(configuration: ServerConfiguration(address: address), handler: lineEchoHandler(for: .event))
+        let first = try StreamServer(configuration: ServerConfiguration(address: address), handler: echoHandler(for: .event))
         let error = #expect(throws: ServerError.self) {
-            try StreamServer(configuration: ServerConfiguration(address: address), handler: lineEchoHandler(for: .event))
+            try StreamServer(configuration: ServerConfiguration(address: address), handler: echoHandler(for: .event))
         }
         #expect(error?.code == .addressInUse)
         #expect(access(path, F_OK) == 0, "the live server's file stays")
@@ -99,14 +99,14 @@ struct BackPressureTests {
         }
         #expect(bound == 0)
         close(stale)
-        let second = try StreamServer(configuration: ServerConfiguration(address: address), handler: lineEchoHandler(for: .event))
+        let second = try StreamServer(configuration: ServerConfiguration(address: address), handler: echoHandler(for: .event))
         second.close()
 
         // A regular file is never removed.
         let file = open(path, O_CREAT | O_WRONLY, 0o600)
         close(file)
         #expect(throws: ServerError.self) {
-            try StreamServer(configuration: ServerConfiguration(address: address), handler: lineEchoHandler(for: .event))
+            try StreamServer(configuration: ServerConfiguration(address: address), handler: echoHandler(for: .event))
         }
         #expect(access(path, F_OK) == 0)
         unlink(path)

@@ -32,14 +32,11 @@ struct HooksTests {
         let handler = handler(
             for: mode, event: { RecordingEvent(handled) }, blocking: { Recording(handled) }, async: { RecordingAsync(handled) }
         )
-        let server = try StreamServer(
-            configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: mode),
-            handler: handler, hooks: hooks
-        )
+        let server = try makeServer(mode: mode, handler: handler, hooks: hooks)
         defer { server.close() }
         let client = try TestClient(server.localAddress)
         #expect(try server.handleRequest())
-        #expect(try client.readToEnd().isEmpty, "the rejected client sees the connection closed")
+        #expect(client.ending().ending == .endOfStream, "the rejected client sees the connection closed")
         #expect(verified.count == 1)
         #expect(handled.count == 0)
     }
@@ -71,19 +68,16 @@ struct HooksTests {
             }
         }
         let handler = handler(for: mode, event: { FailingEvent() }, blocking: { Failing() }, async: { FailingAsync() })
-        let server = try StreamServer(
-            configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: mode),
-            handler: handler, hooks: hooks
-        )
+        let server = try makeServer(mode: mode, handler: handler, hooks: hooks)
         let serving = ServingThread(server)
         let failing = try TestClient(server.localAddress)
         try failing.send("fail\n")
-        #expect(try failing.readToEnd().isEmpty, "the failing connection is closed")
+        #expect(failing.ending().ending == .endOfStream, "the failing connection is closed")
         let next = try TestClient(server.localAddress)
         try next.send("ok\n")
         #expect(try next.readLine() == "ok\n")
         server.shutdown()
-        _ = serving.join()
+        #expect(serving.join(), "serveForever returned")
         server.close()
         #expect(reported.withLock { $0 } == ["Boom()"])
     }
@@ -91,12 +85,9 @@ struct HooksTests {
     @Test("handleRequest calls handleTimeout when no client comes")
     func handleTimeout() throws {
         let timeouts = Counter()
-        var configuration = ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: .sync)
-        configuration.timeout = 0.05
-        let server = try StreamServer(
-            configuration: configuration, handler: lineEchoHandler(for: .sync),
-            hooks: ServerHooks(handleTimeout: { timeouts.increment() })
-        )
+        let server = try makeServer(
+            mode: .sync, handler: lineEchoHandler(for: .sync), hooks: ServerHooks(handleTimeout: { timeouts.increment() })
+        ) { $0.timeout = 0.05 }
         defer { server.close() }
         #expect(try server.handleRequest() == false)
         #expect(timeouts.count == 1)
@@ -111,16 +102,11 @@ struct HooksTests {
     @Test("serviceActions runs while serving")
     func serviceActions() throws {
         let calls = Counter()
-        var configuration = ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0))
-        configuration.serviceActionsInterval = 0.01
-        let server = try StreamServer(
-            configuration: configuration, handler: lineEchoHandler(for: .event),
-            hooks: ServerHooks(serviceActions: { calls.increment() })
-        )
+        let server = try makeServer(hooks: ServerHooks(serviceActions: { calls.increment() })) { $0.serviceActionsInterval = 0.01 }
         let serving = ServingThread(server)
         #expect(waitUntil(timeout: 5) { calls.count >= 3 })
         server.shutdown()
-        _ = serving.join()
+        #expect(serving.join(), "serveForever returned")
         server.close()
     }
 }

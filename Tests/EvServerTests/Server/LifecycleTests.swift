@@ -31,10 +31,7 @@ struct LifecycleTests {
             }
         }
         let handler = handler(for: mode, event: { StoppingEvent() }, blocking: { Stopping() }, async: { StoppingAsync() })
-        let server = try StreamServer(
-            configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: mode),
-            handler: handler
-        )
+        let server = try makeServer(mode: mode, handler: handler)
         let serving = ServingThread(server)
         let client = try TestClient(server.localAddress)
         #expect(try client.readLine() == "bye\n")
@@ -64,10 +61,7 @@ struct LifecycleTests {
             }
         }
         let handler = handler(for: mode, event: { ClosingEvent() }, blocking: { Closing() }, async: { ClosingAsync() })
-        let server = try StreamServer(
-            configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: mode),
-            handler: handler
-        )
+        let server = try makeServer(mode: mode, handler: handler)
         let address = server.localAddress
         let serving = ServingThread(server)
         let client = try TestClient(address)
@@ -75,15 +69,12 @@ struct LifecycleTests {
         #expect(try client.readToEnd().isEmpty)
         #expect(serving.join(timeout: 5), "serveForever returned")
         // serveForever returns once the helper's shutdown is done; the listener closes right after.
-        #expect(waitUntil(timeout: 5) { (try? TestClient(address)) == nil }, "the listener is closed")
+        #expect(waitUntil(timeout: 5) { connectionRefused(address) }, "the listener is closed")
     }
 
     @Test("shutdown before serveForever makes it return at once")
     func shutdownBeforeServing() throws {
-        let server = try StreamServer(
-            configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0)),
-            handler: lineEchoHandler(for: .event)
-        )
+        let server = try makeServer()
         server.shutdown()
         try server.serveForever()
         server.close()
@@ -91,10 +82,7 @@ struct LifecycleTests {
 
     @Test("serving twice at once is refused")
     func alreadyServing() throws {
-        let server = try StreamServer(
-            configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0)),
-            handler: lineEchoHandler(for: .event)
-        )
+        let server = try makeServer()
         try server.start()
         let error = #expect(throws: ServerError.self) { try server.serveForever() }
         #expect(error?.code == .alreadyServing)
@@ -103,23 +91,31 @@ struct LifecycleTests {
 
     @Test("thread mode reaps its worker threads")
     func threadsReaped() throws {
-        let server = try StreamServer(
-            configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: .thread),
-            handler: lineEchoHandler(for: .thread)
-        )
-        let serving = ServingThread(server)
-        #expect(waitUntil { threadCount() > 0 })
-        let before = threadCount()
+        // Each handler notes its thread's kernel id; a reaped thread leaves /proc/self/task. (Counting all
+        // threads would mix in the other tests running in parallel.)
+        final class Noting: StreamRequestHandler {
+            let threads: Record
+            init(_ threads: Record) { self.threads = threads }
+            func handle(_ request: StreamRequest) throws {
+                threads.add("\(currentThreadID())")
+                while let line = try request.readLine() { try request.write(line) }
+            }
+        }
+        let threads = Record()
+        let server = try makeServer(mode: .thread, handler: .blocking { Noting(threads) }, start: true)
+        defer { server.close() }
         for _ in 0..<50 {
             let client = try TestClient(server.localAddress)
             try client.send("x\n")
-            _ = try client.readToEnd()
+            #expect(try client.readLine() == "x\n")
+            client.shutdownWrite()
+            #expect(client.ending().ending == TestClient.Ending.endOfStream)
         }
-        // Other tests run in parallel; 50 unreaped threads would show.
-        #expect(waitUntil(timeout: 5) { threadCount() - before < 25 })
-        server.shutdown()
-        _ = serving.join()
-        server.close()
+        let ids = threads.all.map { Int($0)! }
+        #expect(ids.count == 50)
+        #expect(Set(ids).count == 50, "a thread per connection")
+        #expect(waitUntil(timeout: 5) { ids.allSatisfy { !threadExists($0) } },
+                "threads still alive: \(ids.filter(threadExists).count) of 50")
     }
 
     @Test("close wakes blocking handlers stuck in a read", arguments: [ExecutionMode.sync, .thread, .pool(threads: 1, queueLimit: 1)])
@@ -133,42 +129,59 @@ struct LifecycleTests {
             }
         }
         let reading = Gate()
-        let server = try StreamServer(
-            configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: mode),
-            handler: .blocking { ReadsALine(reading) }
-        )
-        try server.start()
+        let server = try makeServer(mode: mode, handler: .blocking { ReadsALine(reading) }, start: true)
         let client = try TestClient(server.localAddress)  // never ends its line: the handler blocks in readLine
         try client.send("partial")
-        reading.wait()
+        try reading.wait()
         server.close()
-        #expect(try client.readToEnd().isEmpty)
+        #expect(client.ending().ending == .endOfStream)
     }
 
     @Test("a 16 MiB + 1 byte write from a blocking handler arrives whole, signals or not")
     func largeBlockingWrite() throws {
         let size = 16 * 1024 * 1024 + 1
+        /// The handler's thread while it writes: signals go to that thread alone (pthread_kill), never to the
+        /// process, so the other tests running meanwhile see no EINTR. Held under the lock while signalled, so
+        /// the thread cannot end between the check and the signal.
+        final class Target: Sendable {
+            let thread = Mutex<pthread_t?>(nil)
+        }
+        let target = Target()
         final class Big: StreamRequestHandler {
             let size: Int
-            init(size: Int) { self.size = size }
+            let target: Target
+            init(size: Int, target: Target) { self.size = size; self.target = target }
             func handle(_ request: StreamRequest) throws {
                 #expect(try request.write("write data\n") == 11)
                 #expect(try request.readLine() == Array("client response\n".utf8))
+                // Threads started from the test's (dispatch) threads inherit a mask that blocks SIGUSR1, and a
+                // blocked signal interrupts nothing: let this one thread receive it while it writes.
+                var usr1 = sigset_t()
+                sigemptyset(&usr1)
+                sigaddset(&usr1, SIGUSR1)
+                var previous = sigset_t()
+                pthread_sigmask(SIG_UNBLOCK, &usr1, &previous)
+                target.thread.withLock { $0 = pthread_self() }
+                defer {
+                    target.thread.withLock { $0 = nil }
+                    pthread_sigmask(SIG_SETMASK, &previous, nil)
+                }
                 #expect(try request.write([UInt8](repeating: 0, count: size)) == size)
             }
         }
         // A handler without SA_RESTART makes blocking calls fail with EINTR: they must retry, not truncate.
+        // (Installed for the process, but only the handler's thread is ever sent SIGUSR1.)
         var action = sigaction()
-        action.__sigaction_handler.sa_handler = { _ in }
-        sigaction(SIGUSR1, &action, nil)
-        let server = try StreamServer(
-            configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: .thread),
-            handler: .blocking { Big(size: size) }
-        )
-        let serving = ServingThread(server)
+        action.__sigaction_handler.sa_handler = { _ in signalsDelivered.add(1, ordering: .relaxed) }
+        var previousAction = sigaction()
+        sigaction(SIGUSR1, &action, &previousAction)
+        defer { sigaction(SIGUSR1, &previousAction, nil) }
+        let server = try makeServer(mode: .thread, handler: .blocking { Big(size: size, target: target) }, start: true)
+        defer { server.close() }
         let client = try TestClient(server.localAddress)
         #expect(try client.readLine() == "write data\n")
         try client.send("client response\n")
+        let deliveredBefore = signalsDelivered.load(ordering: .relaxed)
         var received = 0
         var signals = 0
         while true {
@@ -176,12 +189,17 @@ struct LifecycleTests {
             if chunk.isEmpty { break }
             #expect(chunk.allSatisfy { $0 == 0 })
             received += chunk.count
-            if signals < 200 { kill(getpid(), SIGUSR1); signals += 1 }
+            if signals < 200 {
+                target.thread.withLock { thread in
+                    if let thread, pthread_kill(thread, SIGUSR1) == 0 { signals += 1 }
+                }
+            }
         }
         #expect(received == size)
-        server.shutdown()
-        _ = serving.join()
-        server.close()
+        #expect(signals > 0, "the handler was signalled while it wrote")
+        // Signals sent while one is pending merge into one: at least one was delivered.
+        #expect(waitUntil(timeout: 5) { signalsDelivered.load(ordering: .relaxed) > deliveredBefore },
+                "sent \(signals), delivered \(signalsDelivered.load(ordering: .relaxed) - deliveredBefore)")
     }
 
     @Test("a timeout set by the handler mid-connection applies to its next read (the socket stops waiting in the kernel)")
@@ -197,12 +215,8 @@ struct LifecycleTests {
                 do { _ = try request.readLine() } catch let error as ConnectionError { outcome.add("\(error.code)") }
             }
         }
-        let server = try StreamServer(
-            configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: .thread),
-            handler: .blocking { Reader(outcome) }
-        )
+        let server = try makeServer(mode: .thread, handler: .blocking { Reader(outcome) }, start: true)
         defer { server.close() }
-        try server.start()
         let client = try TestClient(server.localAddress)
         try client.send("one\n")
         #expect(try client.readLine() == "first\n")
@@ -220,19 +234,14 @@ struct LifecycleTests {
                 }
             }
         }
-        var configuration = ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: mode)
-        configuration.idleTimeout = 0.1
-        let server = try StreamServer(configuration: configuration, handler: .blocking { Patient() })
-        try server.start()
+        let server = try makeServer(mode: mode, handler: .blocking { Patient() }, start: true) { $0.idleTimeout = 0.1 }
+        defer { server.close() }
         let client = try TestClient(server.localAddress)
         #expect(try client.readLine() == "timeout\n")
-        server.close()
     }
 
     @Test("an idle event-mode client is closed")
     func eventIdleTimeout() throws {
-        var configuration = ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0))
-        configuration.idleTimeout = 0.1
         let closedByTimeout = Counter()
         final class Recording: StreamEventHandler {
             let closedByTimeout: Counter
@@ -244,14 +253,16 @@ struct LifecycleTests {
                 if error?.code == .timedOut { closedByTimeout.increment() }
             }
         }
-        let server = try StreamServer(configuration: configuration, handler: .event { Recording(closedByTimeout) })
-        try server.start()
+        let server = try makeServer(handler: .event { Recording(closedByTimeout) }, start: true) { $0.idleTimeout = 0.1 }
+        defer { server.close() }
         let client = try TestClient(server.localAddress)
         try client.send("a\n")
         #expect(try client.readLine() == "a\n")
         #expect(try client.readToEnd().isEmpty)
         // The client may see the close before the loop thread has told the handler.
         #expect(waitUntil(timeout: 5) { closedByTimeout.count == 1 })
-        server.close()
     }
 }
+
+/// SIGUSR1 deliveries to the large-write test's handler thread.
+private let signalsDelivered = Atomic<Int>(0)

@@ -10,8 +10,8 @@ struct ServerGroupTests {
     @Test("a group shares one port, spreads clients over its loops, and closes cleanly")
     func sharesAPort() throws {
         let servers = try ServerGroup.streamServers(
-            loops: 3, configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: .event),
-            handler: .event { ByteEchoEventHandler() }
+            loops: 3, configuration: ServerConfiguration(address: try loopback(), mode: .event),
+            handler: .event { EchoHandler() }
         )
         defer { for server in servers { server.close() } }
         #expect(servers.count == 3)
@@ -36,7 +36,7 @@ struct ServerGroupTests {
             }
         }
         let servers = try ServerGroup.streamServers(
-            loops: 2, configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: .async),
+            loops: 2, configuration: ServerConfiguration(address: try loopback(), mode: .async),
             handler: .async { Greeter() }
         )
         defer { for server in servers { server.close() } }
@@ -59,17 +59,17 @@ struct ServerGroupTests {
 
     @Test("a Unix path gets one member; zero loops is refused")
     func unixAndZero() throws {
-        let path = "/tmp/evs-group-\(getpid()).sock"
+        let path = temporarySocketPath()
         let servers = try ServerGroup.streamServers(
             loops: 4, configuration: ServerConfiguration(address: try SocketAddress(unixPath: path), mode: .event),
-            handler: .event { ByteEchoEventHandler() }
+            handler: .event { EchoHandler() }
         )
         #expect(servers.count == 1)
         for server in servers { server.close() }
         #expect(throws: ServerError.self) {
             try ServerGroup.streamServers(
-                loops: 0, configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: .event),
-                handler: .event { ByteEchoEventHandler() }
+                loops: 0, configuration: ServerConfiguration(address: try loopback(), mode: .event),
+                handler: .event { EchoHandler() }
             )
         }
     }

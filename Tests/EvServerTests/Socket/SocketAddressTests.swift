@@ -47,7 +47,7 @@ struct SocketAddressTests {
     func linkLocalNotAvailable() throws {
         let address = try SocketAddress(parsing: "[fe80::dead:beef%lo]:0")
         let error = #expect(throws: ServerError.self) {
-            _ = try DatagramServer(configuration: ServerConfiguration(address: address), handler: .event { DatagramEchoEventHandler() })
+            _ = try DatagramServer(configuration: ServerConfiguration(address: address), handler: .event { DatagramEchoHandler() })
         }
         #expect(error?.code == .addressNotAvailable, "\(error?.message ?? "")")
     }

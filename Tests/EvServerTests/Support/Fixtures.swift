@@ -59,36 +59,6 @@ func temporarySocketPath() -> String {
     return directory + "/s"
 }
 
-/// socketserver's fixture handler: echo one line back, then the connection closes (blocking style).
-final class LineEchoRequestHandler: StreamRequestHandler {
-    func handle(_ request: StreamRequest) throws {
-        if let line = try request.readLine() { try request.write(line) }
-    }
-}
-
-/// The same in async style.
-final class FirstLineEchoAsyncHandler: StreamAsyncHandler {
-    func handle(_ connection: AsyncConnection) async throws {
-        if let line = try await connection.readLine() { try await connection.write(line) }
-    }
-}
-
-/// The same in event style: echo up to the first newline, then close.
-final class LineEchoEventHandler: StreamEventHandler {
-    private var line: [UInt8] = []
-    func connection(_ connection: StreamConnection, received bytes: UnsafeRawBufferPointer) {
-        line += bytes
-        if line.contains(UInt8(ascii: "\n")) {
-            connection.write(line)
-            connection.close()
-        }
-    }
-}
-
-func lineEchoHandler(for mode: ExecutionMode) -> StreamHandler {
-    handler(for: mode, event: { LineEchoEventHandler() }, blocking: { LineEchoRequestHandler() }, async: { FirstLineEchoAsyncHandler() })
-}
-
 /// Starts `serveForever` on a thread of its own; `join` waits for it to return.
 final class ServingThread: Sendable {
     private let done = Mutex(false)
@@ -118,14 +88,13 @@ final class ServingThread: Sendable {
     }
 }
 
-/// Polls `condition` every millisecond until it holds or `timeout` passes.
-@discardableResult
+/// Polls `condition` every millisecond until it holds (true) or `timeout` seconds have passed on the
+/// monotonic clock (false: the caller expects true, so a timeout fails the test).
 func waitUntil(timeout: Double = 10, _ condition: () -> Bool) -> Bool {
-    var waited = 0.0
+    let deadline = monotonicNow() + timeout
     while !condition() {
-        if waited >= timeout { return false }
+        if monotonicNow() >= deadline { return false }
         usleep(1000)
-        waited += 0.001
     }
     return true
 }
@@ -153,6 +122,17 @@ func openDescriptorCount() -> Int {
     return count - 3  // ".", ".." and the directory's own descriptor
 }
 
+/// The kernel's id of the calling thread (its entry in /proc/self/task).
+func currentThreadID() -> Int {
+    var buffer = [CChar](repeating: 0, count: 64)
+    let count = readlink("/proc/thread-self", &buffer, buffer.count - 1)  // "<pid>/task/<tid>"
+    guard count > 0 else { return -1 }
+    return Int(String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self).split(separator: "/").last!) ?? -1
+}
+
+/// Whether the thread with kernel id `id` still exists in this process.
+func threadExists(_ id: Int) -> Bool { access("/proc/self/task/\(id)", F_OK) == 0 }
+
 /// Threads of this process.
 func threadCount() -> Int {
     guard let directory = opendir("/proc/self/task") else { return -1 }
@@ -169,34 +149,28 @@ final class Record: Sendable {
     var all: [String] { events.withLock { $0 } }
 }
 
+/// The loop's heartbeat, through the `serviceActions` hook: a server made with `hooks` and
+/// `serviceActionsInterval = interval` calls it every 10 ms on its loop thread. `waitForTicks(n)` returns once
+/// the loop has come round n more times, so whatever was pending for it before (a readable socket, work
+/// queued from another thread) has been handled: the way to check that something did *not* happen without a
+/// fixed sleep.
+final class LoopTicks: Sendable {
+    static let interval = 0.01
+    private let counter = Counter()
+    var hooks: ServerHooks { ServerHooks(serviceActions: { [counter] in counter.increment() }) }
+    var count: Int { counter.count }
+    /// Fails (returns false) if the loop does not come round `ticks` times within `timeout` seconds.
+    func waitForTicks(_ ticks: Int = 3, timeout: Double = 5) -> Bool {
+        let start = counter.count
+        return waitUntil(timeout: timeout) { self.counter.count >= start + ticks }
+    }
+}
+
 /// A thread-safe counter for hooks and handlers.
 final class Counter: Sendable {
     private let value = Mutex(0)
     func increment() { value.withLock { $0 += 1 } }
     var count: Int { value.withLock { $0 } }
-}
-
-/// Datagram echo, blocking style: the datagram back.
-final class DatagramEchoRequestHandler: DatagramRequestHandler {
-    func handle(_ request: DatagramRequest) throws { try request.reply(request.datagram) }
-}
-
-/// Datagram echo, event style.
-final class DatagramEchoEventHandler: DatagramEventHandler {
-    func channel(_ channel: DatagramChannel, received datagram: UnsafeRawBufferPointer, from client: SocketAddress) {
-        channel.send(datagram, to: client)
-    }
-}
-
-/// Datagram echo, async style.
-final class DatagramEchoAsyncHandler: DatagramAsyncHandler {
-    func handle(_ datagram: [UInt8], from client: SocketAddress, channel: DatagramChannel) async throws {
-        channel.send(datagram, to: client)
-    }
-}
-
-func datagramEchoHandler(for mode: ExecutionMode) -> DatagramHandler {
-    datagramHandler(for: mode, event: { DatagramEchoEventHandler() }, blocking: { DatagramEchoRequestHandler() }, async: { DatagramEchoAsyncHandler() })
 }
 
 /// A datagram server on `address` in `mode`, echoing unless another handler is given.
@@ -209,11 +183,20 @@ func makeDatagramServer(
     return try DatagramServer(configuration: configuration, handler: handler ?? datagramEchoHandler(for: mode), hooks: hooks)
 }
 
-/// A gate that blocking handlers wait at until the test opens it.
+/// A gate that handlers (or the test) wait at until it is opened. A wait that outlasts its deadline throws
+/// and is remembered (`expired`), so a test can never go on as if the gate had opened.
 final class Gate: Sendable {
     private let isOpen = Mutex(false)
+    private let didExpire = Mutex(false)
     func open() { isOpen.withLock { $0 = true } }
-    func wait() { waitUntil(timeout: 30) { self.isOpen.withLock { $0 } } }
+    func wait(timeout: Double = 10) throws {
+        guard waitUntil(timeout: timeout, { self.isOpen.withLock { $0 } }) else {
+            didExpire.withLock { $0 = true }
+            throw TestFailure("the gate was not opened within \(timeout) s")
+        }
+    }
+    /// True once a wait ran out of time.
+    var expired: Bool { didExpire.withLock { $0 } }
 }
 
 /// Seconds on the monotonic clock.
@@ -228,7 +211,7 @@ final class GatedDatagramEcho: DatagramRequestHandler {
     let gate: Gate
     init(_ gate: Gate) { self.gate = gate }
     func handle(_ request: DatagramRequest) throws {
-        gate.wait()
+        try gate.wait()
         try request.reply(request.datagram)
     }
 }

@@ -70,6 +70,52 @@ final class TestClient {
 
     func shutdownWrite() { shutdown(descriptor, CInt(SHUT_WR)) }
 
+    /// How a connection ended, as the client saw it.
+    enum Ending: Equatable, CustomStringConvertible {
+        /// The server closed it in order (FIN): `recv` returned 0.
+        case endOfStream
+        /// The server reset it (RST): `ECONNRESET`.
+        case reset
+        /// Still open when the wait ran out.
+        case timedOut
+        /// Another error (errno).
+        case failed(CInt)
+        var description: String {
+            switch self {
+            case .endOfStream: "end of stream"
+            case .reset: "reset"
+            case .timedOut: "still open (timed out)"
+            case .failed(let code): "failed with errno \(code)"
+            }
+        }
+    }
+
+    /// Waits up to `timeout` seconds for the server to end the connection, reading (and returning) what
+    /// arrives meanwhile, and says how it ended: unlike `readToEnd`, a timeout is not mistaken for a close.
+    func ending(within timeout: Double = 5) -> (ending: Ending, received: [UInt8]) {
+        let deadline = monotonicNow() + timeout
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let remaining = deadline - monotonicNow()
+            guard remaining > 0 else { return (.timedOut, received) }
+            var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&entry, 1, CInt(max(1, remaining * 1000)))
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else { continue }
+            let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, CInt(MSG_DONTWAIT)) }
+            if count > 0 {
+                received += buffer[..<count]
+            } else if count == 0 {
+                return (.endOfStream, received)
+            } else {
+                let code = errno
+                if code == EAGAIN || code == EINTR { continue }
+                return (code == ECONNRESET ? .reset : .failed(code), received)
+            }
+        }
+    }
+
     /// Resets the connection (RST, as a crashed client's kernel would): SO_LINGER 0, then close.
     func reset() {
         var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
@@ -77,6 +123,20 @@ final class TestClient {
         close(descriptor)
         descriptor = -1
     }
+}
+
+/// Whether connecting to `address` is refused (nobody listens: `ECONNREFUSED`, or for a Unix path whose
+/// file is gone, `ENOENT`). A connect that fails otherwise, or succeeds, is not a refusal.
+func connectionRefused(_ address: SocketAddress) -> Bool {
+    let (family, initial, length) = rawAddress(address)
+    var storage = initial
+    let descriptor = socket(family, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+    guard descriptor >= 0 else { return false }
+    defer { close(descriptor) }
+    let result = withUnsafePointer(to: &storage) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, length) }
+    }
+    return result != 0 && (errno == ECONNREFUSED || errno == ENOENT)
 }
 
 /// `address` as the kernel wants it: family, `sockaddr_storage` and length (built here, not by EvServer).

@@ -53,7 +53,7 @@ struct FlagValueTests {
         var configuration = ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: .thread)
         configuration.sendBufferSize = size
         let error = #expect(throws: ServerError.self) {
-            try StreamServer(configuration: configuration, handler: .blocking { LineEchoRequestHandler() })
+            try StreamServer(configuration: configuration, handler: .blocking { EchoHandler() })
         }
         #expect(error?.code == .invalidConfiguration)
     }
@@ -62,7 +62,7 @@ struct FlagValueTests {
     func sendBufferAccepted() throws {
         var configuration = ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: 0), mode: .thread)
         configuration.sendBufferSize = 65_536
-        let server = try StreamServer(configuration: configuration, handler: .blocking { LineEchoRequestHandler() })
+        let server = try StreamServer(configuration: configuration, handler: .blocking { EchoHandler() })
         server.close()
     }
 }

@@ -4,7 +4,7 @@ import Synchronization
 import Testing
 
 /// A log handler that keeps what it is given.
-private final class RecordingLogHandler: LogHandler, @unchecked Sendable {
+private final class CapturingLogHandler: LogHandler, @unchecked Sendable {
     struct Entry { let level: Logger.Level; let message: String; let metadata: Logger.Metadata }
     let entries = Mutex<[Entry]>([])
     var metadata: Logger.Metadata = [:]
@@ -33,7 +33,7 @@ struct HandlerErrorLogTests {
     @Test("without a handleError hook, a handler's error is logged at error level with the client's address",
           .timeLimit(.minutes(1)))
     func loggedAtErrorLevel() throws {
-        let recorder = RecordingLogHandler()
+        let recorder = CapturingLogHandler()
         let logger = Logger(label: "test", factory: { _ in recorder })
         let address = try SocketAddress(host: "127.0.0.1", port: 0)
         let server = try StreamServer(

@@ -44,7 +44,7 @@ struct SocketserverSurfaceTests {
         })
         let server = try StreamServer(
             configuration: ServerConfiguration(address: try Self.loopback(), mode: .event),
-            handler: .event { ByteEchoEventHandler() }, hooks: hooks
+            handler: .event { EchoHandler() }, hooks: hooks
         )
         defer { server.close() }
         #expect(boundWhenCalled.withLock { $0 } == false, "called once, before bind")
@@ -54,7 +54,7 @@ struct SocketserverSurfaceTests {
         let error = #expect(throws: ServerError.self) {
             try StreamServer(
                 configuration: ServerConfiguration(address: try Self.loopback(), mode: .event),
-                handler: .event { ByteEchoEventHandler() }, hooks: ServerHooks(configureListeningSocket: { _ in throw Refused() })
+                handler: .event { EchoHandler() }, hooks: ServerHooks(configureListeningSocket: { _ in throw Refused() })
             )
         }
         #expect(error?.code == .invalidConfiguration)
@@ -123,7 +123,7 @@ struct SocketserverSurfaceTests {
     func servingScope() throws {
         let server = try StreamServer(
             configuration: ServerConfiguration(address: try Self.loopback(), mode: .event),
-            handler: .event { ByteEchoEventHandler() }
+            handler: .event { EchoHandler() }
         )
         let address = server.localAddress
         struct Stop: Error {}
@@ -194,7 +194,7 @@ struct HostNameTests {
     func resolvesNames() throws {
         let address = try SocketAddress(resolving: "localhost", port: 0)
         #expect(address.host == "127.0.0.1" || address.host == "::1")
-        let server = try TCPServer(host: "localhost", port: 0) { LineEchoRequestHandler() }
+        let server = try TCPServer(host: "localhost", port: 0) { EchoHandler() }
         defer { server.close() }
         #expect(server.localAddress.port != 0)
     }

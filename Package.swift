@@ -16,6 +16,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // MARK: - C
@@ -25,7 +26,11 @@ let package = Package(
         // MARK: - Library
         .target(
             name: "EvServer",
-            dependencies: ["CLibEv", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "CLibEv",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
 
@@ -69,7 +74,11 @@ let package = Package(
         // MARK: - Tests
         .testTarget(
             name: "EvServerTests",
-            dependencies: ["EvServer", "EvservedKit", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "EvServer", "EvservedKit",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -11,7 +11,7 @@ extension ServerConfiguration {
     /// Timeouts, lifetimes and rates: finite, positive, at most a year.
     private func validateDurations() throws(ServerError) {
         let durations = [("idleTimeout", idleTimeout), ("readTimeout", readTimeout), ("writeTimeout", writeTimeout),
-                         ("maximumLifetime", maximumLifetime)]
+                         ("maximumLifetime", maximumLifetime), ("gracefulShutdownTimeout", gracefulShutdownTimeout)]
         for (name, value) in durations {
             if let value, !(value > 0 && value <= ServerConfiguration.longestDuration) {
                 let year = Int(ServerConfiguration.longestDuration)

@@ -88,6 +88,9 @@ public struct ServerConfiguration: Sendable {
     /// Event and async modes: reading resumes, and the handler hears `connectionWritable` (an async `write`
     /// resumes), when the queue falls to this many bytes.
     public var writeBufferLowWaterMark: Int = 16 * 1024
+    /// Seconds open connections get to finish when a service group shuts the server down gracefully (its
+    /// `run()` as a swift-service-lifecycle `Service`). Default 10.
+    public var gracefulShutdownTimeout: Double = 10
     /// Seconds between calls of the `serviceActions` hook while serving.
     public var serviceActionsInterval: Double = 0.5
 

@@ -161,6 +161,7 @@ final class ServerEngine<Transport: ServerTransport>: @unchecked Sendable {
         loop.destroy()
         context.socket.close()
         context.logger.debug("closed", metadata: ["evserver.listener": "\(context.localAddress)"])
+        lifecycle.markFinished()
     }
 
     /// Stops taking work at once (taking what already waits), lets open work finish until `timeout`

@@ -20,6 +20,10 @@ final class ServerLifecycle: Sendable {
         var lastSessionTimedOut = false
         /// `close()` has begun.
         var closing = false
+        /// `close()` has finished.
+        var closed = false
+        /// Tasks waiting for `close()` to finish (`waitUntilClosed`).
+        var closeWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     /// For messages: the address the server is bound to.
@@ -90,4 +94,25 @@ final class ServerLifecycle: Sendable {
 
     /// True once `close()` has begun.
     var isClosing: Bool { state.withLock { $0.closing } }
+
+    /// `close()` has finished: the server holds nothing any more. Resumes `waitUntilClosed`.
+    func markFinished() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.closed = true
+            defer { state.closeWaiters.removeAll() }
+            return state.closeWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Suspends until `close()` has finished (at once if it has).
+    func waitUntilClosed() async {
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            let closed = state.withLock { state -> Bool in
+                if !state.closed { state.closeWaiters.append(waiter) }
+                return state.closed
+            }
+            if closed { waiter.resume() }
+        }
+    }
 }

@@ -99,6 +99,8 @@ struct WorkerSupervisor {
                 } else {
                     stopping = true
                     logger.notice("stopping: every worker drains its connections", metadata: ["workers": "\(workers.count)"])
+                    // The workers close their copies as they drain; with ours closed too, new clients are refused.
+                    for socket in sockets { close(socket.descriptor) }
                 }
                 stopAll(workers, signal: SIGTERM)
             }

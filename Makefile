@@ -4,13 +4,14 @@
 #              and fuzzing pass: `make check-sanitizers`, `make check-fuzz`)
 #   make sanitize          the whole Swift suite, and the daemon's service tests, under TSan and ASan
 #   make fuzz FUZZ_SECONDS=600   each fuzz target for that long (default 60 s each)
+#   make docs              the DocC documentation of the library; a broken ``Symbol`` link fails it
 SHELL := /bin/bash
 SWIFT_BUILD_FLAGS ?=
 RUN_ARGS ?= --listen tcp://127.0.0.1:7000?service=echo --listen tcp://127.0.0.1:7013?service=daytime \
             --listen tcp://127.0.0.1:7001?service=upper --listen udp://127.0.0.1:7000?service=echo \
             --listen udp://127.0.0.1:7013?service=daytime --mode event
 
-.PHONY: bench bench-quick callgrind run test deps build build-release test-swift test-daemon sanitize sanitize-thread sanitize-address \
+.PHONY: bench bench-quick callgrind run test deps build build-release test-swift test-daemon docs sanitize sanitize-thread sanitize-address \
         fuzz fuzz-build fuzz-replay check-fuzz clean
 
 ## Installs Debian's libev-dev (the C library), pytest (the daemon tests' runner), ss and prlimit when missing.
@@ -36,13 +37,19 @@ build-release: deps
 run: build-release
 	.build/release/evserved $(RUN_ARGS)
 
-test: build test-swift test-daemon fuzz-replay sanitize check-fuzz
+test: build test-swift test-daemon docs fuzz-replay sanitize check-fuzz
 
 test-swift:
 	swift test $(SWIFT_BUILD_FLAGS)
 
 test-daemon:
 	EVSERVED=$(CURDIR)/.build/debug/evserved python3 -m pytest -q Tests/daemon
+
+## The library's documentation: the doc comments and the catalog Sources/EvServer/EvServer.docc (articles,
+## landing page), built with swift-docc-plugin into .build/plugins/Swift-DocC/outputs/EvServer.doccarchive.
+## Any DocC warning fails it, above all a ``Symbol`` link to a symbol that does not exist.
+docs: deps
+	swift package --disable-sandbox generate-documentation --target EvServer --warnings-as-errors
 
 ## Benchmarks (release builds; see BENCHMARKS.md). bench: 5 interleaved rounds of 5 s per workload and server.
 BENCH_ARGS ?= --rounds 5 --seconds 5

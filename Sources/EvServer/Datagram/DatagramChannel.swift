@@ -3,8 +3,8 @@
 /// Confined to the server's loop thread. `send` never blocks: on UDP a datagram the kernel cannot take yet
 /// (send buffer full) is queued and sent, in order, when the socket is writable; while more than the high
 /// water mark is queued the server stops reading (the kernel queues, then drops, what arrives meanwhile), so
-/// memory stays bounded. On a Unix socket a reply to a client whose queue is full is dropped and counted
-/// (see `DatagramSocket.trySend`).
+/// memory stays bounded. On a Unix socket a reply to a client whose queue is full is dropped at once and
+/// counted (`DatagramStatistics.repliesFailed`): the kernel gives no way to wait for that one client.
 public final class DatagramChannel {
     /// The address the server is bound to (with the real port when port 0 was asked).
     public var localAddress: SocketAddress { server.localAddress }

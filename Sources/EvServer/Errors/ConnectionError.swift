@@ -12,7 +12,7 @@ public struct ConnectionError: Error, CustomStringConvertible, Sendable, Equatab
         public let description: String
         private init(_ name: String) { description = name }
 
-        /// Nothing was received or sent for the idle timeout.
+        /// A timeout ran out: the idle, read or write timeout, or the connection's maximum lifetime.
         public static let timedOut = Code("timedOut")
         /// The client reset the connection or stopped reading (`ECONNRESET`, `EPIPE`); for datagrams, no
         /// socket is there any more at the client's address (`ECONNREFUSED`, `ENOENT`).

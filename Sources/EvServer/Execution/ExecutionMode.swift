@@ -17,7 +17,7 @@ public enum ExecutionMode: Sendable, Hashable, CustomStringConvertible {
     /// that reads like `.sync`'s and scales like `.event`'s (a suspended handler holds no thread).
     case async
 
-    /// True for the modes that run `StreamRequestHandler`s.
+    /// True for the modes that run blocking handlers (`StreamRequestHandler`, `DatagramRequestHandler`).
     public var isBlocking: Bool {
         switch self {
         case .event, .async: return false

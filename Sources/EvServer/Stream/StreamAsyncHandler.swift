@@ -11,5 +11,7 @@
 /// reported once to the `handleError` hook. When the connection closes under it (the client reset it, a
 /// timeout, the server's close), its reads and writes throw `ConnectionError` and its task is cancelled.
 public protocol StreamAsyncHandler: AnyObject {
+    /// Serves the connection; when it returns (or throws) the connection closes once its replies are sent.
+    /// A thrown error other than the connection closing is reported to `handleError` once.
     func handle(_ connection: AsyncConnection) async throws
 }

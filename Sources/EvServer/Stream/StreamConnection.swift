@@ -10,8 +10,9 @@ import Glibc
 public final class StreamConnection {
     /// The client's address.
     public let clientAddress: SocketAddress
-    /// A number unique within the server, for logs.
-    public let id: UInt64
+    /// The connection's id: what `StreamServer.send(_:to:)` takes, unique within the server (and across
+    /// the members of a `ServerGroup`); also in the logs.
+    public let id: ConnectionID
     /// The server that accepted the connection. (Unowned: the server closes its connections before it goes.)
     public unowned(unsafe) let server: StreamServer
 

@@ -48,7 +48,7 @@ public final class StreamRequest {
         deadline = configuration.maximumLifetime.map { MonotonicClock.now + $0 }
     }
 
-    /// The connection's descriptor, for socket options (socketserver's `fileno()`). Do not close it.
+    /// The connection's descriptor, for socket options (socketserver's `request.fileno()`). Do not close it.
     public var descriptor: CInt { socket.descriptor }
 
     // MARK: Reading

@@ -1,4 +1,5 @@
 import Logging
+import ServiceLifecycle
 
 /// A datagram socket server (UDP over IPv4 or IPv6, or a Unix datagram socket) on its own libev loop
 /// thread, with the stream servers' lifecycle (`SocketServer`), hooks and execution modes.
@@ -92,3 +93,6 @@ public final class DatagramServer: TransportServer, @unchecked Sendable {
         }
     }
 }
+
+/// A swift-service-lifecycle `Service`: `run()` comes from the engine (see `SocketServer`).
+extension DatagramServer: Service {}

@@ -42,7 +42,10 @@ final class EventLoop: @unchecked Sendable {
             var limit = rlimit()
             getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
             let message = error == ENFILE
-                ? "cannot create an event loop: the system is out of file descriptors (ENFILE): close some, or raise fs.file-max"
+                ? """
+                    cannot create an event loop: the system is out of file descriptors (ENFILE): close some, or \
+                    raise fs.file-max
+                    """
                 : error == EMFILE
                 ? "cannot create an event loop: out of file descriptors (limit \(limit.rlim_cur)): raise `ulimit -n`"
                 : "cannot create an event loop: pipe() failed: \(String(cString: strerror(error)))"

@@ -80,14 +80,18 @@ package final class ServerSocket: @unchecked Sendable {
                 let kind = type == SOCK_STREAM ? "stream" : "datagram"
                 throw ServerError(
                     .invalidConfiguration,
-                    "descriptor \(descriptor) given for \(address) is not a \(kind) socket: pass the socket bound for it"
+                    """
+                    descriptor \(descriptor) given for \(address) is not a \(kind) socket: pass the socket \
+                    bound for it
+                    """
                 )
             }
             let listening = try socket.option(level: SOL_SOCKET, name: SO_ACCEPTCONN, what: "SO_ACCEPTCONN") != 0
             if type == SOCK_STREAM && !listening { try socket.listen(backlog: CInt(clamping: configuration.backlog)) }
             try socket.setBlocking(false)
             _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
-            return ServerSocket(socket: socket, address: address, localAddress: try socket.localAddress(), boundFile: nil)
+            let local = try socket.localAddress()
+            return ServerSocket(socket: socket, address: address, localAddress: local, boundFile: nil)
         } catch {
             socket.close()
             if let error = error as? SystemError { throw ServerError.cannotListen(on: address, error) }

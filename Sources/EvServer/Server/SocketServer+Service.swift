@@ -1,11 +1,8 @@
 import ServiceLifecycle
 
-extension StreamServer: Service {}
-extension DatagramServer: Service {}
-
 extension TransportServer {
-    /// Serves as a swift-service-lifecycle `Service`: starts (unless `start()` already did), then serves until the service group shuts
-    /// down gracefully (the server then stops taking work and drains for `gracefulShutdownTimeout` seconds,
+    /// Serves as a swift-service-lifecycle `Service`: starts (unless `start()` already did), then serves
+    /// until the service group shuts down gracefully (the server then stops taking work and drains for `gracefulShutdownTimeout` seconds,
     /// as `shutdownGracefully(timeout:)` does) or the task is cancelled (the server closes at once).
     /// Returns once the server is closed.
     ///
@@ -25,7 +22,9 @@ extension TransportServer {
             await withGracefulShutdownHandler {
                 await engine.lifecycle.waitUntilClosed()
             } onGracefulShutdown: {
-                PosixThread.spawnDetachedOrRunHere(name: "evserver-drain") { self.shutdownGracefully(timeout: timeout) }
+                PosixThread.spawnDetachedOrRunHere(name: "evserver-drain") {
+                    self.shutdownGracefully(timeout: timeout)
+                }
             }
         } onCancel: {
             PosixThread.spawnDetachedOrRunHere(name: "evserver-close") { self.close() }

@@ -26,11 +26,15 @@ extension SocketAddress {
             let reason = status == 0 ? "no address" : String(cString: gai_strerror(status))
             throw ServerError(
                 .invalidAddress,
-                "cannot resolve host '\(host)': \(reason) (check the name, /etc/hosts and DNS, or give a numeric address)"
+                """
+                cannot resolve host '\(host)': \(reason) (check the name, /etc/hosts and DNS, or give a numeric \
+                address)
+                """
             )
         }
         var storage = sockaddr_storage()
-        withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: UnsafeRawBufferPointer(start: address, count: Int(first.pointee.ai_addrlen))) }
+        let resolved = UnsafeRawBufferPointer(start: address, count: Int(first.pointee.ai_addrlen))
+        withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: resolved) }
         self.init(storage: &storage, length: first.pointee.ai_addrlen)
     }
 }

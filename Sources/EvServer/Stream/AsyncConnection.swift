@@ -83,7 +83,9 @@ public final class AsyncConnection: @unchecked Sendable {
         while try await waitForInput() {
             // A full buffer cannot tell whether more follows: input of `maximumInputBuffer` bytes is too long.
             guard input.count <= limit, input.count < inputLimit else {
-                throw ConnectionError(.inputTooLarge, "input from \(clientAddress) is longer than \(limit) bytes (readToEnd)")
+                throw ConnectionError(
+                    .inputTooLarge, "input from \(clientAddress) is longer than \(limit) bytes (readToEnd)"
+                )
             }
         }
         return consumed(input.takeAll())

@@ -1,4 +1,5 @@
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// A stream socket server (TCP over IPv4 or IPv6, or a Unix stream socket) on its own libev loop thread.
@@ -142,3 +143,6 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
         engine.loop.execute { work(transport.value) }
     }
 }
+
+/// A swift-service-lifecycle `Service`: `run()` comes from the engine (see `SocketServer`).
+extension StreamServer: Service {}

@@ -78,7 +78,7 @@ def until(condition, what):
 def test_upper_answers_each_message_without_newline(example):
     server = example("upper-example", "0")
     with tcp_client(server.port) as sock:
-        for message in [b"hello", b"Hello, World", b"caf\xc3\xa9 au lait", b"two\nlines\n", b"x" * 1000]:
+        for message in [b"hello", b"The quick brown fox jumps over the lazy dog", b"caf\xc3\xa9 au lait", b"two\nlines\n", b"x" * 1000]:
             sock.sendall(message)
             received = sock.recv(1024)
             assert received == message.upper()  # bytes.upper(): ASCII only
@@ -136,7 +136,7 @@ def test_threaded_closes_a_silent_client_at_its_timeout(example):
         assert recv_line(sock) == b"evserver-work: ONE\n"
         started = time.monotonic()
         assert sock.recv(1024) == b"", "the client is told nothing, only closed"
-        assert 0.4 <= time.monotonic() - started < TIMEOUT
+        assert 0.4 <= time.monotonic() - started < 3, "closed at the 0.5 s timeout (not the default 6 s)"
     with tcp_client(server.port) as sock:  # its finish() ran: it is no longer counted
 
         def alone():

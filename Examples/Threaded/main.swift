@@ -3,7 +3,7 @@
 // a shared list of connected clients, and a per-connection timeout:
 //
 //   class ThreadedTCPServer(ThreadingMixIn, TCPServer)     TCPServer(host:port:mode: .thread)
-//   clients = []; lock = threading.Lock()                   static let clients = Mutex<[SocketAddress]>([])
+//   clients = []; lock = threading.Lock()                  static let clients = Mutex<[SocketAddress]>([])
 //   def setup(self): with lock: clients.append(...)        setup(_:): clients.withLock { $0.append(...) }
 //   def handle(self):                                      handle(_:)
 //       self.request.settimeout(6)                         request.idleTimeout = 6
@@ -35,7 +35,7 @@ final class ThreadedHandler: StreamRequestHandler {
         do {
             while let line = try request.readLine() {
                 var text = String(decoding: line, as: UTF8.self)
-                while text.last?.isNewline == true { text.removeLast() }  // .strip()
+                while text.last?.isNewline == true { text.removeLast() }  // line.rstrip(b"\r\n")
                 if text == "who" {
                     try request.write("\(Self.clients.withLock { $0.count })\n")
                 } else {

@@ -9,7 +9,8 @@
 //   tcpServ.serve_forever()                                start(); wait for Ctrl-C; close()
 //
 // One line per connection: the client sends `text\r\n`, gets `[Sun Nov 29 10:42:07 2026] text\r\n`, and the
-// server closes the connection when `handle` returns (so a client reusing it reads b"").
+// server closes the connection when `handle` returns (so a client reusing it reads b""). One client at a
+// time, as TCPServer (`.sync`).
 // `timestamp-example [PORT]` (0: any free port) prints `listening tcp://127.0.0.1:PORT`; SIGINT/SIGTERM stop it.
 import EvServer
 #if canImport(Glibc)

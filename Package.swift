@@ -65,7 +65,6 @@ let package = Package(
             path: "Examples/Chat",
             swiftSettings: swiftSettings
         ),
-
         .executableTarget(
             name: "upper-example",
             dependencies: ["EvServer"],

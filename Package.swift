@@ -72,6 +72,42 @@ let package = Package(
             path: "Examples/Chat",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "upper-example",
+            dependencies: ["EvServer"],
+            path: "Examples/Upper",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "timestamp-example",
+            dependencies: ["EvServer"],
+            path: "Examples/Timestamp",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "threaded-example",
+            dependencies: ["EvServer"],
+            path: "Examples/Threaded",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "pool-example",
+            dependencies: ["EvServer"],
+            path: "Examples/Pool",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "udp-example",
+            dependencies: ["EvServer"],
+            path: "Examples/UDP",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "udp-client-example",
+            dependencies: ["EvServer"],
+            path: "Examples/UDPClient",
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: - Tests
         .testTarget(

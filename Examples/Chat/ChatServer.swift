@@ -38,6 +38,12 @@ extension String {
 @main
 enum ChatServer {
     static func main() throws {
+        // Blocked before the server starts its threads, so they inherit the mask: only sigwait takes them.
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGINT)
+        sigaddset(&signals, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
         let port = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 0 : 0
         let server = try StreamServer(
             configuration: ServerConfiguration(address: try SocketAddress(host: "127.0.0.1", port: port), mode: .async),
@@ -46,11 +52,6 @@ enum ChatServer {
         try server.start()
         print("listening tcp://\(server.localAddress)")
         fflush(nil)
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        sigaddset(&signals, SIGINT)
-        sigaddset(&signals, SIGTERM)
-        pthread_sigmask(SIG_BLOCK, &signals, nil)
         var received: CInt = 0
         sigwait(&signals, &received)
         server.shutdownGracefully(timeout: 2)

@@ -32,7 +32,10 @@ struct Evserved: ParsableCommand {
     @OptionGroup var timeouts: TimeoutOptions
 
     @Option(
-        help: ArgumentHelp("Lowest level logged to standard error: trace, debug, info, notice, warning, error, critical.", valueName: "level"),
+        help: ArgumentHelp(
+            "Lowest level logged to standard error: trace, debug, info, notice, warning, error, critical.",
+            valueName: "level"
+        ),
         transform: { text throws(FlagValueError) in try FlagValue.choice(text, flag: "--log-level") }
     )
     var logLevel: Logger.Level = .notice

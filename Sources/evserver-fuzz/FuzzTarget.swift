@@ -38,7 +38,10 @@ enum FuzzTarget: String, CaseIterable {
         guard let again = try? ListenerSpec(parsing: url) else {
             fatalError("--listen '\(text)' parsed, but its printed URL '\(url)' does not")
         }
-        check(again.address == spec.address && again.transport == spec.transport, "'\(text)' and its URL '\(url)' differ")
+        check(
+            again.address == spec.address && again.transport == spec.transport,
+            "'\(text)' and its URL '\(url)' differ"
+        )
     }
 
     private static func cidr(_ text: String) {

@@ -31,6 +31,16 @@ final class BlockingConnections: Sendable {
         }
     }
 
+    /// Unregisters the request's socket and detaches it for `handOff`, unless the server is closing (then
+    /// the caller closes it as usual). - Returns: the detached socket and input, or `nil`.
+    func unregister(_ descriptor: CInt, detaching request: StreamRequest) -> (socket: Socket, unread: [UInt8], inputEnded: Bool)? {
+        state.withLock { state in
+            guard !state.closing else { return nil }
+            state.descriptors.remove(descriptor)
+            return request.detach()
+        }
+    }
+
     /// What `shutdownAll` ends.
     enum Direction {
         /// Input: handlers read end of input (a drain's deadline).

@@ -23,6 +23,8 @@ final class StreamAcceptor: ServerTransport {
     /// Accepting or starting threads is failing for want of resources: since when, and how many pauses.
     private var shortage: (since: Double, pauses: Int)?
     private var workersBusyLog = LogThrottle()
+    /// `close()` ran: a connection handed over late is closed, not opened.
+    private var isClosed = false
     /// Set by `attach`, the first work the loop runs. (Unowned: the server closes the loop before it goes.)
     private unowned(unsafe) var server: StreamServer!
 
@@ -195,6 +197,19 @@ final class StreamAcceptor: ServerTransport {
         }
     }
 
+    /// A blocking handler's connection handed to the loop (`StreamRequest.handOff(to:)`): opens it as an
+    /// event-mode connection, then gives its handler the input read before.
+    func adopt(_ handedOff: HandedOffConnection) {
+        guard !isClosed else {
+            handedOff.socket.close()
+            limits.releaseAndNotify(handedOff.peer)
+            return
+        }
+        let connection = table.add(handedOff.socket, peer: handedOff.peer, handler: handedOff.successor.handler)
+        connection.open()
+        connection.receivedBefore(handedOff.unread, inputEnded: handedOff.inputEnded)
+    }
+
     // MARK: Shortage of resources
 
     /// `EMFILE`/`ENFILE` leave the connection queued, so accepting again at once would spin: pause for a
@@ -234,6 +249,7 @@ final class StreamAcceptor: ServerTransport {
     func closeConnections() { table.closeAll() }
 
     func close() {
+        isClosed = true
         intake.stop()
         table.closeAll()
         rateTimer.stop()

@@ -97,6 +97,19 @@ public final class StreamConnection {
         callHandler { try handler.connectionOpened(self) }
     }
 
+    /// A connection handed over by a blocking handler: the input it had read but not taken, and whether the
+    /// client had already ended its input, as if they arrived now.
+    func receivedBefore(_ unread: [UInt8], inputEnded: Bool) {
+        if !unread.isEmpty {
+            unread.withUnsafeBytes { bytes in callHandler { try handler.connection(self, received: bytes) } }
+        }
+        if inputEnded && state == .open {
+            state = .inputEnded
+            updateReadWatcher()
+            callHandler { try handler.connectionInputEnded(self) }
+        }
+    }
+
     // MARK: Public API
 
     /// The connection's descriptor, for socket options (socketserver's `request.fileno()`). Do not read,

@@ -8,6 +8,15 @@ extension StreamServer {
         if let failure = handler.runPhases(on: request) {
             engine.context.reportHandlerError(failure, client: peer)
         }
+        if let successor = request.successor, let detached = blocking.unregister(descriptor, detaching: request) {
+            let connection = HandedOffConnection(
+                socket: detached.socket, peer: peer, unread: detached.unread, inputEnded: detached.inputEnded,
+                successor: successor
+            )
+            let transport = engine.transport
+            engine.loop.execute { transport.value.adopt(connection) }
+            return  // the connection keeps its slot until the loop closes it
+        }
         blocking.unregister(descriptor) { request.close() }
         limits.releaseAndNotify(peer)
     }

@@ -15,8 +15,12 @@ public enum FlagValue {
     public static let sendBufferRange = ServerConfiguration.sendBufferRange
 
     /// Seconds, finite, from 0 (only when `allowZero`) or more than 0, up to `longestDuration`.
-    public static func duration(_ text: String, flag: String, allowZero: Bool = false) throws(FlagValueError) -> Double {
-        let range = allowZero ? "0 to \(Int(longestDuration)) (one year)" : "more than 0 and at most \(Int(longestDuration)) (one year)"
+    public static func duration(
+        _ text: String, flag: String, allowZero: Bool = false
+    ) throws(FlagValueError) -> Double {
+        let range = allowZero
+            ? "0 to \(Int(longestDuration)) (one year)"
+            : "more than 0 and at most \(Int(longestDuration)) (one year)"
         guard let value = Double(text), value.isFinite else {
             throw FlagValueError(flag, text, "not a finite number of seconds: use \(range)")
         }
@@ -37,7 +41,9 @@ public enum FlagValue {
 
     /// A whole number within `range`.
     public static func integer(_ text: String, flag: String, in range: ClosedRange<Int>) throws(FlagValueError) -> Int {
-        let allowed = range.upperBound == Int.max ? "\(range.lowerBound) or more" : "\(range.lowerBound) to \(range.upperBound)"
+        let allowed = range.upperBound == Int.max
+            ? "\(range.lowerBound) or more"
+            : "\(range.lowerBound) to \(range.upperBound)"
         guard let value = Int(text) else { throw FlagValueError(flag, text, "not a whole number: use \(allowed)") }
         guard range.contains(value) else { throw FlagValueError(flag, text, "out of range: use \(allowed)") }
         return value
@@ -51,7 +57,9 @@ public enum FlagValue {
         } catch {
             // The library's message starts with the value; the line names it once.
             let quoted = "'\(text)': "
-            let problem = error.message.hasPrefix(quoted) ? String(error.message.dropFirst(quoted.count)) : error.message
+            let problem = error.message.hasPrefix(quoted)
+                ? String(error.message.dropFirst(quoted.count))
+                : error.message
             throw FlagValueError(flag, text, problem)
         }
     }
@@ -60,7 +68,8 @@ public enum FlagValue {
         _ text: String, flag: String, as type: Value.Type = Value.self
     ) throws(FlagValueError) -> Value where Value.RawValue == String {
         guard let value = Value(rawValue: text) else {
-            throw FlagValueError(flag, text, "unknown name: use one of \(Value.allCases.map(\.rawValue).joined(separator: ", "))")
+            let names = Value.allCases.map(\.rawValue).joined(separator: ", ")
+            throw FlagValueError(flag, text, "unknown name: use one of \(names)")
         }
         return value
     }

@@ -61,7 +61,9 @@ public struct ListenerSpec: Equatable, Sendable {
     }
 
     /// `SCHEME://ADDRESS`: the transport and the address.
-    private static func parseAddress(_ base: String, of text: String) throws(ListenerSpecError) -> (Transport, SocketAddress) {
+    private static func parseAddress(
+        _ base: String, of text: String
+    ) throws(ListenerSpecError) -> (Transport, SocketAddress) {
         let schemes: [(prefix: String, transport: Transport, isUnix: Bool)] = [
             ("tcp://", .stream, false), ("udp://", .datagram, false),
             ("unix://", .stream, true), ("unixgram://", .datagram, true),

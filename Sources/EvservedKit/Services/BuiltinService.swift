@@ -26,7 +26,9 @@ public enum BuiltinService: String, CaseIterable, Sendable {
         }
     }
 
-    private static func handler<Service: StreamService & StreamEventHandler>(running service: Service.Type, in mode: ExecutionMode) -> StreamHandler {
+    private static func handler<Service: StreamService & StreamEventHandler>(
+        running service: Service.Type, in mode: ExecutionMode
+    ) -> StreamHandler {
         switch mode {
         case .event: return .event { Service() }
         case .async: return .async { ServiceAsyncHandler<Service>() }

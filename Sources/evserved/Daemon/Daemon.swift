@@ -36,7 +36,9 @@ struct Daemon {
         while !draining.isFinished {
             if let second = Signals.waitForStop(timeout: 0.05) {
                 logger.warning("second signal: exiting now without draining", metadata: ["signal": "\(second)"])
-                for argument in command.listeners.listen { if let path = argument.spec.address.unixPath { unlink(path) } }
+                for argument in command.listeners.listen {
+                    if let path = argument.spec.address.unixPath { unlink(path) }
+                }
                 Glibc.exit(1)
             }
         }
@@ -67,7 +69,9 @@ struct Daemon {
     /// One line for a start-up failure; out of descriptors, it names the limit and what to raise.
     static func describe(_ error: any Error) -> String {
         let message = "\(error)"
-        guard let error = error as? ServerError, error.errno == EMFILE, !message.contains("ulimit") else { return message }
+        guard let error = error as? ServerError, error.errno == EMFILE, !message.contains("ulimit") else {
+            return message
+        }
         var limit = rlimit()
         getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
         return "\(message); out of file descriptors (limit \(limit.rlim_cur)): raise `ulimit -n`"

@@ -15,9 +15,13 @@ struct ServingListener {
         let (service, mode) = command.listeners.serving(spec)
         var configuration = command.configuration(for: spec)
         configuration.boundSocket = boundSocket
-        // Every line about this listener names its bound address (the real port once bound, not the 0 asked).
+        // Every line about this listener names its bound address (the real port once bound, not the 0
+        // asked).
         let name = ListenerName(spec.address)
-        var logger = Logger(label: "evserved", metadataProvider: Logger.MetadataProvider { ["evserver.listener": "\(name.value)"] })
+        var logger = Logger(
+            label: "evserved",
+            metadataProvider: Logger.MetadataProvider { ["evserver.listener": "\(name.value)"] }
+        )
         if let worker { logger[metadataKey: "worker"] = "\(worker)" }
         logger[metadataKey: "evserver.service"] = "\(service.rawValue)"
         let loops = command.listeners.loops(for: mode)
@@ -41,7 +45,9 @@ struct ServingListener {
     /// Handler errors: a client that goes away or idles out is routine (debug); anything else a warning.
     private static func hooks(_ logger: Logger) -> ServerHooks {
         ServerHooks(handleError: { error, client in
-            let routine = (error as? ConnectionError).map { [.peerClosed, .timedOut, .replyDropped].contains($0.code) } ?? false
+            let routine = (error as? ConnectionError).map {
+                [.peerClosed, .timedOut, .replyDropped].contains($0.code)
+            } ?? false
             logger.log(
                 level: routine ? .debug : .warning,
                 "handler failed",
@@ -75,6 +81,9 @@ struct ServingListener {
             default: return "0"
             }
         }
-        logger.notice("served per loop", metadata: ["listener": "\(url)", "per-loop": "\(shares.joined(separator: " "))"])
+        logger.notice(
+            "served per loop",
+            metadata: ["listener": "\(url)", "per-loop": "\(shares.joined(separator: " "))"]
+        )
     }
 }

@@ -47,10 +47,14 @@ struct WorkerSupervisor {
         for argument in command.listeners.listen {
             let spec = argument.spec
             do {
-                let bound = try ServerSocket.bindForHandOver(command.configuration(for: spec), datagram: spec.transport == .datagram)
+                let bound = try ServerSocket.bindForHandOver(
+                    command.configuration(for: spec),
+                    datagram: spec.transport == .datagram
+                )
                 let high = fcntl(bound.descriptor, F_DUPFD_CLOEXEC, 64)
                 close(bound.descriptor)
-                sockets.append((high, ListenerSpec.url(for: bound.localAddress, transport: spec.transport) + argument.query))
+                let url = ListenerSpec.url(for: bound.localAddress, transport: spec.transport) + argument.query
+                sockets.append((high, url))
             } catch {
                 Evserved.printError("evserved: error: \(Daemon.describe(error))")
                 throw ExitCode.failure
@@ -98,7 +102,10 @@ struct WorkerSupervisor {
                     logger.warning("second signal: workers exit now without draining")
                 } else {
                     stopping = true
-                    logger.notice("stopping: every worker drains its connections", metadata: ["workers": "\(workers.count)"])
+                    logger.notice(
+                        "stopping: every worker drains its connections",
+                        metadata: ["workers": "\(workers.count)"]
+                    )
                     // The workers close their copies as they drain; with ours closed too, new clients are refused.
                     for socket in sockets { close(socket.descriptor) }
                 }
@@ -157,7 +164,10 @@ struct WorkerSupervisor {
         ])
         close(pipeEnds[1])
         guard let pid else {
-            logger.error("cannot start a worker", metadata: ["worker": "\(slot)", "error": "\(String(cString: strerror(errno)))"])
+            logger.error(
+                "cannot start a worker",
+                metadata: ["worker": "\(slot)", "error": "\(String(cString: strerror(errno)))"]
+            )
             return nil
         }
         guard Self.readListeningLines(from: pipeEnds[0], count: sockets.count) != nil else {

@@ -6,35 +6,56 @@ import EvservedKit
 struct LimitOptions: ParsableArguments {
     @Option(
         parsing: .unconditional,
-        help: ArgumentHelp("Most connections open at once per stream listener; at the limit it stops accepting until one closes.", valueName: "n"),
-        transform: { text throws(FlagValueError) in try FlagValue.integer(text, flag: "--max-connections", in: 1...Int.max) }
+        help: ArgumentHelp(
+            "Most connections open at once per stream listener; at the limit it stops accepting until one closes.",
+            valueName: "n"
+        ),
+        transform: { text throws(FlagValueError) in
+            try FlagValue.integer(text, flag: "--max-connections", in: 1...Int.max)
+        }
     )
     var maxConnections: Int?
 
     @Option(
         parsing: .unconditional,
-        help: ArgumentHelp("Most connections open at once from one IP address; more are closed at once.", valueName: "n"),
-        transform: { text throws(FlagValueError) in try FlagValue.integer(text, flag: "--max-connections-per-client", in: 1...Int.max) }
+        help: ArgumentHelp(
+            "Most connections open at once from one IP address; more are closed at once.",
+            valueName: "n"
+        ),
+        transform: { text throws(FlagValueError) in
+            try FlagValue.integer(text, flag: "--max-connections-per-client", in: 1...Int.max)
+        }
     )
     var maxConnectionsPerClient: Int?
 
     @Option(
         parsing: .unconditional,
-        help: ArgumentHelp("Most new connections accepted per second per listener; above it accepting pauses.", valueName: "per-second"),
+        help: ArgumentHelp(
+            "Most new connections accepted per second per listener; above it accepting pauses.",
+            valueName: "per-second"
+        ),
         transform: { text throws(FlagValueError) in try FlagValue.rate(text, flag: "--max-connection-rate") }
     )
     var maxConnectionRate: Double?
 
     @Option(
         parsing: .unconditional,
-        help: ArgumentHelp("Most new connections accepted per second from one IP address; more are closed at once.", valueName: "per-second"),
-        transform: { text throws(FlagValueError) in try FlagValue.rate(text, flag: "--max-connection-rate-per-client") }
+        help: ArgumentHelp(
+            "Most new connections accepted per second from one IP address; more are closed at once.",
+            valueName: "per-second"
+        ),
+        transform: { text throws(FlagValueError) in
+            try FlagValue.rate(text, flag: "--max-connection-rate-per-client")
+        }
     )
     var maxConnectionRatePerClient: Double?
 
     @Option(
         name: .customLong("allow"),
-        help: ArgumentHelp("Serve only clients in this CIDR range (10.0.0.0/8, ::1/128); repeatable.", valueName: "cidr"),
+        help: ArgumentHelp(
+            "Serve only clients in this CIDR range (10.0.0.0/8, ::1/128); repeatable.",
+            valueName: "cidr"
+        ),
         transform: { text throws(FlagValueError) in try FlagValue.range(text, flag: "--allow") }
     )
     var allow: [AddressRange] = []
@@ -48,8 +69,13 @@ struct LimitOptions: ParsableArguments {
 
     @Option(
         parsing: .unconditional,
-        help: ArgumentHelp("Longest line the line services (upper) accept; a longer one gets an error line and the connection closes.", valueName: "bytes"),
-        transform: { text throws(FlagValueError) in try FlagValue.integer(text, flag: "--max-line", in: 1...Self.longestLine) }
+        help: ArgumentHelp(
+            "Longest line the line services (upper) accept; a longer one gets an error line and the connection closes.",
+            valueName: "bytes"
+        ),
+        transform: { text throws(FlagValueError) in
+            try FlagValue.integer(text, flag: "--max-line", in: 1...Self.longestLine)
+        }
     )
     var maxLine: Int = 64 * 1024
 

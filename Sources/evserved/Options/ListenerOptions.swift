@@ -12,7 +12,10 @@ struct ListenerOptions: ParsableArguments {
     @Option(
         name: .customLong("listen"),
         help: ArgumentHelp(
-            "Where to listen: tcp://HOST:PORT, udp://HOST:PORT (IPv6 as [ADDRESS]), unix:///path or unixgram:///path; repeatable.",
+            """
+            Where to listen: tcp://HOST:PORT, udp://HOST:PORT (IPv6 as [ADDRESS]), unix:///path or \
+            unixgram:///path; repeatable.
+            """,
             discussion: "Append ?service=NAME and/or &mode=MODE to give one listener its own service or mode.",
             valueName: "url"
         ),
@@ -35,38 +38,59 @@ struct ListenerOptions: ParsableArguments {
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp(
-            "Event loops (threads) per TCP/UDP listener, sharing its socket, 1 to \(Self.mostLoops); default: the number of cores in event and async mode, 1 in the others.",
-            discussion: "Unix listeners always have one. Connection limits hold for all loops together; rate limits are split among them; sync mode serves one client per loop at a time; pool mode has --threads per loop. With --reuse-port each loop binds a SO_REUSEPORT socket of its own.",
+            """
+            Event loops (threads) per TCP/UDP listener, sharing its socket, 1 to \(Self.mostLoops); default: the \
+            number of cores in event and async mode, 1 in the others.
+            """,
+            discussion: """
+                Unix listeners always have one. Connection limits hold for all loops together; rate limits are \
+                split among them; sync mode serves one client per loop at a time; pool mode has --threads per \
+                loop. With --reuse-port each loop binds a SO_REUSEPORT socket of its own.
+                """,
             valueName: "n"
         ),
-        transform: { text throws(FlagValueError) in try FlagValue.integer(text, flag: "--loops", in: 1...Self.mostLoops) }
+        transform: { text throws(FlagValueError) in
+            try FlagValue.integer(text, flag: "--loops", in: 1...Self.mostLoops)
+        }
     )
     var loops: Int?
 
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp(
-            "Worker processes serving every listener on sockets the supervisor binds and hands down (a dead one is restarted); 0: serve in this process.",
+            """
+            Worker processes serving every listener on sockets the supervisor binds and hands down (a dead one \
+            is restarted); 0: serve in this process.
+            """,
             valueName: "n"
         ),
-        transform: { text throws(FlagValueError) in try FlagValue.integer(text, flag: "--workers", in: 0...Self.mostWorkers) }
+        transform: { text throws(FlagValueError) in
+            try FlagValue.integer(text, flag: "--workers", in: 0...Self.mostWorkers)
+        }
     )
     var workers: Int = 0
 
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp("Worker threads in pool mode.", valueName: "n"),
-        transform: { text throws(FlagValueError) in try FlagValue.integer(text, flag: "--threads", in: 1...Self.mostThreads) }
+        transform: { text throws(FlagValueError) in
+            try FlagValue.integer(text, flag: "--threads", in: 1...Self.mostThreads)
+        }
     )
     var threads: Int = 8
 
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp(
-            "Accepted connections (or datagrams) that may wait for a worker in pool mode; datagrams beyond it are dropped and counted.",
+            """
+            Accepted connections (or datagrams) that may wait for a worker in pool mode; datagrams beyond it are \
+            dropped and counted.
+            """,
             valueName: "n"
         ),
-        transform: { text throws(FlagValueError) in try FlagValue.integer(text, flag: "--queue", in: 0...Self.longestQueue) }
+        transform: { text throws(FlagValueError) in
+            try FlagValue.integer(text, flag: "--queue", in: 0...Self.longestQueue)
+        }
     )
     var queue: Int = 64
 
@@ -83,7 +107,10 @@ struct ListenerOptions: ParsableArguments {
         }
         if workers > 0, let unix = listen.first(where: { $0.spec.address.isUnix }) {
             throw FlagValueError(
-                "--workers cannot share the Unix socket \(unix.spec.address) between processes: use --loops, or a separate daemon for it"
+                """
+                --workers cannot share the Unix socket \(unix.spec.address) between processes: use --loops, or a \
+                separate daemon for it
+                """
             )
         }
     }

@@ -11,11 +11,18 @@ struct SocketOptions: ParsableArguments {
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp("Listen backlog (connections the kernel queues before they are accepted).", valueName: "n"),
-        transform: { text throws(FlagValueError) in try FlagValue.integer(text, flag: "--backlog", in: 0...Int(Int32.max)) }
+        transform: { text throws(FlagValueError) in
+            try FlagValue.integer(text, flag: "--backlog", in: 0...Int(Int32.max))
+        }
     )
     var backlog: Int = Int(SOMAXCONN)
 
-    @Flag(help: "Set SO_REUSEPORT: other processes that set it too may bind the same port and take a share of the clients.")
+    @Flag(
+        help: """
+            Set SO_REUSEPORT: other processes that set it too may bind the same port and take a share of the \
+            clients.
+            """
+    )
     var reusePort = false
 
     @Flag(inversion: .prefixedNo, help: "Set SO_REUSEADDR on TCP listeners.")
@@ -36,10 +43,16 @@ struct SocketOptions: ParsableArguments {
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp(
-            "Kernel send buffer per connection (SO_SNDBUF), \(FlagValue.sendBufferRange.lowerBound) to \(FlagValue.sendBufferRange.upperBound) bytes: bounds what is queued for a client that does not read; default: the system's.",
+            """
+            Kernel send buffer per connection (SO_SNDBUF), \(FlagValue.sendBufferRange.lowerBound) to \
+            \(FlagValue.sendBufferRange.upperBound) bytes: bounds what is queued for a client that does not read; \
+            default: the system's.
+            """,
             valueName: "bytes"
         ),
-        transform: { text throws(FlagValueError) in try FlagValue.integer(text, flag: "--send-buffer", in: FlagValue.sendBufferRange) }
+        transform: { text throws(FlagValueError) in
+            try FlagValue.integer(text, flag: "--send-buffer", in: FlagValue.sendBufferRange)
+        }
     )
     var sendBuffer: Int?
 

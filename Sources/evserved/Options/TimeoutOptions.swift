@@ -8,7 +8,10 @@ struct TimeoutOptions: ParsableArguments {
         parsing: .unconditional,
         help: ArgumentHelp(
             "Close a connection idle (no byte either way) for this many seconds, or 'none'.",
-            discussion: "Default: \(Int(Self.blockingIdleTimeout)) s in the blocking modes (sync, thread, pool), where each connection holds a thread or a loop; none in event and async mode.",
+            discussion: """
+                Default: \(Int(Self.blockingIdleTimeout)) s in the blocking modes (sync, thread, pool), where each \
+                connection holds a thread or a loop; none in event and async mode.
+                """,
             valueName: "seconds"
         ),
         transform: { text throws(FlagValueError) in
@@ -27,7 +30,10 @@ struct TimeoutOptions: ParsableArguments {
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp(
-            "Close a connection that takes none of its replies for this many seconds (counted once the kernel's send buffer is full: see --send-buffer).",
+            """
+            Close a connection that takes none of its replies for this many seconds (counted once the kernel's \
+            send buffer is full: see --send-buffer).
+            """,
             valueName: "seconds"
         ),
         transform: { text throws(FlagValueError) in try FlagValue.duration(text, flag: "--write-timeout") }
@@ -44,10 +50,15 @@ struct TimeoutOptions: ParsableArguments {
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp(
-            "On SIGTERM/SIGINT, seconds open connections get to finish before they are closed; a second signal exits at once.",
+            """
+            On SIGTERM/SIGINT, seconds open connections get to finish before they are closed; a second signal \
+            exits at once.
+            """,
             valueName: "seconds"
         ),
-        transform: { text throws(FlagValueError) in try FlagValue.duration(text, flag: "--drain-timeout", allowZero: true) }
+        transform: { text throws(FlagValueError) in
+            try FlagValue.duration(text, flag: "--drain-timeout", allowZero: true)
+        }
     )
     var drainTimeout: Double = 10
 

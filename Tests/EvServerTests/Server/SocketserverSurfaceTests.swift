@@ -206,3 +206,41 @@ struct HostNameTests {
         #expect(error?.message.contains("cannot resolve host ''") == true)
     }
 }
+
+@Suite("keeping a connection after handle returns")
+struct HandOffTests {
+    /// Reads the client's name the blocking way, then hands the connection to an event handler in a room.
+    private final class Login: StreamRequestHandler {
+        func handle(_ request: StreamRequest) throws {
+            guard let name = try request.readLine() else { return }
+            try request.write("welcome \(String(decoding: name.dropLast(), as: UTF8.self))\n")
+            request.handOff(to: Room())
+        }
+    }
+
+    private final class Room: StreamEventHandler {
+        func connectionOpened(_ connection: StreamConnection) { connection.join(topic: "room") }
+        func connection(_ connection: StreamConnection, received bytes: UnsafeRawBufferPointer) {
+            connection.write("room heard: ")
+            connection.write(bytes)
+        }
+    }
+
+    @Test("a blocking handler hands its connection to the loop: unread input first, then broadcasts reach it",
+          .timeLimit(.minutes(1)), arguments: [ExecutionMode.sync, .thread, .pool(threads: 2, queueLimit: 4)])
+    func handOff(mode: ExecutionMode) throws {
+        let server = try makeServer(mode: mode, handler: .blocking { Login() }, start: true)
+        defer { server.close() }
+        let client = try TestClient(server.localAddress)
+        try client.send("alice\nfirst words\n")  // one segment: the login reads only the first line
+        #expect(try client.readLine() == "welcome alice\n")
+        #expect(try client.readLine() == "room heard: first words\n")
+        server.broadcast(Array("news\n".utf8), topic: "room")
+        #expect(try client.readLine() == "news\n")
+        try client.send("more\n")
+        #expect(try client.readLine() == "room heard: more\n")
+        client.shutdownWrite()
+        #expect(try client.readToEnd() == [], "the event handler's default closes at end of input")
+        #expect(waitUntil { server.connectionsAccepted == 1 })
+    }
+}

@@ -61,30 +61,28 @@ public final class StreamConnection {
         readWatcher = IOWatcher(loop: loop, descriptor: socket.descriptor, events: .read) { [unowned self] _ in
             self.readable()
         }
-        if let idle = configuration.idleTimeout {
-            idleTimer = TimerWatcher(loop: loop, after: idle, repeat: idle) { [unowned self] in
-                self.finish(error: ConnectionError(.timedOut, "\(self.clientAddress) was idle for \(idle) s"))
-            }
+        idleTimer = timeoutTimer(configuration.idleTimeout, repeating: true) { "was idle for \($0) s" }
+        readTimer = timeoutTimer(configuration.readTimeout, repeating: true) { [unowned self] seconds in
+            // Waiting for the client to read our replies is the write timeout's business.
+            state == .open && !readPausedForBackPressure ? "sent nothing for \(seconds) s (read timeout)" : nil
         }
-        if let seconds = configuration.readTimeout {
-            readTimer = TimerWatcher(loop: loop, after: seconds, repeat: seconds) { [unowned self] in
-                // Waiting for the client to read our replies is the write timeout's business.
-                guard self.state == .open && !self.readPausedForBackPressure else { return }
-                let message = "\(self.clientAddress) sent nothing for \(seconds) s (read timeout)"
-                self.finish(error: ConnectionError(.timedOut, message))
-            }
+        writeTimer = timeoutTimer(configuration.writeTimeout, repeating: true) {
+            "took none of its replies for \($0) s (write timeout)"
         }
-        if let seconds = configuration.writeTimeout {
-            writeTimer = TimerWatcher(loop: loop, after: seconds, repeat: seconds) { [unowned self] in
-                let message = "\(self.clientAddress) took none of its replies for \(seconds) s (write timeout)"
-                self.finish(error: ConnectionError(.timedOut, message))
-            }
+        lifetimeTimer = timeoutTimer(configuration.maximumLifetime, repeating: false) {
+            "reached the maximum lifetime of \($0) s"
         }
-        if let seconds = configuration.maximumLifetime {
-            lifetimeTimer = TimerWatcher(loop: loop, after: seconds) { [unowned self] in
-                let message = "\(self.clientAddress) reached the maximum lifetime of \(seconds) s"
-                self.finish(error: ConnectionError(.timedOut, message))
-            }
+    }
+
+    /// A timer that closes the connection with `.timedOut` after `seconds` (none when `nil`); `reason` says
+    /// why for the message, or `nil` when the timeout does not apply right now.
+    private func timeoutTimer(
+        _ seconds: Double?, repeating: Bool, reason: @escaping (Double) -> String?
+    ) -> TimerWatcher? {
+        guard let seconds else { return nil }
+        return TimerWatcher(loop: loop, after: seconds, repeat: repeating ? seconds : 0) { [unowned self] in
+            guard let reason = reason(seconds) else { return }
+            finish(error: ConnectionError(.timedOut, "\(clientAddress) \(reason)"))
         }
     }
 
@@ -103,11 +101,7 @@ public final class StreamConnection {
         if !unread.isEmpty {
             unread.withUnsafeBytes { bytes in callHandler { try handler.connection(self, received: bytes) } }
         }
-        if inputEnded && state == .open {
-            state = .inputEnded
-            updateReadWatcher()
-            callHandler { try handler.connectionInputEnded(self) }
-        }
+        if inputEnded { endInput() }
     }
 
     // MARK: Public API
@@ -166,8 +160,8 @@ public final class StreamConnection {
         }
     }
 
-    /// Treats the connection as if the client had half-closed: reading stops and the handler hears
-    /// `connectionInputEnded` (a graceful shutdown's deadline).
+    /// The client half-closed, or the server treats it so (a graceful shutdown's deadline): reading stops
+    /// and the handler hears `connectionInputEnded`.
     func endInput() {
         guard state == .open else { return }
         state = .inputEnded
@@ -231,9 +225,7 @@ public final class StreamConnection {
                 }
                 if count < buffer.count { return }
             case .endOfFile:
-                state = .inputEnded
-                updateReadWatcher()
-                callHandler { try handler.connectionInputEnded(self) }
+                endInput()
                 return
             case .wouldBlock:
                 return

@@ -117,28 +117,41 @@ struct WorkerSupervisor {
                     if !Self.exitedCleanly(status) { failed = true }
                     continue
                 }
-                let quick = MonotonicSeconds.now - worker.started < 1
-                let failures = quick ? (restarts[worker.slot]?.failures ?? 0) + 1 : 0
-                let wait = quick ? min(Self.longestBackOff, 0.25 * Double(1 << min(failures, 5))) : 0
-                logger.warning(
-                    "worker died; starting another",
-                    metadata: ["worker": "\(worker.slot)", "pid": "\(pid)", "status": "\(Self.describe(status))",
-                               "in-seconds": "\(wait)"]
-                )
-                restarts[worker.slot] = (MonotonicSeconds.now + wait, failures)
+                restarts[worker.slot] = restart(after: worker, died: status, previous: restarts[worker.slot])
             }
             if stopping { restarts.removeAll() }
-            for (slot, restart) in restarts where restart.at <= MonotonicSeconds.now {
-                if let worker = spawn(slot: slot) {
-                    workers[worker.pid] = worker
-                    restarts[slot] = nil
-                } else {
-                    restarts[slot] = (MonotonicSeconds.now + Self.longestBackOff, restart.failures + 1)
-                }
-            }
+            startDue(&restarts, into: &workers)
         }
         logger.notice("stopped")
         return forced || failed ? 1 : 0
+    }
+
+    /// When to start again the slot of a worker that died: at once, unless it died within a second of its
+    /// start, then after a back-off that doubles with each quick death, up to `longestBackOff`.
+    private func restart(
+        after worker: Worker, died status: CInt, previous: (at: Double, failures: Int)?
+    ) -> (at: Double, failures: Int) {
+        let quick = MonotonicSeconds.now - worker.started < 1
+        let failures = quick ? (previous?.failures ?? 0) + 1 : 0
+        let wait = quick ? min(Self.longestBackOff, 0.25 * Double(1 << min(failures, 5))) : 0
+        logger.warning(
+            "worker died; starting another",
+            metadata: ["worker": "\(worker.slot)", "pid": "\(worker.pid)", "status": "\(Self.describe(status))",
+                       "in-seconds": "\(wait)"]
+        )
+        return (MonotonicSeconds.now + wait, failures)
+    }
+
+    /// Starts the workers whose restart is due; one that fails to start is tried again later.
+    private func startDue(_ restarts: inout [Int: (at: Double, failures: Int)], into workers: inout [pid_t: Worker]) {
+        for (slot, restart) in restarts where restart.at <= MonotonicSeconds.now {
+            if let worker = spawn(slot: slot) {
+                workers[worker.pid] = worker
+                restarts[slot] = nil
+            } else {
+                restarts[slot] = (MonotonicSeconds.now + Self.longestBackOff, restart.failures + 1)
+            }
+        }
     }
 
     /// Starts the worker of `slot` on the handed-down sockets and waits for its `listening` lines. `nil`

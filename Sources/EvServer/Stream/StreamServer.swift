@@ -95,6 +95,9 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
     public var connectionsAccepted: Int { accepted.load(ordering: .relaxed) }
     func countAccepted() { accepted.add(1, ordering: .relaxed) }
 
+    /// Connections open now, in every mode (with a group: across its members, which share the count).
+    public var connectionsOpen: Int { limits.openCount }
+
     // MARK: Closing and draining (TransportServer)
 
     func wakeBlockedHandlers() {

@@ -26,7 +26,13 @@ struct Daemon {
         for listener in listeners { listener.logStarted() }
         let servers = listeners.flatMap(\.servers)
         logger.notice("started", metadata: ["listeners": "\(listeners.count)", "servers": "\(servers.count)"])
-        let signal = Signals.waitForStop()
+        let signal = Signals.waitForStop { other in
+            if other == SIGUSR1 {
+                for listener in listeners { listener.logFigures() }
+            } else {
+                logger.notice("\(Signals.name(other)) ignored: it does not stop or reload evserved (stop: SIGTERM)")
+            }
+        }
         let drainTimeout = command.timeouts.drainTimeout
         logger.notice(
             "shutting down: no new connections; open ones get up to the drain timeout (a second signal exits at once)",

@@ -71,6 +71,23 @@ struct ServingListener {
         )
     }
 
+    /// SIGUSR1: one line with the listener's figures so far.
+    func logFigures() {
+        var figures: Logger.Metadata = ["listener": "\(url)"]
+        let streams = servers.compactMap { $0 as? StreamServer }
+        let datagrams = servers.compactMap { $0 as? DatagramServer }.map(\.statistics)
+        if !streams.isEmpty {
+            figures["connections-accepted"] = "\(streams.map(\.connectionsAccepted).reduce(0, +))"
+            figures["connections-open"] = "\(streams[0].connectionsOpen)"  // counted across the group
+        }
+        if !datagrams.isEmpty {
+            figures["datagrams-handled"] = "\(datagrams.map(\.handled).reduce(0, +))"
+            let dropped = datagrams.map { $0.oversized + $0.rejected + $0.droppedPoolFull + $0.droppedNoThread }
+            figures["datagrams-dropped"] = "\(dropped.reduce(0, +))"
+        }
+        logger.notice("figures", metadata: figures)
+    }
+
     /// With several loops, the share each served (connections or datagrams), for the log at exit.
     func logShares() {
         guard servers.count > 1 else { return }

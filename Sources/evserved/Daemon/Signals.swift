@@ -2,8 +2,10 @@
 import Glibc
 #endif
 
-/// The daemon's signal handling: SIGPIPE ignored; SIGINT and SIGTERM blocked in every thread and taken
-/// by `sigwait` on the main thread, so they have exactly one owner and no handler runs in signal context.
+/// The daemon's signal handling: SIGPIPE ignored; SIGINT, SIGTERM and SIGQUIT (stop), SIGUSR1 (figures to
+/// the log) and the signals an operator sends by habit (SIGHUP, SIGUSR2, SIGALRM) blocked in every thread and
+/// taken by `sigwait` on the main thread, so they have exactly one owner, no handler runs in signal context,
+/// and none of them ends the daemon uncleanly.
 enum Signals {
     /// Call first thing, before any thread exists: threads inherit the mask.
     static func takeOwnership() {
@@ -20,28 +22,50 @@ enum Signals {
         pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 
-    /// Blocks until SIGINT or SIGTERM arrives; returns its name.
-    static func waitForStop() -> String {
+    /// Blocks until SIGINT, SIGTERM or SIGQUIT arrives; returns its name. Any other signal of the set is
+    /// given to `other` (on this thread) and the wait goes on.
+    static func waitForStop(other: (CInt) -> Void = { _ in }) -> String {
         var set = stopSignals
-        var received: CInt = 0
-        while sigwait(&set, &received) != 0 {}
-        return received == SIGINT ? "SIGINT" : "SIGTERM"
+        while true {
+            var received: CInt = 0
+            guard sigwait(&set, &received) == 0 else { continue }
+            if stops.contains(received) { return name(received) }
+            other(received)
+        }
     }
 
-    /// Waits up to `timeout` seconds for SIGINT or SIGTERM; returns its name, or `nil` when none came.
+    /// The signal's name, as logs print it.
+    static func name(_ signal: CInt) -> String {
+        switch signal {
+        case SIGINT: return "SIGINT"
+        case SIGTERM: return "SIGTERM"
+        case SIGQUIT: return "SIGQUIT"
+        case SIGHUP: return "SIGHUP"
+        case SIGUSR1: return "SIGUSR1"
+        case SIGUSR2: return "SIGUSR2"
+        case SIGALRM: return "SIGALRM"
+        default: return "signal \(signal)"
+        }
+    }
+
+    /// The signals that stop the daemon.
+    static let stops: [CInt] = [SIGINT, SIGTERM, SIGQUIT]
+
+    /// Waits up to `timeout` seconds for a stop signal; returns its name, or `nil` when none came (other
+    /// signals of the set are taken and dropped meanwhile).
     static func waitForStop(timeout: Double) -> String? {
         var set = stopSignals
         var wait = timespec(tv_sec: Int(timeout), tv_nsec: Int((timeout - timeout.rounded(.down)) * 1e9))
         let received = sigtimedwait(&set, nil, &wait)
-        guard received > 0 else { return nil }
-        return received == SIGINT ? "SIGINT" : "SIGTERM"
+        guard received > 0, stops.contains(received) else { return nil }
+        return name(received)
     }
 
+    /// Every signal the daemon takes with `sigwait`.
     private static var stopSignals: sigset_t {
         var set = sigset_t()
         sigemptyset(&set)
-        sigaddset(&set, SIGINT)
-        sigaddset(&set, SIGTERM)
+        for signal in stops + [SIGHUP, SIGUSR1, SIGUSR2, SIGALRM] { sigaddset(&set, signal) }
         return set
     }
 }

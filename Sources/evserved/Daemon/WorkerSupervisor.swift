@@ -75,7 +75,7 @@ struct WorkerSupervisor {
         var workers: [pid_t: Worker] = [:]
         for slot in 0..<count {
             guard let worker = spawn(slot: slot) else {
-                stopAll(workers, signal: SIGKILL)
+                signalAll(workers, signal: SIGKILL)
                 return 1
             }
             workers[worker.pid] = worker
@@ -96,7 +96,9 @@ struct WorkerSupervisor {
         /// Slots waiting to be started again, with when, and how many quick deaths in a row.
         var restarts: [Int: (at: Double, failures: Int)] = [:]
         while !(stopping && workers.isEmpty) {
-            if let signal = Self.waitForSignal(timeout: 0.25), signal == SIGINT || signal == SIGTERM {
+            let signal = Self.waitForSignal(timeout: 0.25)
+            if signal == SIGUSR1 { signalAll(workers, signal: SIGUSR1) }  // each worker logs its figures
+            if let signal, Signals.stops.contains(signal) {
                 forced = stopping
                 if stopping {
                     logger.warning("second signal: workers exit now without draining")
@@ -109,7 +111,7 @@ struct WorkerSupervisor {
                     // The workers close their copies as they drain; with ours closed too, new clients are refused.
                     for socket in sockets { close(socket.descriptor) }
                 }
-                stopAll(workers, signal: SIGTERM)
+                signalAll(workers, signal: SIGTERM)
             }
             for (pid, status) in Self.reap() {
                 guard let worker = workers.removeValue(forKey: pid) else { continue }
@@ -223,7 +225,7 @@ struct WorkerSupervisor {
         return pid
     }
 
-    private func stopAll(_ workers: [pid_t: Worker], signal: CInt) {
+    private func signalAll(_ workers: [pid_t: Worker], signal: CInt) {
         for pid in workers.keys { kill(pid, signal) }
         if signal == SIGKILL { for pid in workers.keys { var status: CInt = 0; waitpid(pid, &status, 0) } }
     }
@@ -261,11 +263,11 @@ struct WorkerSupervisor {
         return urls
     }
 
-    /// Waits up to `timeout` seconds for SIGINT, SIGTERM or SIGCHLD; the signal, or `nil`.
+    /// Waits up to `timeout` seconds for a signal the daemon takes, or SIGCHLD; the signal, or `nil`.
     private static func waitForSignal(timeout: Double) -> CInt? {
         var set = sigset_t()
         sigemptyset(&set)
-        for signal in [SIGINT, SIGTERM, SIGCHLD] { sigaddset(&set, signal) }
+        for signal in Signals.stops + [SIGCHLD, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM] { sigaddset(&set, signal) }
         var wait = timespec(tv_sec: Int(timeout), tv_nsec: Int((timeout - timeout.rounded(.down)) * 1e9))
         let signal = sigtimedwait(&set, nil, &wait)
         return signal > 0 ? signal : nil

@@ -1,0 +1,61 @@
+"""Signals an operator sends by habit never end evserved uncleanly: SIGUSR1 logs each listener's figures,
+SIGHUP, SIGUSR2 and SIGALRM are logged and ignored, SIGQUIT stops gracefully like SIGTERM (issue 14)."""
+import signal
+import socket
+import time
+
+import pytest
+
+from conftest import recv_until, tcp_address
+
+
+def wait_for(condition, what, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def echo(address):
+    with socket.create_connection(address, timeout=10) as sock:
+        sock.sendall(b"still here\n")
+        return recv_until(sock, lambda d: d.endswith(b"\n"))
+
+
+@pytest.mark.parametrize("workers", [[], ["--workers", "2"]])
+def test_sigusr1_logs_the_figures_of_every_listener_and_serving_goes_on(daemon_factory, workers):
+    daemon = daemon_factory("--listen", "tcp://127.0.0.1:0", "--listen", "udp://127.0.0.1:0", *workers)
+    address = tcp_address(daemon.urls[0])
+    assert echo(address) == b"still here\n"
+    daemon.process.send_signal(signal.SIGUSR1)
+    wait_for(lambda: daemon.stderr_text().count("figures") >= (2 if not workers else 4), "the figures lines")
+    text = daemon.stderr_text()
+    assert "connections-accepted=" in text and "datagrams-handled=" in text, text
+    assert daemon.process.poll() is None
+    assert echo(address) == b"still here\n"
+    assert daemon.stop() == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGUSR2, signal.SIGALRM])
+def test_habitual_signals_are_logged_and_ignored(daemon_factory, sig):
+    daemon = daemon_factory("--listen", "tcp://127.0.0.1:0")
+    daemon.process.send_signal(sig)
+    wait_for(lambda: f"{sig.name} ignored" in daemon.stderr_text(), f"{sig.name} to be logged")
+    assert daemon.process.poll() is None
+    assert echo(tcp_address(daemon.urls[0])) == b"still here\n"
+    assert daemon.stop() == 0
+
+
+def test_sigquit_stops_gracefully_like_sigterm(daemon_factory):
+    daemon = daemon_factory("--listen", "tcp://127.0.0.1:0")
+    held = socket.create_connection(tcp_address(daemon.urls[0]), timeout=10)
+    held.sendall(b"before\n")
+    assert recv_until(held, lambda d: d.endswith(b"\n")) == b"before\n"
+    daemon.process.send_signal(signal.SIGQUIT)
+    wait_for(lambda: "shutting down" in daemon.stderr_text(), "the drain to start")
+    held.sendall(b"during\n")  # open connections are served until they end
+    assert recv_until(held, lambda d: d.endswith(b"during\n")) == b"during\n"
+    held.close()
+    assert daemon.process.wait(10) == 0
+    assert "Fatal error" not in daemon.stderr_text() and "SIGQUIT" in daemon.stderr_text()

@@ -2,9 +2,9 @@ import ServiceLifecycle
 
 extension TransportServer {
     /// Serves as a swift-service-lifecycle `Service`: starts (unless `start()` already did), then serves
-    /// until the service group shuts down gracefully (the server then stops taking work and drains for `gracefulShutdownTimeout` seconds,
-    /// as `shutdownGracefully(timeout:)` does) or the task is cancelled (the server closes at once).
-    /// Returns once the server is closed.
+    /// until the service group shuts down gracefully (the server then stops taking work and drains for
+    /// `gracefulShutdownTimeout` seconds, as `shutdownGracefully(timeout:)` does) or the task is cancelled
+    /// (the server closes at once). Returns once the server is closed.
     ///
     /// ```swift
     /// let group = ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm], logger: logger)

@@ -33,7 +33,9 @@ final class BlockingConnections: Sendable {
 
     /// Unregisters the request's socket and detaches it for `handOff`, unless the server is closing (then
     /// the caller closes it as usual). - Returns: the detached socket and input, or `nil`.
-    func unregister(_ descriptor: CInt, detaching request: StreamRequest) -> (socket: Socket, unread: [UInt8], inputEnded: Bool)? {
+    func unregister(
+        _ descriptor: CInt, detaching request: StreamRequest
+    ) -> (socket: Socket, unread: [UInt8], inputEnded: Bool)? {
         state.withLock { state in
             guard !state.closing else { return nil }
             state.descriptors.remove(descriptor)

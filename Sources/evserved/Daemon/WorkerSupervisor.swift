@@ -290,12 +290,3 @@ struct WorkerSupervisor {
         status & 0x7f == 0 ? "exit \((status >> 8) & 0xff)" : "signal \(status & 0x7f)"
     }
 }
-
-/// Seconds on the monotonic clock.
-enum MonotonicSeconds {
-    static var now: Double {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
-    }
-}

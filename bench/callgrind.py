@@ -3,7 +3,10 @@
 noisy machine): evserved in event mode (one loop) and the C libev reference, each under callgrind while
 the load generator runs ping-pong on one connection, then UDP. Counting starts once the server listens
 (`--instr-atstart=no` + `callgrind_control -i on`), so start-up is not in the figure.
-Run after `make bench` (or `python3 bench/run.py --rounds 0`) has built everything."""
+Run after `make bench` (or `python3 bench/run.py --rounds 0`) has built everything. With --baseline PATH,
+another evserved binary (e.g. an older commit's release build) is counted too, with the same arguments,
+and the table gains its figures and the ratio new / baseline."""
+import argparse
 import os
 import re
 import subprocess
@@ -51,19 +54,25 @@ def malloc_calls(text):
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--baseline", metavar="PATH",
+                        help="also count this evserved binary (same arguments), reported as evserved-event-baseline")
+    args = parser.parse_args()
     build(swift=False)
     evserved = os.path.join(ROOT, ".build", "release", "evserved")
+    arguments = ["--listen", "tcp://127.0.0.1:0", "--listen", "udp://127.0.0.1:0", "--loops", "1", "--log-level", "error"]
     servers = {
         "c-libev": [os.path.join(OUT, "c-echo"), "0"],
-        "evserved-event": [evserved, "--listen", "tcp://127.0.0.1:0", "--listen", "udp://127.0.0.1:0", "--loops", "1",
-                           "--log-level", "error"],
+        "evserved-event": [evserved, *arguments],
     }
+    if args.baseline:
+        servers["evserved-event-baseline"] = [os.path.abspath(args.baseline), *arguments]
     rows = {}
     for workload in ["pingpong", "udp"]:
         for name, command in servers.items():
             per_request, mallocs, requests = count(name, command, workload)
             rows[(workload, name)] = (per_request, mallocs)
-            print(f"{workload:9} {name:16} {per_request:10.0f} instructions and {mallocs:.3f} mallocs per round trip "
+            print(f"{workload:9} {name:24} {per_request:10.0f} instructions and {mallocs:.3f} mallocs per round trip "
                   f"({requests} round trips)", flush=True)
     print()
     print("| workload | C libev instructions | evserved event instructions | ratio | evserved mallocs per round trip |")
@@ -71,6 +80,15 @@ def main():
     for workload in ["pingpong", "udp"]:
         (c, _), (ev, mallocs) = rows[(workload, "c-libev")], rows[(workload, "evserved-event")]
         print(f"| {workload} | {c:.0f} | {ev:.0f} | {ev / c:.2f} | {mallocs:.3f} |")
+    if args.baseline:
+        print()
+        print("| workload | C libev instructions | baseline instructions | new instructions | new / baseline "
+              "| baseline mallocs per round trip | new mallocs per round trip |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for workload in ["pingpong", "udp"]:
+            (c, _), (ev, mallocs) = rows[(workload, "c-libev")], rows[(workload, "evserved-event")]
+            old, old_mallocs = rows[(workload, "evserved-event-baseline")]
+            print(f"| {workload} | {c:.0f} | {old:.0f} | {ev:.0f} | {ev / old:.2f} | {old_mallocs:.3f} | {mallocs:.3f} |")
 
 
 if __name__ == "__main__":

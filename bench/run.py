@@ -4,7 +4,9 @@ side and interleaved (round after round, the server order rotating), and prints 
 C libev reference measured in the same run. `make bench` runs it; see BENCHMARKS.md for how to read it.
 
 Servers: evserved in event, async, thread and pool mode (sync serves one client at a time by design: not a peer
-here), the C libev echo (bench/c-echo), SwiftNIO (bench/nio-echo), Python's ThreadingTCPServer.
+here), the C libev echo (bench/c-echo), SwiftNIO (bench/nio-echo), Python's ThreadingTCPServer; with
+--baseline PATH, the evserved entries again run by another evserved binary (NAME-baseline), to compare an
+older build with this one in the same interleaved run.
 Workloads (bench/loadgen): ping-pong at 1, 50 and 500 connections, churn at 50, UDP with 50 in flight, and
 10 000 idle connections (memory per connection; only for servers that hold connections without a thread).
 """
@@ -37,7 +39,7 @@ def build(swift=True):
                        check=True)
 
 
-def servers(loops):
+def servers(loops, baseline=None):
     evserved = os.path.join(ROOT, ".build", "release", "evserved")
     # One loop, as the C reference and the NIO server have; --loops N is its own entry.
     listen = ["--listen", "tcp://127.0.0.1:0", "--listen", "udp://127.0.0.1:0", "--loops", "1"]
@@ -53,6 +55,10 @@ def servers(loops):
     if loops > 1:
         table[f"evserved-event-{loops}loops"] = [evserved, *listen[:-1], str(loops), "--mode", "event",
                                                  "--log-level", "error"]
+    if baseline:
+        # Every evserved entry again, same arguments, run by another binary (e.g. an older commit's build).
+        table.update({f"{name}-baseline": [baseline, *command[1:]] for name, command in list(table.items())
+                      if command[0] == evserved})
     return table
 
 
@@ -148,11 +154,16 @@ def main():
     parser.add_argument("--workloads", help="comma-separated workload names")
     parser.add_argument("--loops", type=int, default=os.cpu_count(),
                         help="also run evserved event mode with --loops N (default: the number of cores; 1: skip)")
+    parser.add_argument("--baseline", metavar="PATH",
+                        help="also run this evserved binary (e.g. an older commit's release build) with the same "
+                             "arguments as every evserved entry, named NAME-baseline, interleaved with the rest")
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--output", default=os.path.join(OUT, "results.json"))
     args = parser.parse_args()
+    if args.baseline and not os.access(args.baseline, os.X_OK):
+        parser.error(f"--baseline {args.baseline}: not an executable")
     build(swift=not args.no_build)
-    table = servers(args.loops)
+    table = servers(args.loops, args.baseline and os.path.abspath(args.baseline))
     if args.only:
         table = {name: table[name] for name in args.only.split(",")}
     workloads = [w for w in WORKLOADS if not args.workloads or w[0] in args.workloads.split(",")]
@@ -162,7 +173,7 @@ def main():
         for workload_name, (workload, parallel) in workloads:
             order = names[round_number % len(names):] + names[:round_number % len(names)]
             for name in order:
-                if workload == "idle" and name not in IDLE_SERVERS:
+                if workload == "idle" and name.removesuffix("-baseline") not in IDLE_SERVERS:
                     continue
                 server = Server(table[name])
                 try:

@@ -25,21 +25,27 @@ public enum ServerGroup {
         )
         let router = ConnectionRouter()
         var index = 0
+        let sharesSocket = loops > 1 && !configuration.reusePort && !configuration.address.isUnix
         return try members(loops: loops, configuration: configuration) { (member, socket) throws(ServerError) in
             defer { index += 1 }
-            let membership = StreamServer.GroupMembership(socket: socket, limits: limits, router: router, index: index)
+            let membership = StreamServer.GroupMembership(
+                socket: socket, limits: limits, router: router, index: index, sharesSocket: sharesSocket
+            )
             return try StreamServer(
                 configuration: member, handler: handler, hooks: hooks, logger: logger, member: membership
             )
         }
     }
 
-    /// Datagram servers on `configuration.address`, one per loop.
+    /// Datagram servers on `configuration.address`, one per loop with `reusePort` (the kernel spreads the
+    /// datagrams over their sockets by sender); without it one: loops sharing a datagram socket would all
+    /// wake for every datagram, costing more CPU than a second loop gains.
     public static func datagramServers(
         loops: Int, configuration: ServerConfiguration, handler: DatagramHandler, hooks: ServerHooks = ServerHooks(),
         logger: Logger = .evserver
     ) throws(ServerError) -> [DatagramServer] {
-        try members(loops: loops, configuration: configuration) { (member, socket) throws(ServerError) in
+        let loops = configuration.reusePort ? loops : min(loops, 1)
+        return try members(loops: loops, configuration: configuration) { (member, socket) throws(ServerError) in
             try DatagramServer(configuration: member, handler: handler, hooks: hooks, logger: logger, sharing: socket)
         }
     }

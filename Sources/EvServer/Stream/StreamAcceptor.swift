@@ -16,6 +16,9 @@ final class StreamAcceptor: ServerTransport {
     private let context: ServerContext
     private let handler: StreamHandler
     private let limits: ConnectionLimits
+    /// Connections taken per wake-up: a bound, so a flood cannot starve the established connections (64),
+    /// or 1 when the loops of a group share the socket, so each takes its turn.
+    private let acceptsPerWakeUp: Int
     private let policy: AddressPolicy
     private var rateLimit: TokenBucket?
     private var rateTimer: TimerWatcher!
@@ -28,7 +31,11 @@ final class StreamAcceptor: ServerTransport {
     /// Set by `attach`, the first work the loop runs. (Unowned: the server closes the loop before it goes.)
     private unowned(unsafe) var server: StreamServer!
 
-    init(context: ServerContext, handler: StreamHandler, limits: ConnectionLimits, firstConnectionID: UInt64) {
+    init(
+        context: ServerContext, handler: StreamHandler, limits: ConnectionLimits, firstConnectionID: UInt64,
+        acceptsPerWakeUp: Int
+    ) {
+        self.acceptsPerWakeUp = acceptsPerWakeUp
         self.context = context
         self.handler = handler
         self.limits = limits
@@ -50,8 +57,7 @@ final class StreamAcceptor: ServerTransport {
     // MARK: Accepting (ServerTransport)
 
     func takeWork() {
-        // Bounded, so a flood of connections cannot starve the established ones.
-        acceptPending(upTo: 64)
+        acceptPending(upTo: acceptsPerWakeUp)
     }
 
     /// Graceful shutdown: takes the connections the kernel already completed (their clients may have sent

@@ -57,6 +57,9 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
         let limits: ConnectionLimits
         let router: ConnectionRouter
         let index: Int
+        /// The members wait on one shared socket: each accepts one connection per wake-up, so that
+        /// connections spread evenly over the loops (all of them wake for each).
+        let sharesSocket: Bool
     }
 
     init(
@@ -72,7 +75,10 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
             configuration: configuration, kind: .stream, handler: handler.style, shared: member?.socket, hooks: hooks,
             logger: logger
         ) { context in
-            StreamAcceptor(context: context, handler: handler, limits: limits, firstConnectionID: firstID)
+            StreamAcceptor(
+                context: context, handler: handler, limits: limits, firstConnectionID: firstID,
+                acceptsPerWakeUp: member?.sharesSocket == true ? 1 : 64
+            )
         }
         self.limits = limits
         router = member?.router

@@ -43,9 +43,11 @@ struct ListenerOptions: ParsableArguments {
             number of cores in event and async mode, 1 in the others.
             """,
             discussion: """
-                Unix listeners always have one. Connection limits hold for all loops together; rate limits are \
-                split among them; sync mode serves one client per loop at a time; pool mode has --threads per \
-                loop. With --reuse-port each loop binds a SO_REUSEPORT socket of its own.
+                Unix listeners always have one, and UDP listeners too unless --reuse-port (loops sharing one \
+                datagram socket would all wake for every datagram). Connection limits hold for all loops \
+                together; rate limits are split among them; sync mode serves one client per loop at a time; \
+                pool mode has --threads per loop. With --reuse-port each loop binds a SO_REUSEPORT socket of \
+                its own.
                 """,
             valueName: "n"
         ),

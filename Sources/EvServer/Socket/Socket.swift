@@ -134,9 +134,10 @@ final class Socket {
     }
 
     /// Sends what the kernel takes now; `nil` when it takes nothing. Never raises SIGPIPE.
-    func write(_ bytes: UnsafeRawBufferPointer) throws(SystemError) -> Int? {
+    func write(_ bytes: UnsafeRawBufferPointer, neverWait: Bool = false) throws(SystemError) -> Int? {
+        let flags = CInt(MSG_NOSIGNAL) | (neverWait ? CInt(MSG_DONTWAIT) : 0)
         while true {
-            let count = Glibc.send(descriptor, bytes.baseAddress, bytes.count, CInt(MSG_NOSIGNAL))
+            let count = Glibc.send(descriptor, bytes.baseAddress, bytes.count, flags)
             if count >= 0 { return count }
             switch errno {
             case EINTR: continue

@@ -2,43 +2,59 @@
 import Glibc
 #endif
 
-/// The descriptors blocking handlers are using, so that closing the server can wake a handler stuck in a
-/// read (`shutdown(2)` on its socket), and a graceful shutdown's deadline can end their input. Any thread;
-/// the set is behind a `Monitor`.
+/// The connections blocking handlers are serving: so that closing the server can wake a handler stuck in a
+/// read (`shutdown(2)` on its socket), a graceful shutdown's deadline can end their input, and `send(_:to:)`
+/// and `broadcast` reach them (their ids and topics). Any thread; the state is behind a `Monitor`.
 final class BlockingConnections: Sendable {
+    private struct Member {
+        let request: SharedRequest
+        var topics: Set<String> = []
+    }
+
     private struct State {
-        var descriptors: Set<CInt> = []
+        var members: [ConnectionID: Member] = [:]
+        var nextNumber: UInt64 = 1
         /// Set by `shutdownAll(.readAndWrite)`: connections registered later are shut down at once.
         var closing = false
     }
 
+    /// Ids of blocking connections: the group member's range, with this bit set (event and async ids never
+    /// have it).
+    static let idBit: UInt64 = 1 << 47
+    private let firstID: UInt64
     private let state = Monitor(State())
 
-    /// Registers a handler's socket; shuts it down at once when the server is already closing.
-    func register(_ socket: Socket) {
-        let closing = state.withLock { state -> Bool in
-            state.descriptors.insert(socket.descriptor)
-            return state.closing
-        }
-        if closing { _ = Glibc.shutdown(socket.descriptor, CInt(SHUT_RDWR)) }
+    /// `memberIndex`: the server's index in its group (0 alone), which numbers its ids.
+    init(memberIndex: Int) {
+        firstID = UInt64(memberIndex) << ConnectionRouter.memberShift | BlockingConnections.idBit
     }
 
-    /// Unregisters the socket and runs `close` while no one else can shut it down.
-    func unregister(_ descriptor: CInt, close: () -> Void) {
+    /// Registers a handler's request and gives it its id; shuts its socket down at once when the server is
+    /// already closing.
+    func register(_ request: StreamRequest) {
+        let closing = state.withLock { state -> Bool in
+            request.id = firstID + state.nextNumber
+            state.nextNumber += 1
+            state.members[request.id] = Member(request: SharedRequest(request))
+            return state.closing
+        }
+        if closing { _ = Glibc.shutdown(request.socket.descriptor, CInt(SHUT_RDWR)) }
+    }
+
+    /// Unregisters the request and runs `close` while no one else can shut it down.
+    func unregister(_ request: StreamRequest, close: () -> Void) {
         state.withLock { state in
-            state.descriptors.remove(descriptor)
+            state.members[request.id] = nil
             close()
         }
     }
 
-    /// Unregisters the request's socket and detaches it for `handOff`, unless the server is closing (then
-    /// the caller closes it as usual). - Returns: the detached socket and input, or `nil`.
-    func unregister(
-        _ descriptor: CInt, detaching request: StreamRequest
-    ) -> (socket: Socket, unread: [UInt8], inputEnded: Bool)? {
+    /// Unregisters the request and detaches its socket for `handOff`, unless the server is closing (then the
+    /// caller closes it as usual). - Returns: the detached socket and input, or `nil`.
+    func unregister(detaching request: StreamRequest) -> (socket: Socket, unread: [UInt8], inputEnded: Bool)? {
         state.withLock { state in
             guard !state.closing else { return nil }
-            state.descriptors.remove(descriptor)
+            state.members[request.id] = nil
             return request.detach()
         }
     }
@@ -56,7 +72,38 @@ final class BlockingConnections: Sendable {
         state.withLock { state in
             if direction == .readAndWrite { state.closing = true }
             let how = direction == .read ? CInt(SHUT_RD) : CInt(SHUT_RDWR)
-            for descriptor in state.descriptors { _ = Glibc.shutdown(descriptor, how) }
+            for member in state.members.values { _ = Glibc.shutdown(member.request.value.socket.descriptor, how) }
         }
     }
+
+    // MARK: Registry
+
+    func join(_ id: ConnectionID, topic: String) { state.withLock { $0.members[id]?.topics.insert(topic) } }
+
+    func leave(_ id: ConnectionID, topic: String) { state.withLock { $0.members[id]?.topics.remove(topic) } }
+
+    /// Writes `bytes` to connection `id` on the calling thread (see `StreamRequest.deliver`); nothing when
+    /// it has closed.
+    func send(_ bytes: [UInt8], to id: ConnectionID) {
+        guard let request = state.withLock({ $0.members[id]?.request }) else { return }
+        _ = request.value.deliver(bytes)
+    }
+
+    /// Writes `bytes` to every connection, or those in `topic`, except `except`, on the calling thread.
+    func broadcast(_ bytes: [UInt8], topic: String?, except: ConnectionID?) {
+        let targets = state.withLock { state in
+            state.members.filter { id, member in id != except && (topic.map { member.topics.contains($0) } ?? true) }
+                .map(\.value.request)
+        }
+        for target in targets { _ = target.value.deliver(bytes) }
+    }
+}
+
+/// A blocking handler's request as the registry holds it.
+///
+/// `@unchecked Sendable`: other threads use only `deliver` (behind the request's write lock), `socket`'s
+/// descriptor (for `shutdown(2)`, safe on a descriptor in use) and `id` (set before it is shared).
+struct SharedRequest: @unchecked Sendable {
+    let value: StreamRequest
+    init(_ value: StreamRequest) { self.value = value }
 }

@@ -25,7 +25,14 @@ public final class StreamRequest {
     /// When the connection's `maximumLifetime` ends (monotonic seconds); reads and writes fail after it.
     private let deadline: Double?
 
-    private let socket: Socket
+    let socket: Socket
+    /// Serialises the handler's writes with messages other threads deliver (`StreamServer.send(_:to:)`), and
+    /// with the close: each write is whole, never interleaved with another.
+    let writeLock = Lock(())
+    /// How long a delivered message may wait for the client (the server's write or idle timeout, else 10 s).
+    let deliveryTimeout: Double
+    /// The connection's id, for `StreamServer.send(_:to:)` and `broadcast` (set once it is registered).
+    public internal(set) var id: ConnectionID = 0
     private var input: InputBuffer
     /// What `bufferedWrite` holds until `flush`.
     private var output: [UInt8] = []
@@ -46,6 +53,7 @@ public final class StreamRequest {
         maximumLineLength = configuration.maximumLineLength
         input = InputBuffer(limit: configuration.maximumInputBuffer)
         deadline = configuration.maximumLifetime.map { MonotonicClock.now + $0 }
+        deliveryTimeout = configuration.writeTimeout ?? configuration.idleTimeout ?? 10
     }
 
     /// The connection's descriptor, for socket options (socketserver's `request.fileno()`). Do not close it.
@@ -185,6 +193,10 @@ public final class StreamRequest {
     }
 
     private func send(_ bytes: UnsafeRawBufferPointer) throws -> Int {
+        try writeLock.withLock { _ in try sendUnlocked(bytes) }
+    }
+
+    private func sendUnlocked(_ bytes: UnsafeRawBufferPointer) throws -> Int {
         try useBlockingIO(idleTimeout == nil && writeTimeout == nil && deadline == nil)
         var sent = 0
         while sent < bytes.count {
@@ -257,14 +269,17 @@ public final class StreamRequest {
     /// with the input not yet taken and whether the input had ended. `nil` when the socket is unusable.
     func detach() -> (socket: Socket, unread: [UInt8], inputEnded: Bool)? {
         guard socket.isOpen, (try? flush()) != nil, (try? socket.setBlocking(false)) != nil else { return nil }
-        return (Socket(descriptor: socket.takeDescriptor()), input.takeAll(), inputEnded)
+        let descriptor = writeLock.withLock { _ in socket.takeDescriptor() }
+        return (Socket(descriptor: descriptor), input.takeAll(), inputEnded)
     }
 
     /// Sends what is still buffered, half-closes, then closes the socket (socketserver's `shutdown_request`).
     func close() {
         guard socket.isOpen else { return }
         try? flush()
-        socket.shutdownWrite()
-        socket.close()
+        writeLock.withLock { _ in
+            socket.shutdownWrite()
+            socket.close()
+        }
     }
 }

@@ -28,8 +28,8 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
     let engine: ServerEngine<StreamAcceptor>
     /// Open connections in every mode, and the connection limits (shared by a group's servers).
     let limits: ConnectionLimits
-    /// Sockets of blocking handlers, to wake at close.
-    let blocking = BlockingConnections()
+    /// Connections of blocking handlers: to wake at close, and to reach with `send` and `broadcast`.
+    let blocking: BlockingConnections
     /// Finds the member of a group that holds a connection id (`send`, `broadcast`).
     private let router: ConnectionRouter?
     private let accepted = Atomic<Int>(0)
@@ -81,6 +81,7 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
             )
         }
         self.limits = limits
+        blocking = BlockingConnections(memberIndex: member?.index ?? 0)
         router = member?.router
         engine.attach(self)
         let transport = engine.transport
@@ -128,21 +129,31 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
         return false
     }
 
-    // MARK: Handlers that talk to each other (event and async modes)
+    // MARK: Handlers that talk to each other
 
-    /// Queues `bytes` for connection `id`, from any thread or task; delivered on its loop, after what was
-    /// sent to it before. Ignored when the connection has closed. A connection that lets more than 16 write
-    /// high water marks pile up is closed as too slow. In a `ServerGroup`, `id` may be any member's.
+    /// Sends `bytes` to connection `id`, from any thread or task, after what was sent to it before; ignored
+    /// when the connection has closed. In a `ServerGroup`, `id` may be any member's.
+    ///
+    /// Event and async connections: queued and delivered on their loop, never blocking; a connection that lets
+    /// more than 16 write high water marks pile up is closed as too slow. Blocking-mode connections
+    /// (`StreamRequest.id`): written by the calling thread, whole, between the handler's own writes, as
+    /// socketserver programs do with `sendall` — it waits at most the write (or idle) timeout for a slow client,
+    /// then drops the message.
     public func send(_ bytes: [UInt8], to id: ConnectionID) {
         let target = router?.owner(of: id) ?? self
-        target.onLoop { $0.table.send(bytes, to: id) }
+        if id & BlockingConnections.idBit != 0 {
+            target.blocking.send(bytes, to: id)
+        } else {
+            target.onLoop { $0.table.send(bytes, to: id) }
+        }
     }
 
-    /// Queues `bytes` for every open connection, or those that joined `topic`, except `except`; from any
-    /// thread or task, in order. In a `ServerGroup`, every member's connections.
+    /// Sends `bytes` to every open connection, or those that joined `topic`, except `except`; from any
+    /// thread or task, in order; as `send(_:to:)` does for each. In a `ServerGroup`, every member's connections.
     public func broadcast(_ bytes: [UInt8], topic: String? = nil, except: ConnectionID? = nil) {
         for server in router?.servers ?? [self] {
             server.onLoop { $0.table.broadcast(bytes, topic: topic, except: except) }
+            server.blocking.broadcast(bytes, topic: topic, except: except)
         }
     }
 

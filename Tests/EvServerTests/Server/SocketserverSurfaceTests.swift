@@ -244,3 +244,51 @@ struct HandOffTests {
         #expect(waitUntil { server.connectionsAccepted == 1 })
     }
 }
+
+@Suite("the registry from blocking handlers")
+struct BlockingRegistryTests {
+    /// The tutorials' chat with blocking handlers: join the room, then each line goes to the others.
+    private final class ChatMember: StreamRequestHandler {
+        func handle(_ request: StreamRequest) throws {
+            request.join(topic: "room")
+            try request.write("id \(request.id)\n")
+            while let line = try request.readLine() {
+                if line.starts(with: Array("leave".utf8)) {
+                    request.leave(topic: "room")
+                    try request.write("left\n")
+                    continue
+                }
+                request.server.broadcast(line, topic: "room", except: request.id)
+            }
+        }
+    }
+
+    @Test("send(to:) and broadcast reach blocking connections in thread and pool mode", .timeLimit(.minutes(1)),
+          arguments: [ExecutionMode.thread, .pool(threads: 4, queueLimit: 4)])
+    func chat(mode: ExecutionMode) throws {
+        let server = try makeServer(mode: mode, handler: .blocking { ChatMember() }, start: true)
+        defer { server.close() }
+        let alice = try TestClient(server.localAddress)
+        let bob = try TestClient(server.localAddress)
+        let carol = try TestClient(server.localAddress)
+        var ids: [UInt64] = []
+        for client in [alice, bob, carol] {
+            let line = try client.readLine()
+            ids.append(UInt64(line.dropFirst(3).dropLast()) ?? 0)
+        }
+        try alice.send("hello from alice\n")
+        #expect(try bob.readLine() == "hello from alice\n")
+        #expect(try carol.readLine() == "hello from alice\n")
+        server.send(Array("just for bob\n".utf8), to: ids[1])
+        #expect(try bob.readLine() == "just for bob\n")
+        try carol.send("leave\n")
+        #expect(try carol.readLine() == "left\n")
+        try bob.send("bob again\n")
+        #expect(try alice.readLine() == "bob again\n", "the sender is left out, the others hear it")
+        var entry = pollfd(fd: carol.descriptor, events: Int16(POLLIN), revents: 0)
+        #expect(poll(&entry, 1, 200) == 0, "carol left the room")
+        server.send(Array("nobody\n".utf8), to: ids[0] + 1_000)  // an id no connection has: ignored
+        try alice.send("still fine\n")
+        #expect(try bob.readLine() == "still fine\n")
+    }
+}

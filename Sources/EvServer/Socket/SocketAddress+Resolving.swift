@@ -18,7 +18,7 @@ extension SocketAddress {
         }
         var hints = addrinfo()
         hints.ai_flags = AI_NUMERICSERV
-        hints.ai_socktype = CInt(SOCK_STREAM.rawValue)
+        hints.ai_socktype = 0  // any: the address is what matters
         var results: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &results)
         defer { if let results { freeaddrinfo(results) } }

@@ -3,8 +3,8 @@ import Glibc
 #endif
 
 /// Seconds on `CLOCK_MONOTONIC`, for deadlines that wall-clock changes cannot move.
-enum MonotonicClock {
-    static var now: Double {
+package enum MonotonicClock {
+    package static var now: Double {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9

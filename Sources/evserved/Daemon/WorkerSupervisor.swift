@@ -133,7 +133,7 @@ struct WorkerSupervisor {
     private func restart(
         after worker: Worker, died status: CInt, previous: (at: Double, failures: Int)?
     ) -> (at: Double, failures: Int) {
-        let quick = MonotonicSeconds.now - worker.started < 1
+        let quick = MonotonicClock.now - worker.started < 1
         let failures = quick ? (previous?.failures ?? 0) + 1 : 0
         let wait = quick ? min(Self.longestBackOff, 0.25 * Double(1 << min(failures, 5))) : 0
         logger.warning(
@@ -141,17 +141,17 @@ struct WorkerSupervisor {
             metadata: ["worker": "\(worker.slot)", "pid": "\(worker.pid)", "status": "\(Self.describe(status))",
                        "in-seconds": "\(wait)"]
         )
-        return (MonotonicSeconds.now + wait, failures)
+        return (MonotonicClock.now + wait, failures)
     }
 
     /// Starts the workers whose restart is due; one that fails to start is tried again later.
     private func startDue(_ restarts: inout [Int: (at: Double, failures: Int)], into workers: inout [pid_t: Worker]) {
-        for (slot, restart) in restarts where restart.at <= MonotonicSeconds.now {
+        for (slot, restart) in restarts where restart.at <= MonotonicClock.now {
             if let worker = spawn(slot: slot) {
                 workers[worker.pid] = worker
                 restarts[slot] = nil
             } else {
-                restarts[slot] = (MonotonicSeconds.now + Self.longestBackOff, restart.failures + 1)
+                restarts[slot] = (MonotonicClock.now + Self.longestBackOff, restart.failures + 1)
             }
         }
     }
@@ -191,7 +191,7 @@ struct WorkerSupervisor {
             logger.error("worker \(slot) did not start", metadata: ["status": "\(Self.describe(status))"])
             return nil
         }
-        return Worker(slot: slot, pid: pid, started: MonotonicSeconds.now)
+        return Worker(slot: slot, pid: pid, started: MonotonicClock.now)
     }
 
     /// `posix_spawn` of this executable with no signal blocked and `environment` added to ours.

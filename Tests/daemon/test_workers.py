@@ -147,3 +147,27 @@ def test_a_worker_that_cannot_bind_fails_the_start():
         assert status != 0 and "in use" in stderr
     finally:
         holder.close()
+
+
+def test_a_worker_killed_again_and_again_is_always_restarted_and_the_others_serve_meanwhile(daemon_factory):
+    """Issue 14: a slot whose worker keeps dying is restarted with a capped back-off, forever; it used to be
+    left empty after a few quick deaths while the daemon looked healthy."""
+    daemon = daemon_factory("--workers", "2", "--listen", "tcp://127.0.0.1:0")
+    address = tcp_address(daemon.urls[0])
+    killed = 0
+    deadline = time.monotonic() + 25  # the back-off grows to 4 s between tries
+    while killed < 4 and time.monotonic() < deadline:  # one slot's worker, each time it comes back
+        workers = children(daemon.process.pid)
+        if len(workers) == 2:
+            os.kill(max(workers), signal.SIGKILL)  # the newest: the slot that keeps dying
+            killed += 1
+            assert echo(address) == b"x\n", "the other worker serves meanwhile"
+            assert wait_for(lambda: max(children(daemon.process.pid), default=0) != max(workers))
+        time.sleep(0.02)
+    assert killed == 4
+    assert wait_for(lambda: len(children(daemon.process.pid)) == 2, timeout=15), "both slots are filled again"
+    for _ in range(20):
+        assert echo(address) == b"x\n"
+    text = daemon.stderr_text()  # killed at work, or while it was still starting
+    assert text.count("worker died; starting another") + text.count("did not start") >= 4, text
+    assert daemon.stop() == 0

@@ -40,6 +40,18 @@ struct Evserved: ParsableCommand {
     )
     var logLevel: Logger.Level = .notice
 
+    @Option(
+        help: ArgumentHelp(
+            """
+            Write the daemon's pid to this file once every listener serves; removed at exit. A live daemon's \
+            file refuses the start.
+            """,
+            valueName: "path"
+        ),
+        transform: { text throws(FlagValueError) in try FlagValue.writablePath(text, flag: "--pid-file") }
+    )
+    var pidFile: String?
+
     /// The `ServerConfiguration` of one listener, from the flags.
     func configuration(for spec: ListenerSpec) -> ServerConfiguration {
         var configuration = ServerConfiguration(address: spec.address, mode: listeners.serving(spec).mode)
@@ -51,6 +63,13 @@ struct Evserved: ParsableCommand {
 
     func run() throws {
         Signals.takeOwnership()
+        let pidFile = self.pidFile.map(PidFile.init)
+        do {
+            try pidFile?.claim()
+        } catch {
+            Self.printError("evserved: error: \(error)")
+            throw ExitCode.failure
+        }
         let level = logLevel
         LoggingSystem.bootstrap({ label, metadataProvider in
             var handler = StreamLogHandler.standardError(label: label, metadataProvider: metadataProvider)
@@ -59,10 +78,12 @@ struct Evserved: ParsableCommand {
         }, metadataProvider: nil)
         if listeners.workers > 0 {
             Signals.takeChildSignals()
-            let status = try WorkerSupervisor(command: self, logger: Logger(label: "evserved")).run()
+            let status = try WorkerSupervisor(command: self, logger: Logger(label: "evserved")).run(pidFile: pidFile)
+            pidFile?.remove()
             if status != 0 { throw ExitCode(status) }
             return
         }
-        try Daemon(command: self).run()
+        defer { pidFile?.remove() }
+        try Daemon(command: self).run(pidFile: pidFile)
     }
 }

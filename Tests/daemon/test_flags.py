@@ -49,6 +49,8 @@ BAD_VALUES = [
     ("--send-buffer", "-1"),
     ("--send-buffer", "lots"),
     ("--log-level", "loud"),
+    ("--pid-file", ""),
+    ("--pid-file", "/nonexistent-dir/evserved.pid"),
 ]
 # Every duration: non-finite, negative, zero (except the drain timeout, where 0 means "close at once"),
 # absurd (over a year), not a number.

@@ -1,5 +1,9 @@
 import EvServer
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Readers of evserved's flag values: each refuses what the daemon cannot use (a non-finite, negative or
 /// absurd number, an unknown name) with a `FlagValueError` that names the flag, the value and the range.
 ///
@@ -50,6 +54,16 @@ public enum FlagValue {
     }
 
     /// One of a fixed set of names.
+    /// A path of a file the daemon will write: not empty, in a directory that exists and it may write to.
+    public static func writablePath(_ text: String, flag: String) throws(FlagValueError) -> String {
+        guard !text.isEmpty else { throw FlagValueError(flag, text, "empty: give a file path") }
+        let directory = text.contains("/") ? String(text[..<text.lastIndex(of: "/")!]) : "."
+        guard access(directory.isEmpty ? "/" : directory, W_OK) == 0 else {
+            throw FlagValueError(flag, text, "the directory \(directory) does not exist or is not writable")
+        }
+        return text
+    }
+
     /// A CIDR range (`10.0.0.0/8`, `::1/128`).
     public static func range(_ text: String, flag: String) throws(FlagValueError) -> AddressRange {
         do {

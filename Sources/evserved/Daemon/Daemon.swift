@@ -17,10 +17,18 @@ struct Daemon {
 
     init(command: Evserved) { self.command = command }
 
-    func run() throws {
+    /// Serves until a stop signal; `pidFile` is written once every listener serves.
+    func run(pidFile: PidFile?) throws {
         var logger = Logger(label: "evserved")
         if let worker { logger[metadataKey: "worker"] = "\(worker)" }
         let listeners = try start()
+        do {
+            try pidFile?.write()  // before the listening lines: whoever waits for them finds it
+        } catch {
+            for server in listeners.flatMap(\.servers) { server.close() }
+            Evserved.printError("evserved: error: \(error)")
+            throw ExitCode.failure
+        }
         for listener in listeners { print("listening \(listener.url)") }
         fflush(nil)  // flush standard output now: scripts wait for these lines
         for listener in listeners { listener.logStarted() }
@@ -45,6 +53,7 @@ struct Daemon {
                 for argument in command.listeners.listen {
                     if let path = argument.spec.address.unixPath { unlink(path) }
                 }
+                pidFile?.remove()
                 Glibc.exit(1)
             }
         }

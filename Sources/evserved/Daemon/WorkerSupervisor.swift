@@ -71,7 +71,7 @@ struct WorkerSupervisor {
 
     /// Starts the workers, prints the listening lines once each serves, supervises until a stop signal, and
     /// returns the exit status: 0 when every worker drained and exited cleanly.
-    func run() -> Int32 {
+    func run(pidFile: PidFile?) -> Int32 {
         var workers: [pid_t: Worker] = [:]
         for slot in 0..<count {
             guard let worker = spawn(slot: slot) else {
@@ -79,6 +79,13 @@ struct WorkerSupervisor {
                 return 1
             }
             workers[worker.pid] = worker
+        }
+        do {
+            try pidFile?.write()  // before the listening lines: whoever waits for them finds it
+        } catch {
+            Evserved.printError("evserved: error: \(error)")
+            signalAll(workers, signal: SIGKILL)
+            return 1
         }
         for (_, listen) in sockets {
             print("listening \(listen.prefix { $0 != "?" })")
@@ -194,99 +201,23 @@ struct WorkerSupervisor {
         return Worker(slot: slot, pid: pid, started: MonotonicClock.now)
     }
 
-    /// `posix_spawn` of this executable with no signal blocked and `environment` added to ours.
-    private static func spawn(
-        _ arguments: [String], actions: inout posix_spawn_file_actions_t, environment added: [String: String]
-    ) -> pid_t? {
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
-        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        var environment: [UnsafeMutablePointer<CChar>?] = []
-        var entry = environ
-        while let variable = entry.pointee {
-            let name = String(cString: variable).prefix { $0 != "=" }
-            if added[String(name)] == nil { environment.append(strdup(variable)) }
-            entry += 1
-        }
-        environment += added.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { for pointer in environment { free(pointer) } }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, "/proc/self/exe", &actions, &attributes, argv, environment)
-        guard result == 0 else {
-            errno = result
-            return nil
-        }
-        return pid
-    }
-
     private func signalAll(_ workers: [pid_t: Worker], signal: CInt) {
         for pid in workers.keys { kill(pid, signal) }
         if signal == SIGKILL { for pid in workers.keys { var status: CInt = 0; waitpid(pid, &status, 0) } }
     }
 
-    /// This command line less what the supervisor decides for each worker (`--workers`, `--listen`).
+    /// This command line less what the supervisor decides or keeps for itself (`--workers`, `--listen`,
+    /// `--pid-file`).
     static func argumentsForWorkers(_ arguments: [String]) -> [String] {
+        let own = ["--workers", "--listen", "--pid-file"]
         var kept: [String] = []
         var skipNext = false
         for argument in arguments {
             if skipNext { skipNext = false; continue }
-            if argument == "--workers" || argument == "--listen" { skipNext = true; continue }
-            if argument.hasPrefix("--workers=") || argument.hasPrefix("--listen=") { continue }
+            if own.contains(argument) { skipNext = true; continue }
+            if own.contains(where: { argument.hasPrefix($0 + "=") }) { continue }
             kept.append(argument)
         }
         return kept
-    }
-
-    /// The URLs of a worker's `count` listening lines, or `nil` when it exits (or takes 30 s) first.
-    private static func readListeningLines(from descriptor: CInt, count: Int) -> [String]? {
-        var text: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        var urls: [String] = []
-        while urls.count < count {
-            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            guard poll(&poller, 1, 30_000) > 0 else { return nil }
-            let received = read(descriptor, &chunk, chunk.count)
-            guard received > 0 else { return nil }
-            text += chunk[0..<received]
-            while let newline = text.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = String(decoding: text[..<newline], as: UTF8.self)
-                text.removeSubrange(...newline)
-                if line.hasPrefix("listening ") { urls.append(String(line.dropFirst("listening ".count))) }
-            }
-        }
-        return urls
-    }
-
-    /// Waits up to `timeout` seconds for a signal the daemon takes, or SIGCHLD; the signal, or `nil`.
-    private static func waitForSignal(timeout: Double) -> CInt? {
-        var set = sigset_t()
-        sigemptyset(&set)
-        for signal in Signals.stops + [SIGCHLD, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM] { sigaddset(&set, signal) }
-        var wait = timespec(tv_sec: Int(timeout), tv_nsec: Int((timeout - timeout.rounded(.down)) * 1e9))
-        let signal = sigtimedwait(&set, nil, &wait)
-        return signal > 0 ? signal : nil
-    }
-
-    /// Every child that has exited, with its status.
-    private static func reap() -> [(pid_t, CInt)] {
-        var exited: [(pid_t, CInt)] = []
-        while true {
-            var status: CInt = 0
-            let pid = waitpid(-1, &status, WNOHANG)
-            if pid <= 0 { return exited }
-            exited.append((pid, status))
-        }
-    }
-
-    private static func exitedCleanly(_ status: CInt) -> Bool { status & 0x7f == 0 && (status >> 8) & 0xff == 0 }
-
-    private static func describe(_ status: CInt) -> String {
-        status & 0x7f == 0 ? "exit \((status >> 8) & 0xff)" : "signal \(status & 0x7f)"
     }
 }

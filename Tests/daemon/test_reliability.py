@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import BINARY, DatagramClient, recv_until, run_evserved, short_unix_path
+from conftest import wait_for, BINARY, DatagramClient, recv_until, run_evserved, short_unix_path
 
 # A memory limit under which the debug build starts, but can start only a few dozen 8 MiB-stack threads.
 THREAD_STARVED = ("prlimit", "--as=1000000000", "--")
@@ -22,13 +22,6 @@ def echo(address, payload=b"ping\n"):
         sock.sendall(payload)
         return recv_until(sock, lambda d: d.endswith(b"\n"))
 
-
-def wait_for(condition, what, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.mark.parametrize("scheme", ["tcp", "udp"])
@@ -95,7 +88,7 @@ def test_thread_mode_refuses_what_it_cannot_start_a_thread_for_and_recovers(daem
     try:
         for _ in range(120):  # more than the memory limit leaves threads for
             idle.append(socket.create_connection(address, timeout=10))
-        wait_for(lambda: "cannot start a thread" in daemon.stderr_text(), "the refusal to be logged", timeout=30)
+        assert wait_for(lambda: "cannot start a thread" in daemon.stderr_text(), timeout=30), "the refusal to be logged"
         assert daemon.process.poll() is None, daemon.stderr_text()
         assert daemon.stderr_text().count("cannot start a thread") == 1, "logged once per burst"
     finally:
@@ -122,7 +115,7 @@ def test_a_full_pool_says_so_once_per_burst_and_serves_again(daemon_factory):
     address = (host, int(port))
     idle = [socket.create_connection(address, timeout=10) for _ in range(3)]
     try:
-        wait_for(lambda: "every pool worker is busy" in daemon.stderr_text(), "the full pool to be logged")
+        assert wait_for(lambda: "every pool worker is busy" in daemon.stderr_text()), "the full pool to be logged"
         assert "--threads" in daemon.stderr_text() and "--idle-timeout" in daemon.stderr_text()
     finally:
         for sock in idle:

@@ -2,19 +2,11 @@
 SIGHUP, SIGUSR2 and SIGALRM are logged and ignored, SIGQUIT stops gracefully like SIGTERM (issue 14)."""
 import signal
 import socket
-import time
 
 import pytest
 
-from conftest import recv_until, tcp_address
+from conftest import wait_for, recv_until, tcp_address
 
-
-def wait_for(condition, what, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def echo(address):
@@ -29,7 +21,7 @@ def test_sigusr1_logs_the_figures_of_every_listener_and_serving_goes_on(daemon_f
     address = tcp_address(daemon.urls[0])
     assert echo(address) == b"still here\n"
     daemon.process.send_signal(signal.SIGUSR1)
-    wait_for(lambda: daemon.stderr_text().count("figures") >= (2 if not workers else 4), "the figures lines")
+    assert wait_for(lambda: daemon.stderr_text().count("figures") >= (2 if not workers else 4)), "the figures lines"
     text = daemon.stderr_text()
     assert "connections-accepted=" in text and "datagrams-handled=" in text, text
     assert daemon.process.poll() is None
@@ -41,7 +33,7 @@ def test_sigusr1_logs_the_figures_of_every_listener_and_serving_goes_on(daemon_f
 def test_habitual_signals_are_logged_and_ignored(daemon_factory, sig):
     daemon = daemon_factory("--listen", "tcp://127.0.0.1:0")
     daemon.process.send_signal(sig)
-    wait_for(lambda: f"{sig.name} ignored" in daemon.stderr_text(), f"{sig.name} to be logged")
+    assert wait_for(lambda: f"{sig.name} ignored" in daemon.stderr_text()), f"{sig.name} to be logged"
     assert daemon.process.poll() is None
     assert echo(tcp_address(daemon.urls[0])) == b"still here\n"
     assert daemon.stop() == 0
@@ -53,7 +45,7 @@ def test_sigquit_stops_gracefully_like_sigterm(daemon_factory):
     held.sendall(b"before\n")
     assert recv_until(held, lambda d: d.endswith(b"\n")) == b"before\n"
     daemon.process.send_signal(signal.SIGQUIT)
-    wait_for(lambda: "shutting down" in daemon.stderr_text(), "the drain to start")
+    assert wait_for(lambda: "shutting down" in daemon.stderr_text()), "the drain to start"
     held.sendall(b"during\n")  # open connections are served until they end
     assert recv_until(held, lambda d: d.endswith(b"during\n")) == b"during\n"
     held.close()

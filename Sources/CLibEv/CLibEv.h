@@ -63,4 +63,11 @@ static inline int CLibEv_pthread_setname_np(pthread_t thread, const char *name) 
     return pthread_setname_np(thread, name);
 }
 
+// prctl is variadic, which Swift cannot call: the one use, the signal a process gets when its parent dies.
+#include <sys/prctl.h>
+
+static inline int CLibEv_prctl_set_pdeathsig(int signal) {
+    return prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0UL, 0UL, 0UL);
+}
+
 #endif // C_LIBEV_H

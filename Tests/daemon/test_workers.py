@@ -171,3 +171,15 @@ def test_a_worker_killed_again_and_again_is_always_restarted_and_the_others_serv
     text = daemon.stderr_text()  # killed at work, or while it was still starting
     assert text.count("worker died; starting another") + text.count("did not start") >= 4, text
     assert daemon.stop() == 0
+
+
+def test_workers_end_with_their_supervisor_even_when_it_is_killed(daemon_factory):
+    """Issue 14: a supervisor killed by SIGKILL used to leave its workers serving, orphaned."""
+    daemon = daemon_factory("--workers", "2", "--listen", "tcp://127.0.0.1:0")
+    workers = children(daemon.process.pid)
+    assert len(workers) == 2
+    daemon.process.kill()
+    daemon.process.wait(10)
+    assert wait_for(lambda: all(not os.path.exists(f"/proc/{pid}") for pid in workers), timeout=15), \
+        "the workers drained and ended"
+    assert listener_closed(tcp_address(daemon.urls[0]))

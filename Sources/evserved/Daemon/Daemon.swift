@@ -19,6 +19,10 @@ struct Daemon {
 
     /// Serves until a stop signal; `pidFile` is written once every listener serves.
     func run(pidFile: PidFile?) throws {
+        if let supervisor = getenv(WorkerSupervisor.supervisorVariable).flatMap({ pid_t(String(cString: $0)) }) {
+            // A worker drains and ends with its supervisor, however the supervisor ends (even SIGKILL).
+            ParentDeath.signal(SIGTERM, whenParentDies: supervisor)
+        }
         var logger = Logger(label: "evserved")
         if let worker { logger[metadataKey: "worker"] = "\(worker)" }
         let listeners = try start()

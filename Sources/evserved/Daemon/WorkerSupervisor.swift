@@ -17,6 +17,8 @@ import Logging
 struct WorkerSupervisor {
     /// The worker's number, in its environment.
     static let workerVariable = "EVSERVED_WORKER"
+    /// The supervisor's pid, in a worker's environment: the worker ends (drains) when that process dies.
+    static let supervisorVariable = "EVSERVED_SUPERVISOR"
     /// The descriptors of the handed-down sockets, in `--listen` order, in a worker's environment.
     static let socketsVariable = "EVSERVED_LISTEN_FDS"
     /// A worker gets its sockets from this descriptor number on.
@@ -182,7 +184,7 @@ struct WorkerSupervisor {
         }
         let handedDown = sockets.indices.map { String(Self.firstHandedDown + CInt($0)) }.joined(separator: ",")
         let pid = Self.spawn(arguments, actions: &actions, environment: [
-            Self.workerVariable: "\(slot)", Self.socketsVariable: handedDown,
+            Self.workerVariable: "\(slot)", Self.socketsVariable: handedDown, Self.supervisorVariable: "\(getpid())",
         ])
         close(pipeEnds[1])
         guard let pid else {

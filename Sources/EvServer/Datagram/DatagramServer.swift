@@ -75,7 +75,7 @@ public final class DatagramServer: TransportServer, @unchecked Sendable {
     // MARK: Closing and draining (TransportServer)
 
     /// Datagram handlers do not block on clients: nothing to wake.
-    func wakeBlockedHandlers() {}
+    var wakeBlockedHandlers: @Sendable () -> Void { {} }
 
     /// Nothing stays open between datagrams: the workers finish their queue as the server closes.
     func drainOpenWork(until deadline: Double) -> Bool { true }

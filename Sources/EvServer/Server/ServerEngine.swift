@@ -134,13 +134,14 @@ final class ServerEngine<Transport: ServerTransport>: @unchecked Sendable {
     /// lets async handlers end, stops the session, the transport, the loop thread and the workers, frees the
     /// loop and closes the socket. From one of the server's own threads it cannot wait for itself: a helper
     /// thread does it (holding `server` until done) and this returns at once.
-    func close(_ server: some TransportServer<Transport>) {
+    func close(wakingBlockedHandlers wake: @escaping @Sendable () -> Void) {
         if isOwnThread {
-            PosixThread.spawnDetachedOrRunHere(name: "evserver-close") { server.close() }
+            // The helper holds the engine, not the server: this may run from the server's deinit.
+            PosixThread.spawnDetachedOrRunHere(name: "evserver-close") { [self] in close(wakingBlockedHandlers: wake) }
             return
         }
         guard lifecycle.beginClosing() else { return }
-        server.wakeBlockedHandlers()
+        wake()
         let transport = self.transport
         if context.configuration.mode == .async {
             // While the loop still runs: the handlers' tasks are cancelled and must get to finish on it.
@@ -184,7 +185,7 @@ final class ServerEngine<Transport: ServerTransport>: @unchecked Sendable {
         }
         stopped.wait(until: { $0 }, timeout: timeout, then: { _ in })
         let finished = server.drainOpenWork(until: deadline)
-        close(server)
+        close(wakingBlockedHandlers: server.wakeBlockedHandlers)
         return finished
     }
 

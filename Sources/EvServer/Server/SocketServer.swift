@@ -36,9 +36,10 @@ public protocol SocketServer: AnyObject, Sendable {
 protocol TransportServer<Transport>: SocketServer {
     associatedtype Transport: ServerTransport
     var engine: ServerEngine<Transport> { get }
-    /// First step of `close()`, on the closing thread: wake handlers blocked in I/O (a `.sync` handler may
-    /// hold the loop thread that closing waits for).
-    func wakeBlockedHandlers()
+    /// First step of `close()`, on the closing thread: wakes handlers blocked in I/O (a `.sync` handler may
+    /// hold the loop thread that closing waits for). It must not capture the server: a close that runs from
+    /// the server's `deinit` on one of its own threads hands it to a helper thread that outlives the server.
+    var wakeBlockedHandlers: @Sendable () -> Void { get }
     /// A graceful shutdown, once no new work comes: waits for open work to finish until `deadline`
     /// (monotonic seconds), then asks what is left to end. - Returns: whether all finished in time.
     func drainOpenWork(until deadline: Double) -> Bool
@@ -64,7 +65,7 @@ extension TransportServer {
         engine.shutdownGracefully(self, timeout: timeout)
     }
     /// Closes everything; see `SocketServer.close()`.
-    public func close() { engine.close(self) }
+    public func close() { engine.close(wakingBlockedHandlers: wakeBlockedHandlers) }
 }
 
 extension SocketServer {

@@ -54,9 +54,10 @@ final class ConnectionLimits: Sendable {
         members.withLock { $0[ObjectIdentifier(server)] = onSlotFreed }
     }
 
-    /// Unregisters `server`; called when it starts closing, before its loop goes.
-    func leave(_ server: AnyObject) {
-        _ = members.withLock { $0.removeValue(forKey: ObjectIdentifier(server)) }
+    /// Unregisters the server `member` (its `ObjectIdentifier`); called when it starts closing, before its
+    /// loop goes.
+    func leave(_ member: ObjectIdentifier) {
+        _ = members.withLock { $0.removeValue(forKey: member) }
     }
 
     /// Counts a connection's end; when the limit had been reached, tells every member.

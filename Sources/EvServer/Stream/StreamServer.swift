@@ -107,10 +107,12 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
 
     // MARK: Closing and draining (TransportServer)
 
-    func wakeBlockedHandlers() {
-        limits.leave(self)
-        // In .sync mode a handler may hold the loop thread that closing waits for.
-        blocking.shutdownAll(.readAndWrite)
+    var wakeBlockedHandlers: @Sendable () -> Void {
+        { [limits, blocking, member = ObjectIdentifier(self)] in
+            limits.leave(member)
+            // In .sync mode a handler may hold the loop thread that closing waits for.
+            blocking.shutdownAll(.readAndWrite)
+        }
     }
 
     /// Waits for open connections until `deadline`; then ends their input (blocking handlers read end of

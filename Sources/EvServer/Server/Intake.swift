@@ -65,9 +65,6 @@ final class Intake {
         lifecycle.sessionEnded(timedOut: timedOut)
     }
 
-    /// True while a `handleRequest()` session waits for its one client.
-    var isOneRequest: Bool { session.isOneRequest }
-
     /// The transport took one client (a connection, a datagram, or one it refused). In a `handleRequest()`
     /// session that ends the session, or, with `heldBy`, pauses it until that connection closes.
     func requestTaken(heldBy connectionID: UInt64? = nil) {

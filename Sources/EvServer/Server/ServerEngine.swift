@@ -189,8 +189,6 @@ final class ServerEngine<Transport: ServerTransport>: @unchecked Sendable {
         return finished
     }
 
-    /// True once `close()` has begun.
-    var isClosing: Bool { lifecycle.isClosing }
 
     /// True on the loop thread and on this server's worker threads.
     var isOwnThread: Bool {

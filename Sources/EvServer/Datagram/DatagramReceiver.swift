@@ -51,6 +51,9 @@ final class DatagramReceiver: ServerTransport {
     // MARK: Receiving (ServerTransport)
 
     func takeWork() {
+        // Counted once per wake-up (metrics), not per datagram.
+        var count = 0
+        defer { if count > 0 { context.metrics.datagramsReceived.increment(by: count) } }
         // Bounded, so the loop's other work (timers, cross-thread work) runs during a flood.
         for _ in 0..<64 {
             guard intake.isTaking else { return }
@@ -61,12 +64,13 @@ final class DatagramReceiver: ServerTransport {
                 context.logger.debug("recvfrom failed", metadata: ["error": "\(error)"])
                 return
             }
-            guard let received else { return }
-            guard !received.truncated else {
-                reportOversize(received)
+            guard let datagram = received else { return }
+            count += 1
+            guard !datagram.truncated else {
+                reportOversize(datagram)
                 continue
             }
-            dispatch(UnsafeRawBufferPointer(rebasing: buffer[..<received.length]), from: received.sender)
+            dispatch(UnsafeRawBufferPointer(rebasing: buffer[..<datagram.length]), from: datagram.sender)
             intake.requestTaken()
         }
     }
@@ -78,6 +82,7 @@ final class DatagramReceiver: ServerTransport {
         let counters = socket.counters
         guard policy.admits(client), context.hooks.verifyRequest(client) else {
             counters.rejected.increment()
+            context.metrics.droppedRejected.increment()
             context.logger.trace(
                 "datagram refused (address policy or verifyRequest)", metadata: ["connection.peer": "\(client)"]
             )
@@ -125,12 +130,14 @@ final class DatagramReceiver: ServerTransport {
             counters.handled.increment()
             intake.pause(.workersBusy)
         case .droppedFull:
+            context.metrics.droppedPoolFull.increment()
             reportDropped(
                 counters.droppedPoolFull.increment(), client: client, why: "pool full",
                 hint: "raise --threads/--queue or slow the senders"
             )
         case .failed(let error):
             let total = counters.droppedNoThread.increment()
+            context.metrics.droppedNoThread.increment()
             reportDropped(
                 total, client: client, why: "cannot start a thread (\(error.reason))",
                 hint: "raise the process or memory limit"
@@ -149,6 +156,7 @@ final class DatagramReceiver: ServerTransport {
 
     private func reportOversize(_ datagram: Socket.ReceivedDatagram) {
         let total = socket.counters.oversized.increment()
+        context.metrics.droppedOversized.increment()
         if let count = oversizeLog.occurrence() {
             context.logger.warning(
                 """

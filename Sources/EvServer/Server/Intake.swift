@@ -13,6 +13,7 @@ final class Intake {
     private(set) var pauses: PauseReasons = []
     private let lifecycle: ServerLifecycle
     private let hooks: ServerHooks
+    private let metrics: ServerMetrics
     private var watcher: IOWatcher!
     private var session: ServingSession!
     private var shortageTimer: TimerWatcher!
@@ -21,6 +22,7 @@ final class Intake {
         loop = context.loop
         lifecycle = context.lifecycle
         hooks = context.hooks
+        metrics = context.metrics
         watcher = IOWatcher(loop: loop, descriptor: context.socket.descriptor, events: .read) { [unowned self] _ in
             transport.takeWork()
         }
@@ -87,6 +89,8 @@ final class Intake {
     // MARK: Pausing
 
     func pause(_ reasons: PauseReasons) {
+        let added = reasons.subtracting(pauses)
+        if !added.isEmpty { metrics.countPauses(added) }
         pauses.formUnion(reasons)
         updateWatcher()
     }

@@ -11,6 +11,8 @@ struct ServerContext: Sendable {
     let workers: Workers
     let asyncTasks: AsyncTasks
     let lifecycle: ServerLifecycle
+    /// The server's counters (swift-metrics).
+    let metrics: ServerMetrics
 
     /// Seconds connections get, after their input ended at a graceful shutdown's deadline (or async
     /// handlers after cancellation at close), to send their last replies.
@@ -21,6 +23,40 @@ struct ServerContext: Sendable {
 
     /// Hands a handler's error to the `handleError` hook, or logs it.
     func reportHandlerError(_ error: any Error, client: SocketAddress) {
+        metrics.handlerErrors.increment()
         hooks.report(error, client: client, logger: logger)
+    }
+
+    /// A connection was accepted and will be served.
+    func connectionOpened() {
+        metrics.accepted.increment()
+        metrics.open.increment()
+    }
+
+    /// A served connection closed, wherever it ran: records it and calls `connectionClosed`.
+    func connectionClosed(_ summary: ConnectionSummary) {
+        metrics.record(summary)
+        hooks.connectionClosed?(summary)
+    }
+
+    /// Why a connection is closed as soon as it is accepted.
+    enum Refusal {
+        case denied, verify, perClientLimit, perClientRate
+    }
+
+    /// A connection refused at accept: counted, and `connectionClosed` hears of it (reason `denied` or
+    /// `limit`, no bytes).
+    func connectionRefused(_ peer: SocketAddress, _ refusal: Refusal) {
+        switch refusal {
+        case .denied: metrics.refusedDenied.increment()
+        case .verify: metrics.refusedVerify.increment()
+        case .perClientLimit: metrics.refusedPerClientLimit.increment()
+        case .perClientRate: metrics.refusedPerClientRate.increment()
+        }
+        guard let connectionClosed = hooks.connectionClosed else { return }
+        let reason: ConnectionSummary.Reason = refusal == .denied || refusal == .verify ? .denied : .limit
+        connectionClosed(ConnectionSummary(
+            id: 0, peer: peer, local: localAddress, duration: 0, bytesReceived: 0, bytesSent: 0, reason: reason
+        ))
     }
 }

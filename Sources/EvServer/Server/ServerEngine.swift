@@ -42,7 +42,8 @@ final class ServerEngine<Transport: ServerTransport>: @unchecked Sendable {
             context = ServerContext(
                 configuration: configuration, hooks: hooks, logger: logger, socket: socket, loop: loop,
                 workers: workers, asyncTasks: AsyncTasks(loop: loop),
-                lifecycle: ServerLifecycle(address: socket.localAddress)
+                lifecycle: ServerLifecycle(address: socket.localAddress),
+                metrics: ServerMetrics(listener: ServerMetrics.listenerLabel(socket.localAddress, kind: kind))
             )
         } catch {
             socket.close()

@@ -23,6 +23,12 @@ public struct ServerHooks: Sendable {
     /// Called on the loop thread with each accepted connection's socket before its handler runs (the reason
     /// socketserver users override `get_request`): set per-connection options. Do not close it.
     public var configureConnection: (@Sendable (_ descriptor: CInt, _ client: SocketAddress) -> Void)?
+    /// Called once for each stream connection that closed, in every mode, with its summary: peer, duration,
+    /// bytes each way and why it ended (for access logs). Connections refused at accept are reported too
+    /// (reason `denied` or `limit`). It runs where the connection closed: on the loop thread for event and
+    /// async connections (and refusals), on the handler's thread (a worker, or the loop in `.sync`) for
+    /// blocking ones; several may run at once. Keep it short and non-blocking.
+    public var connectionClosed: (@Sendable (_ summary: ConnectionSummary) -> Void)?
 
     /// Hooks that behave as socketserver's defaults: every client verified, errors logged, nothing on timeout.
     public init(
@@ -31,7 +37,8 @@ public struct ServerHooks: Sendable {
         handleTimeout: @escaping @Sendable () -> Void = {},
         serviceActions: (@Sendable () -> Void)? = nil,
         configureListeningSocket: (@Sendable (CInt) throws -> Void)? = nil,
-        configureConnection: (@Sendable (CInt, SocketAddress) -> Void)? = nil
+        configureConnection: (@Sendable (CInt, SocketAddress) -> Void)? = nil,
+        connectionClosed: (@Sendable (ConnectionSummary) -> Void)? = nil
     ) {
         self.verifyRequest = verifyRequest
         self.handleError = handleError
@@ -39,6 +46,7 @@ public struct ServerHooks: Sendable {
         self.serviceActions = serviceActions
         self.configureListeningSocket = configureListeningSocket
         self.configureConnection = configureConnection
+        self.connectionClosed = connectionClosed
     }
 }
 

@@ -16,6 +16,8 @@ final class BlockingConnections: Sendable {
         var nextNumber: UInt64 = 1
         /// Set by `shutdownAll(.readAndWrite)`: connections registered later are shut down at once.
         var closing = false
+        /// Set by `shutdownAll(.read)`: a graceful shutdown's deadline ended the input of those still open.
+        var draining = false
     }
 
     /// Ids of blocking connections: the group member's range, with this bit set (event and async ids never
@@ -41,11 +43,13 @@ final class BlockingConnections: Sendable {
         if closing { _ = Glibc.shutdown(request.socket.descriptor, CInt(SHUT_RDWR)) }
     }
 
-    /// Unregisters the request and runs `close` while no one else can shut it down.
-    func unregister(_ request: StreamRequest, close: () -> Void) {
+    /// Unregisters the request and runs `close` while no one else can shut it down. - Returns: why the
+    /// server ended the connection, if it did (its close, or a drain's deadline), for its summary.
+    func unregister(_ request: StreamRequest, close: () -> Void) -> ConnectionSummary.Reason? {
         state.withLock { state in
             state.members[request.id] = nil
             close()
+            return state.closing ? .serverClosed : state.draining ? .drain : nil
         }
     }
 
@@ -70,7 +74,7 @@ final class BlockingConnections: Sendable {
     /// Shuts down every registered socket in `direction`.
     func shutdownAll(_ direction: Direction) {
         state.withLock { state in
-            if direction == .readAndWrite { state.closing = true }
+            if direction == .readAndWrite { state.closing = true } else { state.draining = true }
             let how = direction == .read ? CInt(SHUT_RD) : CInt(SHUT_RDWR)
             for member in state.members.values { _ = Glibc.shutdown(member.request.value.socket.descriptor, how) }
         }

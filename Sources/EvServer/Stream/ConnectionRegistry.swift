@@ -53,7 +53,7 @@ struct ConnectionRegistry {
             connection.finish(error: ConnectionError(
                 .replyDropped,
                 "\(connection.clientAddress) is too slow: more than \(slowConsumerLimit) bytes waited for it"
-            ))
+            ), reason: .slowConsumer)
             return
         }
         connection.write(bytes)

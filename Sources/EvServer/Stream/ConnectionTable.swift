@@ -32,12 +32,15 @@ final class ConnectionTable: ConnectionOwner {
     }
 
     /// Makes and registers a connection for an accepted socket; the caller opens it.
-    func add(_ socket: Socket, peer: SocketAddress, handler: any StreamEventHandler) -> StreamConnection {
+    func add(
+        _ socket: Socket, peer: SocketAddress, handler: any StreamEventHandler,
+        tally: ConnectionTally = ConnectionTally()
+    ) -> StreamConnection {
         let id = nextID
         nextID += 1
         let connection = StreamConnection(
             socket: socket, clientAddress: peer, id: id, handler: handler, owner: self, server: server,
-            readBuffer: readBuffer, configuration: context.configuration
+            readBuffer: readBuffer, configuration: context.configuration, tally: tally
         )
         registry.add(connection)
         context.logger.trace("connection opened", metadata: ["connection.id": "\(id)", "connection.peer": "\(peer)"])
@@ -46,9 +49,12 @@ final class ConnectionTable: ConnectionOwner {
 
     // MARK: ConnectionOwner
 
-    func connectionDidClose(_ connection: StreamConnection) {
+    func connectionDidClose(_ connection: StreamConnection, tally: ConnectionTally) {
         registry.remove(connection.id)
         limits.releaseAndNotify(connection.clientAddress)
+        context.connectionClosed(tally.summary(
+            id: connection.id, peer: connection.clientAddress, local: context.localAddress, otherwise: .serverClosed
+        ))
         context.logger.trace("connection closed", metadata: ["connection.id": "\(connection.id)"])
         intake.connectionClosed(connection.id)
     }
@@ -79,13 +85,13 @@ final class ConnectionTable: ConnectionOwner {
     /// A graceful shutdown's deadline: input ends for every connection, whose handler then finishes its
     /// replies (by default the connection closes once they are sent).
     func endInputOfAll() {
-        for connection in registry.members(of: nil) { connection.endInput() }
+        for connection in registry.members(of: nil) { connection.endInput(because: .drain) }
     }
 
     /// Closes every connection now.
     func closeAll() {
         for connection in registry.removeAll() {
-            connection.finish(error: ConnectionError(.closed, "the server closed"))
+            connection.finish(error: ConnectionError(.closed, "the server closed"), reason: .serverClosed)
         }
     }
 }

@@ -17,4 +17,6 @@ struct HandedOffConnection: @unchecked Sendable {
     let unread: [UInt8]
     let inputEnded: Bool
     let successor: HandOff
+    /// The figures of the blocking phase: the connection's summary covers its whole life.
+    let tally: ConnectionTally
 }

@@ -98,26 +98,28 @@ final class StreamAcceptor: ServerTransport {
     }
 
     private func admit(_ socket: Socket, peer: SocketAddress) {
-        if let refusal = refusal(of: peer) {
-            context.logger.debug("client refused: \(refusal)", metadata: ["connection.peer": "\(peer)"])
+        if let (why, refusal) = refusal(of: peer) {
+            context.logger.debug("client refused: \(why)", metadata: ["connection.peer": "\(peer)"])
             socket.close()
+            context.connectionRefused(peer, refusal)
             intake.requestTaken()
             return
         }
         configure(socket, peer: peer)
         server.countAccepted()
+        context.connectionOpened()
         dispatch(socket, peer: peer)
         if limits.isFull { intake.pause(.connectionLimit) }
     }
 
     /// Why `peer` is not served, or `nil` when it is (and is then counted as open).
-    private func refusal(of peer: SocketAddress) -> String? {
-        guard policy.admits(peer) else { return "address not allowed" }
-        guard context.hooks.verifyRequest(peer) else { return "verifyRequest refused it" }
+    private func refusal(of peer: SocketAddress) -> (String, ServerContext.Refusal)? {
+        guard policy.admits(peer) else { return ("address not allowed", .denied) }
+        guard context.hooks.verifyRequest(peer) else { return ("verifyRequest refused it", .verify) }
         if let host = peer.host, clientRateLimit?.admit(host) == false {
-            return "too many new connections per second from this address"
+            return ("too many new connections per second from this address", .perClientRate)
         }
-        guard limits.admit(peer) else { return "too many connections from this address" }
+        guard limits.admit(peer) else { return ("too many connections from this address", .perClientLimit) }
         return nil
     }
 
@@ -183,6 +185,10 @@ final class StreamAcceptor: ServerTransport {
             preconditionFailure("a stream job is queued, never dropped")
         case .failed(let error):
             limits.releaseAndNotify(peer)
+            context.metrics.refusedNoThread.increment()
+            context.connectionClosed(ConnectionTally().summary(
+                id: 0, peer: peer, local: context.localAddress, otherwise: .error
+            ))
             startShortage(error, what: "cannot start a thread for a connection (refused it)")
         }
     }
@@ -209,9 +215,14 @@ final class StreamAcceptor: ServerTransport {
         guard !isClosed else {
             handedOff.socket.close()
             limits.releaseAndNotify(handedOff.peer)
+            context.connectionClosed(handedOff.tally.summary(
+                id: 0, peer: handedOff.peer, local: context.localAddress, otherwise: .serverClosed
+            ))
             return
         }
-        let connection = table.add(handedOff.socket, peer: handedOff.peer, handler: handedOff.successor.handler)
+        let connection = table.add(
+            handedOff.socket, peer: handedOff.peer, handler: handedOff.successor.handler, tally: handedOff.tally
+        )
         connection.open()
         connection.receivedBefore(handedOff.unread, inputEnded: handedOff.inputEnded)
     }

@@ -21,7 +21,7 @@ public final class StreamConnection {
     let loop: EventLoop
     private let socket: Socket
     private let handler: any StreamEventHandler
-    private unowned let owner: any ConnectionOwner
+    unowned let owner: any ConnectionOwner
     /// The owner's buffer, shared by every connection's reads.
     private let readBuffer: UnsafeMutableRawBufferPointer
     let highWaterMark: Int
@@ -42,13 +42,16 @@ public final class StreamConnection {
     private var writeTimer: TimerWatcher?
     /// `maximumLifetime`.
     private var lifetimeTimer: TimerWatcher?
+    /// Bytes each way and why it ended, for `ServerHooks.connectionClosed` and the metrics.
+    private var tally: ConnectionTally
 
     init(
         socket: Socket, clientAddress: SocketAddress, id: UInt64, handler: any StreamEventHandler,
         owner: any ConnectionOwner, server: StreamServer, readBuffer: UnsafeMutableRawBufferPointer,
-        configuration: ServerConfiguration
+        configuration: ServerConfiguration, tally: ConnectionTally
     ) {
         self.socket = socket
+        self.tally = tally
         self.clientAddress = clientAddress
         self.id = id
         self.handler = handler
@@ -61,28 +64,28 @@ public final class StreamConnection {
         readWatcher = IOWatcher(loop: loop, descriptor: socket.descriptor, events: .read) { [unowned self] _ in
             self.readable()
         }
-        idleTimer = timeoutTimer(configuration.idleTimeout, repeating: true) { "was idle for \($0) s" }
-        readTimer = timeoutTimer(configuration.readTimeout, repeating: true) { [unowned self] seconds in
+        idleTimer = timeoutTimer(configuration.idleTimeout, repeating: true, .idleTimeout) { "was idle for \($0) s" }
+        readTimer = timeoutTimer(configuration.readTimeout, repeating: true, .readTimeout) { [unowned self] seconds in
             // Waiting for the client to read our replies is the write timeout's business.
             state == .open && !readPausedForBackPressure ? "sent nothing for \(seconds) s (read timeout)" : nil
         }
-        writeTimer = timeoutTimer(configuration.writeTimeout, repeating: true) {
+        writeTimer = timeoutTimer(configuration.writeTimeout, repeating: true, .writeTimeout) {
             "took none of its replies for \($0) s (write timeout)"
         }
-        lifetimeTimer = timeoutTimer(configuration.maximumLifetime, repeating: false) {
+        lifetimeTimer = timeoutTimer(configuration.maximumLifetime, repeating: false, .lifetime) {
             "reached the maximum lifetime of \($0) s"
         }
     }
 
-    /// A timer that closes the connection with `.timedOut` after `seconds` (none when `nil`); `reason` says
-    /// why for the message, or `nil` when the timeout does not apply right now.
+    /// A timer that closes the connection with `.timedOut` after `seconds` (none when `nil`) for `reason`;
+    /// `why` says why for the message, or `nil` when the timeout does not apply right now.
     private func timeoutTimer(
-        _ seconds: Double?, repeating: Bool, reason: @escaping (Double) -> String?
+        _ seconds: Double?, repeating: Bool, _ reason: ConnectionSummary.Reason, why: @escaping (Double) -> String?
     ) -> TimerWatcher? {
         guard let seconds else { return nil }
         return TimerWatcher(loop: loop, after: seconds, repeat: repeating ? seconds : 0) { [unowned self] in
-            guard let reason = reason(seconds) else { return }
-            finish(error: ConnectionError(.timedOut, "\(clientAddress) \(reason)"))
+            guard let why = why(seconds) else { return }
+            finish(error: ConnectionError(.timedOut, "\(clientAddress) \(why)"), reason: reason)
         }
     }
 
@@ -101,7 +104,7 @@ public final class StreamConnection {
         if !unread.isEmpty {
             unread.withUnsafeBytes { bytes in callHandler { try handler.connection(self, received: bytes) } }
         }
-        if inputEnded { endInput() }
+        if inputEnded { endInput(because: .closedByPeer) }
     }
 
     // MARK: Public API
@@ -129,6 +132,7 @@ public final class StreamConnection {
                 finish(error: ConnectionError(systemError: error, client: clientAddress))
                 return
             }
+            tally.bytesSent &+= sent
             if sent > 0 { idleTimer?.restart() }
         }
         if sent < bytes.count {
@@ -160,10 +164,11 @@ public final class StreamConnection {
         }
     }
 
-    /// The client half-closed, or the server treats it so (a graceful shutdown's deadline): reading stops
-    /// and the handler hears `connectionInputEnded`.
-    func endInput() {
+    /// The client half-closed (`reason` `.closedByPeer`), or the server treats it so (a graceful shutdown's
+    /// deadline, `.drain`): reading stops and the handler hears `connectionInputEnded`.
+    func endInput(because reason: ConnectionSummary.Reason) {
         guard state == .open else { return }
+        tally.note(reason)
         state = .inputEnded
         updateReadWatcher()
         callHandler { try handler.connectionInputEnded(self) }
@@ -182,18 +187,6 @@ public final class StreamConnection {
         loop.preconditionInLoop()
         readPausedByHandler = false
         updateReadWatcher()
-    }
-
-    /// Joins `topic`: `StreamServer.broadcast(_:topic:)` reaches the connection (event and async modes).
-    public func join(topic: String) {
-        loop.preconditionInLoop()
-        owner.join(id, topic: topic)
-    }
-
-    /// Leaves `topic`.
-    public func leave(topic: String) {
-        loop.preconditionInLoop()
-        owner.leave(id, topic: topic)
     }
 
     /// Closes the connection now, dropping queued bytes.
@@ -218,6 +211,7 @@ public final class StreamConnection {
             }
             switch result {
             case .bytes(let count):
+                tally.bytesReceived &+= count
                 idleTimer?.restart()
                 readTimer?.restart()
                 callHandler {
@@ -225,7 +219,7 @@ public final class StreamConnection {
                 }
                 if count < buffer.count { return }
             case .endOfFile:
-                endInput()
+                endInput(because: .closedByPeer)
                 return
             case .wouldBlock:
                 return
@@ -235,7 +229,11 @@ public final class StreamConnection {
 
     private func writable() {
         do {
-            try writeBuffer.send { try socket.write($0) ?? 0 }
+            try writeBuffer.send { bytes in
+                let sent = try socket.write(bytes) ?? 0
+                tally.bytesSent &+= sent
+                return sent
+            }
         } catch let error as SystemError {
             finish(error: ConnectionError(systemError: error, client: clientAddress))
             return
@@ -274,15 +272,17 @@ public final class StreamConnection {
             try body()
         } catch {
             owner.reportHandlerError(error, client: clientAddress)
-            finish(error: nil)
+            finish(error: nil, reason: .handlerError)
         }
     }
 
-    /// Stops every watcher, closes the descriptor and tells the server and the handler. Runs once.
-    func finish(error: ConnectionError?) {
+    /// Stops every watcher, closes the descriptor and tells the server and the handler. Runs once. `reason`:
+    /// why, for the summary, unless `error` or an earlier end of input says (else: the handler closed it).
+    func finish(error: ConnectionError?, reason: ConnectionSummary.Reason? = nil) {
         loop.preconditionInLoop()
         guard state != .closed else { return }
         state = .closed
+        tally.note(reason ?? error.map(ConnectionTally.reason(for:)) ?? .closedByHandler)
         readWatcher.stop()
         writeWatcher?.stop()
         idleTimer?.stop()
@@ -291,7 +291,7 @@ public final class StreamConnection {
         lifetimeTimer?.stop()
         writeBuffer.removeAll()
         socket.close()
-        owner.connectionDidClose(self)
+        owner.connectionDidClose(self, tally: tally)
         handler.connectionClosed(self, error: error)
     }
 }

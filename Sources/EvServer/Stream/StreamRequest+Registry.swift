@@ -33,6 +33,7 @@ extension StreamRequest {
                     }
                     if let written {
                         sent += written
+                        bytesSent &+= written
                         continue
                     }
                     let left = deadline - MonotonicClock.now

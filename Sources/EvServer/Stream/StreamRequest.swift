@@ -40,6 +40,10 @@ public final class StreamRequest {
     /// Whether the socket waits in the kernel: while no timeout applies, one `recv` does what
     /// `recv` + `poll` + `recv` would (close and drain still wake it, with `shutdown`).
     private var blockingIO = false
+    /// Bytes read and why the connection ended, for its summary (the handler's thread only).
+    var tally = ConnectionTally()
+    /// Bytes written (under `writeLock`: other threads deliver messages too).
+    var bytesSent = 0
     private var scratch = [UInt8](repeating: 0, count: StreamRequest.readChunk)
     private static let readChunk = 16 * 1024
 
@@ -134,10 +138,12 @@ public final class StreamRequest {
             }
             switch result {
             case .bytes(let count):
+                tally.bytesReceived &+= count
                 try scratch.withUnsafeBytes { try input.append(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
                 return true
             case .endOfFile:
                 inputEnded = true
+                tally.note(.closedByPeer)
                 return false
             case .wouldBlock:
                 try waitFor(events: CInt(POLLIN), limit: readTimeout, doing: "reading from")
@@ -203,6 +209,7 @@ public final class StreamRequest {
             let remaining = UnsafeRawBufferPointer(rebasing: bytes[sent...])
             if let count = try mapErrors({ try socket.write(remaining) }) {
                 sent += count
+                bytesSent &+= count
             } else {
                 try waitFor(events: CInt(POLLOUT), limit: writeTimeout, doing: "writing to")
             }
@@ -215,18 +222,22 @@ public final class StreamRequest {
     /// Waits for `events` at most the shortest of `idleTimeout`, the direction's `limit` and the time left
     /// before the lifetime's deadline; throws `.timedOut` naming the one that ran out.
     private func waitFor(events: CInt, limit: Double?, doing what: String) throws {
-        var candidates: [(seconds: Double, reason: String)] = []
-        if let idleTimeout { candidates.append((idleTimeout, "after \(idleTimeout) s idle")) }
+        typealias Reason = ConnectionSummary.Reason
+        var candidates: [(seconds: Double, reason: String, cause: Reason)] = []
+        if let idleTimeout { candidates.append((idleTimeout, "after \(idleTimeout) s idle", .idleTimeout)) }
         if let limit {
-            candidates.append((limit, "after \(limit) s (\(events == CInt(POLLIN) ? "read" : "write") timeout)"))
+            let reading = events == CInt(POLLIN)
+            let reason = "after \(limit) s (\(reading ? "read" : "write") timeout)"
+            candidates.append((limit, reason, reading ? .readTimeout : .writeTimeout))
         }
         if let deadline {
             let remaining = max(0, deadline - MonotonicClock.now)
-            candidates.append((remaining, "at the end of the connection's maximum lifetime"))
+            candidates.append((remaining, "at the end of the connection's maximum lifetime", .lifetime))
         }
         let bound = candidates.min { $0.seconds < $1.seconds }
         let ready = try mapErrors { try socket.poll(events: events, timeout: bound?.seconds) }
         if !ready {
+            tally.note(bound?.cause ?? .error)
             throw ConnectionError(.timedOut, "timed out \(what) \(clientAddress) \(bound?.reason ?? "")")
         }
     }
@@ -242,12 +253,15 @@ public final class StreamRequest {
     private func mapErrors<R>(_ body: () throws -> R) throws(ConnectionError) -> R {
         guard socket.isOpen else { throw ConnectionError(.closed, "the connection to \(clientAddress) is closed") }
         if let deadline, MonotonicClock.now >= deadline {
+            tally.note(.lifetime)
             throw ConnectionError(.timedOut, "the connection to \(clientAddress) reached its maximum lifetime")
         }
         do {
             return try body()
         } catch let error as SystemError {
-            throw ConnectionError(systemError: error, client: clientAddress)
+            let failure = ConnectionError(systemError: error, client: clientAddress)
+            tally.note(ConnectionTally.reason(for: failure))
+            throw failure
         } catch {
             preconditionFailure("unexpected error from a socket call: \(error)")
         }

@@ -30,6 +30,7 @@ struct Evserved: ParsableCommand {
     @OptionGroup var sockets: SocketOptions
     @OptionGroup var limits: LimitOptions
     @OptionGroup var timeouts: TimeoutOptions
+    @OptionGroup var observability: ObservabilityOptions
 
     @Option(
         help: ArgumentHelp(
@@ -52,6 +53,9 @@ struct Evserved: ParsableCommand {
     )
     var pidFile: String?
 
+    /// Checks what the option groups cannot see alone.
+    func validate() throws { try observability.validate(workers: listeners.workers) }
+
     /// The `ServerConfiguration` of one listener, from the flags.
     func configuration(for spec: ListenerSpec) -> ServerConfiguration {
         var configuration = ServerConfiguration(address: spec.address, mode: listeners.serving(spec).mode)
@@ -70,12 +74,7 @@ struct Evserved: ParsableCommand {
             Self.printError("evserved: error: \(error)")
             throw ExitCode.failure
         }
-        let level = logLevel
-        LoggingSystem.bootstrap({ label, metadataProvider in
-            var handler = StreamLogHandler.standardError(label: label, metadataProvider: metadataProvider)
-            handler.logLevel = level
-            return handler
-        }, metadataProvider: nil)
+        Observability.bootstrapLogging(level: logLevel, options: observability)
         if listeners.workers > 0 {
             Signals.takeChildSignals()
             let status = try WorkerSupervisor(command: self, logger: Logger(label: "evserved")).run(pidFile: pidFile)

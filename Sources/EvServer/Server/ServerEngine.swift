@@ -43,7 +43,7 @@ final class ServerEngine<Transport: ServerTransport>: @unchecked Sendable {
                 configuration: configuration, hooks: hooks, logger: logger, socket: socket, loop: loop,
                 workers: workers, asyncTasks: AsyncTasks(loop: loop),
                 lifecycle: ServerLifecycle(address: socket.localAddress),
-                metrics: ServerMetrics(listener: ServerMetrics.listenerLabel(socket.localAddress, kind: kind))
+                metrics: ServerMetrics(socket.localAddress, kind: kind)
             )
         } catch {
             socket.close()

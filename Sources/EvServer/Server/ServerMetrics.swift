@@ -37,30 +37,38 @@ final class ServerMetrics: Sendable {
     let droppedNoThread: Counter
     let handlerErrors: Counter
 
-    init(listener: String) {
-        let label = [("listener", listener)]
-        func counter(_ name: String, reason: String? = nil) -> Counter {
-            Counter(label: "evserver_" + name, dimensions: label + (reason.map { [("reason", $0)] } ?? []))
+    /// The metrics of a server of `kind`; those of the other kind (datagrams of a stream server,
+    /// connections of a datagram server) record nowhere, so the backend shows only what applies.
+    init(_ address: SocketAddress, kind: ServerSocket.Kind) {
+        let label = [("listener", Self.listenerLabel(address, kind: kind))]
+        func counter(_ name: String, reason: String? = nil, only: ServerSocket.Kind? = nil) -> Counter {
+            let dimensions = label + (reason.map { [("reason", $0)] } ?? [])
+            guard only == nil || only == kind else {
+                return Counter(label: name, dimensions: dimensions, handler: NOOPMetricsHandler.instance)
+            }
+            return Counter(label: "evserver_" + name, dimensions: dimensions)
         }
-        accepted = counter("connections_accepted_total")
-        open = Meter(label: "evserver_connections_open", dimensions: label)
-        refusedDenied = counter("connections_refused_total", reason: "denied")
-        refusedVerify = counter("connections_refused_total", reason: "verify")
-        refusedPerClientLimit = counter("connections_refused_total", reason: "per-client-limit")
-        refusedPerClientRate = counter("connections_refused_total", reason: "per-client-rate")
-        refusedNoThread = counter("connections_refused_total", reason: "no-thread")
-        pausedLimit = counter("intake_pauses_total", reason: "limit")
-        pausedRate = counter("intake_pauses_total", reason: "rate")
+        accepted = counter("connections_accepted_total", only: .stream)
+        open = kind == .stream
+            ? Meter(label: "evserver_connections_open", dimensions: label)
+            : Meter(label: "", dimensions: [], handler: NOOPMetricsHandler.instance)
+        refusedDenied = counter("connections_refused_total", reason: "denied", only: .stream)
+        refusedVerify = counter("connections_refused_total", reason: "verify", only: .stream)
+        refusedPerClientLimit = counter("connections_refused_total", reason: "per-client-limit", only: .stream)
+        refusedPerClientRate = counter("connections_refused_total", reason: "per-client-rate", only: .stream)
+        refusedNoThread = counter("connections_refused_total", reason: "no-thread", only: .stream)
+        pausedLimit = counter("intake_pauses_total", reason: "limit", only: .stream)
+        pausedRate = counter("intake_pauses_total", reason: "rate", only: .stream)
         pausedWorkersBusy = counter("intake_pauses_total", reason: "workers-busy")
         pausedResources = counter("intake_pauses_total", reason: "resources")
-        pausedReplyBackPressure = counter("intake_pauses_total", reason: "reply-back-pressure")
-        bytesReceived = counter("bytes_received_total")
-        bytesSent = counter("bytes_sent_total")
-        datagramsReceived = counter("datagrams_received_total")
-        droppedOversized = counter("datagrams_dropped_total", reason: "oversized")
-        droppedRejected = counter("datagrams_dropped_total", reason: "rejected")
-        droppedPoolFull = counter("datagrams_dropped_total", reason: "pool-full")
-        droppedNoThread = counter("datagrams_dropped_total", reason: "no-thread")
+        pausedReplyBackPressure = counter("intake_pauses_total", reason: "reply-back-pressure", only: .datagram)
+        bytesReceived = counter("bytes_received_total", only: .stream)
+        bytesSent = counter("bytes_sent_total", only: .stream)
+        datagramsReceived = counter("datagrams_received_total", only: .datagram)
+        droppedOversized = counter("datagrams_dropped_total", reason: "oversized", only: .datagram)
+        droppedRejected = counter("datagrams_dropped_total", reason: "rejected", only: .datagram)
+        droppedPoolFull = counter("datagrams_dropped_total", reason: "pool-full", only: .datagram)
+        droppedNoThread = counter("datagrams_dropped_total", reason: "no-thread", only: .datagram)
         handlerErrors = counter("handler_errors_total")
     }
 

@@ -25,7 +25,11 @@ struct Daemon {
         }
         var logger = Logger(label: "evserved")
         if let worker { logger[metadataKey: "worker"] = "\(worker)" }
+        let registry = Observability.bootstrapMetrics(options: command.observability)
         let listeners = try start()
+        let metrics = try MetricsEndpoint.start(
+            command.observability, registry: registry, closing: listeners.flatMap(\.servers)
+        )
         do {
             try pidFile?.write()  // before the listening lines: whoever waits for them finds it
         } catch {
@@ -34,6 +38,7 @@ struct Daemon {
             throw ExitCode.failure
         }
         for listener in listeners { print("listening \(listener.url)") }
+        if let metrics { print("metrics \(metrics.url)") }  // after the listening lines
         fflush(nil)  // flush standard output now: scripts wait for these lines
         for listener in listeners { listener.logStarted() }
         let servers = listeners.flatMap(\.servers)
@@ -62,6 +67,7 @@ struct Daemon {
             }
         }
         for listener in listeners { listener.logShares() }
+        metrics?.server.close()
         logger.notice("stopped")
     }
 

@@ -29,12 +29,12 @@ struct ServingListener {
         case .stream:
             servers = try ServerGroup.streamServers(
                 loops: loops, configuration: configuration, handler: service.handler(for: mode),
-                hooks: Self.hooks(logger), logger: logger
+                hooks: Self.hooks(logger, command: command, worker: worker), logger: logger
             )
         case .datagram:
             servers = try ServerGroup.datagramServers(
                 loops: loops, configuration: configuration, handler: service.datagramHandler(for: mode),
-                hooks: Self.hooks(logger), logger: logger
+                hooks: Self.hooks(logger, command: command, worker: worker), logger: logger
             )
         }
         name.value = servers[0].localAddress
@@ -43,7 +43,8 @@ struct ServingListener {
     }
 
     /// Handler errors: a client that goes away or idles out is routine (debug); anything else a warning.
-    private static func hooks(_ logger: Logger) -> ServerHooks {
+    /// `--log-connections` adds the line per closed connection.
+    private static func hooks(_ logger: Logger, command: Evserved, worker: String?) -> ServerHooks {
         ServerHooks(handleError: { error, client in
             let routine = (error as? ConnectionError).map {
                 [.peerClosed, .timedOut, .replyDropped].contains($0.code)
@@ -53,7 +54,7 @@ struct ServingListener {
                 "handler failed",
                 metadata: ["connection.peer": "\(client)", "error": "\(error)"]
             )
-        })
+        }, connectionClosed: Observability.connectionLog(options: command.observability, worker: worker))
     }
 
     /// The one notice a listener gets once it serves: what it serves and how.

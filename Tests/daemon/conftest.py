@@ -36,9 +36,12 @@ class Daemon:
         self.process = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr)
         self._pending = b""
         expected = listeners if listeners is not None else sum(1 for a in args if a == "--listen")
-        self.urls = [self._read_listening_line() for _ in range(expected)]
+        self.urls = [self._read_stdout_line("listening") for _ in range(expected)]
+        # --metrics-listen: one more line, `metrics http://HOST:PORT/metrics`, after the listening lines.
+        self.metrics_url = self._read_stdout_line("metrics") if "--metrics-listen" in args else None
 
-    def _read_listening_line(self):
+    def _read_stdout_line(self, word):
+        """Reads the next stdout line, which must be `WORD URL`; returns the URL."""
         deadline = time.monotonic() + TIMEOUT
         while b"\n" not in self._pending:
             remaining = deadline - time.monotonic()
@@ -51,9 +54,12 @@ class Daemon:
                     raise AssertionError(f"evserved exited before listening: {self.stderr_text()}")
                 self._pending += chunk
         line, self._pending = self._pending.split(b"\n", 1)
-        match = re.fullmatch(r"listening (\S+)", line.decode())
+        match = re.fullmatch(word + r" (\S+)", line.decode())
         assert match, f"unexpected stdout line {line!r}"
         return match.group(1)
+
+    def _read_listening_line(self):
+        return self._read_stdout_line("listening")
 
     def stderr_text(self):
         # pread, not seek + read: the daemon shares this file's offset, and a seek(0) while it runs would

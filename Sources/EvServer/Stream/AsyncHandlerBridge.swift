@@ -21,6 +21,7 @@ final class AsyncHandlerBridge: StreamEventHandler {
                 // The server closed the connection: nothing to report.
             } catch is CancellationError {
             } catch {
+                asyncConnection.connection.tally.note(.handlerError)
                 context.reportHandlerError(error, client: asyncConnection.clientAddress)
             }
             asyncConnection.close()

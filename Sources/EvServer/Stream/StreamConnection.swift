@@ -43,7 +43,7 @@ public final class StreamConnection {
     /// `maximumLifetime`.
     private var lifetimeTimer: TimerWatcher?
     /// Bytes each way and why it ended, for `ServerHooks.connectionClosed` and the metrics.
-    private var tally: ConnectionTally
+    var tally: ConnectionTally
 
     init(
         socket: Socket, clientAddress: SocketAddress, id: UInt64, handler: any StreamEventHandler,

@@ -64,6 +64,8 @@ def main():
     servers = {
         "c-libev": [os.path.join(OUT, "c-echo"), "0"],
         "evserved-event": [evserved, *arguments],
+        # The cost of recording metrics into a Prometheus registry (--metrics-listen; nobody scrapes it).
+        "evserved-event-metrics": [evserved, *arguments, "--metrics-listen", "tcp://127.0.0.1:0"],
     }
     if args.baseline:
         servers["evserved-event-baseline"] = [os.path.abspath(args.baseline), *arguments]
@@ -80,6 +82,12 @@ def main():
     for workload in ["pingpong", "udp"]:
         (c, _), (ev, mallocs) = rows[(workload, "c-libev")], rows[(workload, "evserved-event")]
         print(f"| {workload} | {c:.0f} | {ev:.0f} | {ev / c:.2f} | {mallocs:.3f} |")
+    print()
+    print("| workload | evserved event instructions | with --metrics-listen | ratio | mallocs per round trip, with |")
+    print("|---|---:|---:|---:|---:|")
+    for workload in ["pingpong", "udp"]:
+        (ev, _), (metered, mallocs) = rows[(workload, "evserved-event")], rows[(workload, "evserved-event-metrics")]
+        print(f"| {workload} | {ev:.0f} | {metered:.0f} | {metered / ev:.2f} | {mallocs:.3f} |")
     if args.baseline:
         print()
         print("| workload | C libev instructions | baseline instructions | new instructions | new / baseline "

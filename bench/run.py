@@ -4,7 +4,7 @@ side and interleaved (round after round, the server order rotating), and prints 
 C libev reference measured in the same run. `make bench` runs it; see BENCHMARKS.md for how to read it.
 
 Servers: evserved in event, async, thread and pool mode (sync serves one client at a time by design: not a peer
-here), the C libev echo (bench/c-echo), SwiftNIO (bench/nio-echo), Python's ThreadingTCPServer; with
+here), evserved in event mode with --metrics-listen (evserved-event-metrics: the cost of recording metrics), the C libev echo (bench/c-echo), SwiftNIO (bench/nio-echo), Python's ThreadingTCPServer; with
 --baseline PATH, the evserved entries again run by another evserved binary (NAME-baseline), to compare an
 older build with this one in the same interleaved run.
 Workloads (bench/loadgen): ping-pong at 1, 50 and 500 connections, churn at 50, UDP with 50 in flight, and
@@ -46,6 +46,9 @@ def servers(loops, baseline=None):
     table = {
         "c-libev": [os.path.join(OUT, "c-echo"), "0"],
         "evserved-event": [evserved, *listen, "--mode", "event", "--log-level", "error"],
+        # The same with metrics recorded into a Prometheus registry (and served, unscraped, on a port of its own).
+        "evserved-event-metrics": [evserved, *listen, "--mode", "event", "--log-level", "error",
+                                   "--metrics-listen", "tcp://127.0.0.1:0"],
         "evserved-thread": [evserved, *listen, "--mode", "thread", "--log-level", "error"],
         "evserved-async": [evserved, *listen, "--mode", "async", "--log-level", "error"],
         "evserved-pool": [evserved, *listen, "--mode", "pool", "--threads", "8", "--queue", "1024", "--log-level", "error"],
@@ -58,7 +61,7 @@ def servers(loops, baseline=None):
     if baseline:
         # Every evserved entry again, same arguments, run by another binary (e.g. an older commit's build).
         table.update({f"{name}-baseline": [baseline, *command[1:]] for name, command in list(table.items())
-                      if command[0] == evserved})
+                      if command[0] == evserved and not name.endswith("-metrics")})
     return table
 
 

@@ -52,20 +52,6 @@ public struct ConnectionSummary: Sendable {
     public let bytesSent: Int
     /// Why it ended.
     public let reason: Reason
-
-    /// A summary (the library makes them; public for tests and for programs that forward them).
-    public init(
-        id: UInt64, peer: SocketAddress, local: SocketAddress, duration: Double, bytesReceived: Int,
-        bytesSent: Int, reason: Reason
-    ) {
-        self.id = id
-        self.peer = peer
-        self.local = local
-        self.duration = duration
-        self.bytesReceived = bytesReceived
-        self.bytesSent = bytesSent
-        self.reason = reason
-    }
 }
 
 /// A connection's running figures: plain integers the connection's own thread adds to (two adds per read

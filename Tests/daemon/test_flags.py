@@ -49,6 +49,9 @@ BAD_VALUES = [
     ("--send-buffer", "-1"),
     ("--send-buffer", "lots"),
     ("--log-level", "loud"),
+    ("--log-format", "xml"),
+    ("--metrics-listen", "udp://127.0.0.1:9100"),
+    ("--metrics-listen", "tcp://127.0.0.1:70000"),
     ("--pid-file", ""),
     ("--pid-file", "/nonexistent-dir/evserved.pid"),
 ]

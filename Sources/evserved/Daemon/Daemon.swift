@@ -27,9 +27,7 @@ struct Daemon {
         if let worker { logger[metadataKey: "worker"] = "\(worker)" }
         let registry = Observability.bootstrapMetrics(options: command.observability)
         let listeners = try start()
-        let metrics = try MetricsEndpoint.start(
-            command.observability, registry: registry, closing: listeners.flatMap(\.servers)
-        )
+        let metrics = try MetricsEndpoint.start(registry, command.observability, closing: listeners)
         do {
             try pidFile?.write()  // before the listening lines: whoever waits for them finds it
         } catch {

@@ -28,13 +28,13 @@ struct MetricsEndpoint {
     /// Starts the endpoint when `--metrics-listen` was given; on failure closes `others` and exits with
     /// one line, as a listener's failure does.
     static func start(
-        _ options: ObservabilityOptions, registry: PrometheusCollectorRegistry?, closing others: [any SocketServer]
+        _ registry: PrometheusCollectorRegistry?, _ options: ObservabilityOptions, closing others: [ServingListener]
     ) throws -> MetricsEndpoint? {
         guard let address = options.metricsListen, let registry else { return nil }
         do {
             return try MetricsEndpoint(address: address, registry: registry)
         } catch {
-            for server in others { server.close() }
+            for server in others.flatMap(\.servers) { server.close() }
             Evserved.printError("evserved: error: --metrics-listen: \(Daemon.describe(error))")
             throw ExitCode.failure
         }

@@ -8,7 +8,9 @@ struct ConnectionSummaryTests {
     /// Collects the summaries a server reports.
     final class Summaries: Sendable {
         private let all = Mutex<[ConnectionSummary]>([])
-        var hooks: ServerHooks { ServerHooks(connectionClosed: { summary in self.all.withLock { $0.append(summary) } }) }
+        var hooks: ServerHooks {
+            ServerHooks(connectionClosed: { summary in self.all.withLock { $0.append(summary) } })
+        }
         var list: [ConnectionSummary] { all.withLock { $0 } }
 
         /// Waits for `count` summaries, then returns them.
@@ -44,7 +46,9 @@ struct ConnectionSummaryTests {
     @Test("the handler closes first: closed-by-handler", arguments: allModes)
     func closedByHandler(mode: ExecutionMode) throws {
         let summaries = Summaries()
-        let server = try makeServer(mode: mode, handler: lineEchoHandler(for: mode), hooks: summaries.hooks, start: true)
+        let server = try makeServer(
+            mode: mode, handler: lineEchoHandler(for: mode), hooks: summaries.hooks, start: true
+        )
         defer { server.close() }
         let client = try TestClient(server.localAddress)
         try client.send("one\n")

@@ -19,9 +19,9 @@ public final class StreamConnection {
     private enum State { case open, inputEnded, closing, closed }
 
     let loop: EventLoop
-    private let socket: Socket
+    let socket: Socket
     private let handler: any StreamEventHandler
-    private unowned let owner: any ConnectionOwner
+    unowned let owner: any ConnectionOwner
     /// The owner's buffer, shared by every connection's reads.
     private let readBuffer: UnsafeMutableRawBufferPointer
     let highWaterMark: Int
@@ -280,18 +280,21 @@ public final class StreamConnection {
 
     /// Stops every watcher, closes the descriptor and tells the server and the handler. Runs once.
     func finish(error: ConnectionError?) {
-        loop.preconditionInLoop()
-        guard state != .closed else { return }
-        state = .closed
-        readWatcher.stop()
-        writeWatcher?.stop()
-        idleTimer?.stop()
-        readTimer?.stop()
-        writeTimer?.stop()
-        lifetimeTimer?.stop()
-        writeBuffer.removeAll()
+        guard stopWatching() else { return }
         socket.close()
         owner.connectionDidClose(self)
         handler.connectionClosed(self, error: error)
+    }
+
+    /// The end of the connection on the loop, closing or detaching: stops every watcher and timer and drops
+    /// the queued bytes. - Returns: `false` when it had already ended.
+    func stopWatching() -> Bool {
+        loop.preconditionInLoop()
+        guard state != .closed else { return false }
+        state = .closed
+        for watcher in [readWatcher, writeWatcher] { watcher?.stop() }
+        for timer in [idleTimer, readTimer, writeTimer, lifetimeTimer] { timer?.stop() }
+        writeBuffer.removeAll()
+        return true
     }
 }

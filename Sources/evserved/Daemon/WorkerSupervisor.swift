@@ -175,23 +175,20 @@ struct WorkerSupervisor {
         // Only the worker's standard output (the dup2 below) may outlive the exec: no other worker inherits it.
         for end in pipeEnds { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
         defer { close(pipeEnds[0]) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], STDOUT_FILENO)
+        var descriptors = [(from: pipeEnds[1], to: STDOUT_FILENO)]
         for (index, socket) in sockets.enumerated() {
-            posix_spawn_file_actions_adddup2(&actions, socket.descriptor, Self.firstHandedDown + CInt(index))
+            descriptors.append((socket.descriptor, Self.firstHandedDown + CInt(index)))
         }
         let handedDown = sockets.indices.map { String(Self.firstHandedDown + CInt($0)) }.joined(separator: ",")
-        let pid = Self.spawn(arguments, actions: &actions, environment: [
+        let environment = ProcessSpawn.environment(adding: [
             Self.workerVariable: "\(slot)", Self.socketsVariable: handedDown, Self.supervisorVariable: "\(getpid())",
         ])
+        let spawned = Result {
+            try ProcessSpawn.spawn("/proc/self/exe", arguments: arguments, environment: environment, descriptors: descriptors)
+        }
         close(pipeEnds[1])
-        guard let pid else {
-            logger.error(
-                "cannot start a worker",
-                metadata: ["worker": "\(slot)", "error": "\(String(cString: strerror(errno)))"]
-            )
+        guard case .success(let pid) = spawned else {
+            logger.error("cannot start a worker", metadata: ["worker": "\(slot)", "error": "\(spawned)"])
             return nil
         }
         guard Self.readListeningLines(from: pipeEnds[0], count: sockets.count) != nil else {

@@ -30,6 +30,7 @@ struct Evserved: ParsableCommand {
     @OptionGroup var sockets: SocketOptions
     @OptionGroup var limits: LimitOptions
     @OptionGroup var timeouts: TimeoutOptions
+    @OptionGroup var exec: ExecOptions
 
     @Option(
         help: ArgumentHelp(

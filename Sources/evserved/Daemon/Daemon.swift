@@ -51,9 +51,12 @@ struct Daemon {
             metadata: ["signal": "\(signal)", "drain-timeout": "\(drainTimeout)"]
         )
         let draining = Drain(servers, timeout: drainTimeout)
+        let children = listeners.contains { $0.exec != nil } ? ChildMonitor.shared : nil
+        children?.terminate(after: drainTimeout)  // --exec programs: SIGTERM at the deadline, then SIGKILL
         while !draining.isFinished {
             if let second = Signals.waitForStop(timeout: 0.05) {
                 logger.warning("second signal: exiting now without draining", metadata: ["signal": "\(second)"])
+                children?.killAll()
                 for argument in command.listeners.listen {
                     if let path = argument.spec.address.unixPath { unlink(path) }
                 }
@@ -61,6 +64,7 @@ struct Daemon {
                 Glibc.exit(1)
             }
         }
+        if children?.waitForAll(timeout: 5) == false { logger.warning("exiting with programs not yet reaped") }
         for listener in listeners { listener.logShares() }
         logger.notice("stopped")
     }

@@ -7,6 +7,8 @@ struct ServingListener {
     let servers: [any SocketServer]
     let transport: ListenerSpec.Transport
     let logger: Logger
+    /// The program this listener runs per connection (`--exec`), if it does.
+    let exec: ExecService?
     var url: String { ListenerSpec.url(for: servers[0].localAddress, transport: transport) }
 
     /// Makes the servers of `spec` as the flags say; `boundSocket` serves a socket handed down by a
@@ -23,13 +25,16 @@ struct ServingListener {
             metadataProvider: Logger.MetadataProvider { ["evserver.listener": "\(name.value)"] }
         )
         if let worker { logger[metadataKey: "worker"] = "\(worker)" }
-        logger[metadataKey: "evserver.service"] = "\(service.rawValue)"
+        exec = ExecService(for: spec, options: command.exec, logger: logger)
+        logger[metadataKey: "evserver.service"] = "\(exec == nil ? service.rawValue : "exec")"
         let loops = command.listeners.loops(for: mode)
+        var hooks = Self.hooks(logger)
+        hooks.configureConnection = command.exec.banner.map(Self.sendBanner)
         switch spec.transport {
         case .stream:
             servers = try ServerGroup.streamServers(
-                loops: loops, configuration: configuration, handler: service.handler(for: mode),
-                hooks: Self.hooks(logger), logger: logger
+                loops: loops, configuration: configuration,
+                handler: exec?.handler(for: mode) ?? service.handler(for: mode), hooks: hooks, logger: logger
             )
         case .datagram:
             servers = try ServerGroup.datagramServers(
@@ -79,6 +84,7 @@ struct ServingListener {
         if !streams.isEmpty {
             figures["connections-accepted"] = "\(streams.map(\.connectionsAccepted).reduce(0, +))"
             figures["connections-open"] = "\(streams[0].connectionsOpen)"  // counted across the group
+            if let exec { figures["exec-children"] = "\(exec.liveChildren)" }
         }
         if !datagrams.isEmpty {
             figures["datagrams-handled"] = "\(datagrams.map(\.handled).reduce(0, +))"

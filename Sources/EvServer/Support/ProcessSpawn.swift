@@ -35,7 +35,7 @@ package enum ProcessSpawn {
         posix_spawnattr_setsigmask(&attributes, &noSignals)
         var everySignal = sigset_t()
         sigemptyset(&everySignal)
-        for signal in 1..<CInt(32) where signal != SIGKILL && signal != SIGSTOP { sigaddset(&everySignal, signal) }
+        for signal in 1..<CInt(65) where signal != SIGKILL && signal != SIGSTOP { sigaddset(&everySignal, signal) }
         posix_spawnattr_setsigdefault(&attributes, &everySignal)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]

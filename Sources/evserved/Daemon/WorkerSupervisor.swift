@@ -168,8 +168,8 @@ struct WorkerSupervisor {
     /// Starts the worker of `slot` on the handed-down sockets and waits for its `listening` lines. `nil`
     /// when it failed to start (it said why on standard error, which it shares with the supervisor).
     private func spawn(slot: Int) -> Worker? {
-        var arguments = [CommandLine.arguments[0]] + baseArguments
-        for (_, listen) in sockets { arguments += ["--listen", listen] }
+        // The listeners first: whatever follows a `--` in the base arguments belongs to the --exec program.
+        let arguments = [CommandLine.arguments[0]] + sockets.flatMap { ["--listen", $0.listen] } + baseArguments
         var pipeEnds: [CInt] = [0, 0]
         guard pipe(&pipeEnds) == 0 else { return nil }
         // Only the worker's standard output (the dup2 below) may outlive the exec: no other worker inherits it.
@@ -211,8 +211,9 @@ struct WorkerSupervisor {
         let own = ["--workers", "--listen", "--pid-file"]
         var kept: [String] = []
         var skipNext = false
-        for argument in arguments {
+        for (index, argument) in arguments.enumerated() {
             if skipNext { skipNext = false; continue }
+            if argument == "--" { return kept + arguments[index...] }  // the --exec program's own arguments
             if own.contains(argument) { skipNext = true; continue }
             if own.contains(where: { argument.hasPrefix($0 + "=") }) { continue }
             kept.append(argument)

@@ -286,8 +286,7 @@ public final class StreamConnection {
         handler.connectionClosed(self, error: error)
     }
 
-    /// The end of the connection on the loop, closing or detaching: stops every watcher and timer and drops
-    /// the queued bytes. - Returns: `false` when it had already ended.
+    /// Closing or detaching: stops every watcher and timer, drops queued bytes; `false` if it had ended.
     func stopWatching() -> Bool {
         loop.preconditionInLoop()
         guard state != .closed else { return false }

@@ -23,9 +23,8 @@ final class ChildMonitor: Sendable {
     /// A child to watch, handed over by the listener that started it.
     struct Child: Sendable {
         let pid: pid_t
-        let exitDescriptor: CInt
-        /// The read end of the child's standard-error pipe.
-        let standardError: CInt
+        /// Its exit descriptor (a pidfd) and the read end of its standard-error pipe.
+        let descriptors: (exit: CInt, standardError: CInt)
         /// The listener's logger, with the connection's peer and the child's pid.
         let logger: Logger
         let connection: DetachedConnection
@@ -123,7 +122,7 @@ final class ChildMonitor: Sendable {
             var owners: [(pid: pid_t, isExit: Bool)] = []
             for (pid, child) in watched {
                 if !child.hasExited {
-                    descriptors.append(pollfd(fd: child.child.exitDescriptor, events: Int16(POLLIN), revents: 0))
+                    descriptors.append(pollfd(fd: child.child.descriptors.exit, events: Int16(POLLIN), revents: 0))
                     owners.append((pid, true))
                 }
                 if child.standardError >= 0 {

@@ -85,7 +85,7 @@ final class ExecService: Sendable {
         logger.debug("program started")
         if let exitDescriptor = try? ProcessSpawn.exitDescriptor(of: pid) {
             let child = ChildMonitor.Child(
-                pid: pid, exitDescriptor: exitDescriptor, standardError: standardError, logger: logger,
+                pid: pid, descriptors: (exitDescriptor, standardError), logger: logger,
                 connection: connection, exited: { [self] in live.subtract(1, ordering: .relaxed) }
             )
             if ChildMonitor.shared.watch(child) { return }

@@ -18,7 +18,7 @@ struct WatchedChild {
 
     init(_ child: ChildMonitor.Child) {
         self.child = child
-        standardError = child.standardError
+        standardError = child.descriptors.standardError
         _ = fcntl(standardError, F_SETFL, fcntl(standardError, F_GETFL) | O_NONBLOCK)
     }
 
@@ -64,7 +64,7 @@ struct WatchedChild {
         repeat { result = waitpid(child.pid, &status, WNOHANG) } while result < 0 && errno == EINTR
         guard result == child.pid else { return nil }
         hasExited = true
-        close(child.exitDescriptor)
+        close(child.descriptors.exit)
         return status
     }
 

@@ -129,9 +129,10 @@ def test_the_program_starts_with_default_signals(daemon_factory):
 
 @pytest.mark.parametrize("workers", [[], ["--workers", "1"]])
 def test_the_program_gets_no_other_descriptor(daemon_factory, workers):
-    # A worker holds its listening sockets without close-on-exec (they were handed down to it).
+    # A careless parent leaves the daemon a descriptor without close-on-exec (7): no program gets it.
+    leaky_parent = ("/bin/sh", "-c", 'exec "$@" 7</dev/null', "sh")
     daemon = daemon_factory("--listen", "tcp://127.0.0.1:0", "--listen", "tcp://127.0.0.1:0", *workers,
-                            "--", "/bin/ls", "/proc/self/fd")
+                            "--", "/bin/ls", "/proc/self/fd", prefix=leaky_parent)
     with daemon.connect() as sock:
         assert recv_all(sock).split() == [b"0", b"1", b"2", b"3"]  # 3: the directory ls reads
     stop(daemon)
@@ -215,6 +216,7 @@ def test_sigterm_drain_signals_programs_at_the_deadline(daemon_factory, ignores_
         assert daemon.stop() == 0
         elapsed = time.monotonic() - started
     log = daemon.stderr_text()
+    assert re.search(r"connections=1 .*drain timeout", log), "the program's connection held the drain: " + log
     assert f"status={status}" in log, log
     assert ("got TERM" in log) != ignores_term
     assert 1 <= elapsed < 6, elapsed

@@ -117,7 +117,8 @@ def test_arguments_reach_the_program_without_a_shell(daemon_factory):
 
 def test_the_program_starts_with_default_signals(daemon_factory):
     # The daemon ignores SIGPIPE and blocks its stop signals in every thread: the program must start clean.
-    daemon = daemon_factory("--listen", "tcp://127.0.0.1:0", "--", "/bin/grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status")
+    daemon = daemon_factory("--listen", "tcp://127.0.0.1:0",
+                            "--", "/bin/grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status")
     with daemon.connect() as sock:
         lines = recv_all(sock).decode().splitlines()
     masks = dict(line.split(":\t") for line in lines)

@@ -51,6 +51,10 @@ BAD_VALUES = [
     ("--log-level", "loud"),
     ("--pid-file", ""),
     ("--pid-file", "/nonexistent-dir/evserved.pid"),
+    ("--exec", "/nonexistent/program"),
+    ("--exec", "no-such-program-anywhere"),
+    ("--banner", ""),
+    ("--banner", "x" * 1025),
 ]
 # Every duration: non-finite, negative, zero (except the drain timeout, where 0 means "close at once"),
 # absurd (over a year), not a number.

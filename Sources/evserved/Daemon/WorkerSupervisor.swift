@@ -184,7 +184,9 @@ struct WorkerSupervisor {
             Self.workerVariable: "\(slot)", Self.socketsVariable: handedDown, Self.supervisorVariable: "\(getpid())",
         ])
         let spawned = Result {
-            try ProcessSpawn.spawn("/proc/self/exe", arguments: arguments, environment: environment, descriptors: descriptors)
+            try ProcessSpawn.spawn(
+                "/proc/self/exe", arguments: arguments, environment: environment, descriptors: descriptors
+            )
         }
         close(pipeEnds[1])
         guard case .success(let pid) = spawned else {

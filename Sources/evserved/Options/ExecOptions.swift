@@ -21,7 +21,9 @@ struct ExecOptions: ParsableArguments {
                 standard input and output, its standard error logged line by line, with tcpserver's environment \
                 (PROTO, TCPREMOTEIP, TCPREMOTEPORT, TCPLOCALIP, TCPLOCALPORT; TCP6... for IPv6; UNIXREMOTEPID, \
                 UNIXREMOTEEUID, UNIXREMOTEEGID for Unix sockets). A connection counts toward --max-connections \
-                until its program exits. Datagram listeners keep their built-in service.
+                until its program exits. On SIGTERM the drain waits for programs up to --drain-timeout, then \
+                sends them SIGTERM and, a second later, SIGKILL. Modes: event (the default), sync, thread, pool; \
+                not async. Datagram listeners keep their built-in service.
                 """,
             valueName: "program"
         )

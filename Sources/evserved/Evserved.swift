@@ -15,7 +15,9 @@ struct Evserved: ParsableCommand {
         abstract: "Serve echo, upper, daytime, discard and chargen over TCP, UDP and Unix sockets.",
         discussion: """
             Each --listen prints one line 'listening URL' on standard output once bound (with the real port \
-            when 0 was asked). SIGINT or SIGTERM stops the daemon cleanly (exit status 0).
+            when 0 was asked). SIGINT, SIGTERM or SIGQUIT stops the daemon cleanly (exit status 0) after draining; \
+            SIGHUP reloads without downtime (a new process of the same executable file takes the sockets over; \
+            with --workers they are replaced one by one); SIGUSR1 logs each listener's figures.
 
             Examples:
               evserved --listen tcp://127.0.0.1:7000 --service upper
@@ -66,7 +68,7 @@ struct Evserved: ParsableCommand {
         Signals.takeOwnership()
         let pidFile = self.pidFile.map(PidFile.init)
         do {
-            try pidFile?.claim()
+            try pidFile?.claim(replacing: Reload.predecessor)
         } catch {
             Self.printError("evserved: error: \(error)")
             throw ExitCode.failure

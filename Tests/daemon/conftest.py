@@ -29,9 +29,9 @@ def short_unix_path(tag):
 class Daemon:
     """One running evserved process."""
 
-    def __init__(self, *args, listeners=None, prefix=()):
-        """`prefix`: a command that runs evserved (`prlimit --as=...`)."""
-        self.args = [*prefix, BINARY, *args]
+    def __init__(self, *args, listeners=None, prefix=(), binary=BINARY):
+        """`prefix`: a command that runs evserved (`prlimit --as=...`); `binary`: another copy of it."""
+        self.args = [*prefix, binary, *args]
         self.stderr = tempfile.TemporaryFile()
         self.process = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr)
         self._pending = b""

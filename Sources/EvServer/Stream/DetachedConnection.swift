@@ -57,7 +57,7 @@ extension StreamConnection {
     ///
     /// - Returns: `nil` when the connection had already closed.
     public func detach() -> DetachedConnection? {
-        guard stopWatching() else { return nil }
+        guard finish(error: nil, detaching: true) else { return nil }
         let detached = DetachedConnection(
             descriptor: socket.takeDescriptor(), clientAddress: clientAddress, id: id, limits: server.limits
         )

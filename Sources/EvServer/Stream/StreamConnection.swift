@@ -15,6 +15,9 @@ public final class StreamConnection {
     public let id: ConnectionID
     /// The server that accepted the connection. (Unowned: the server closes its connections before it goes.)
     public unowned(unsafe) let server: StreamServer
+    /// The server's `maximumLineLength`, for line-oriented handlers (as `StreamRequest` and
+    /// `AsyncConnection` have it).
+    public var maximumLineLength: Int { server.engine.context.configuration.maximumLineLength }
 
     private enum State { case open, inputEnded, closing, closed }
 
@@ -278,22 +281,19 @@ public final class StreamConnection {
         }
     }
 
-    /// Stops every watcher, closes the descriptor and tells the server and the handler. Runs once.
-    func finish(error: ConnectionError?) {
-        guard stopWatching() else { return }
-        socket.close()
-        owner.connectionDidClose(self)
-        handler.connectionClosed(self, error: error)
-    }
-
-    /// Closing or detaching: stops every watcher and timer, drops queued bytes; `false` if it had ended.
-    func stopWatching() -> Bool {
+    /// Stops every watcher and timer and drops queued bytes, then closes the descriptor and tells the server and
+    /// the handler; `detaching`, leaves those to `detach()`. Runs once: `false` when it had already ended.
+    @discardableResult func finish(error: ConnectionError?, detaching: Bool = false) -> Bool {
         loop.preconditionInLoop()
         guard state != .closed else { return false }
         state = .closed
         for watcher in [readWatcher, writeWatcher] { watcher?.stop() }
         for timer in [idleTimer, readTimer, writeTimer, lifetimeTimer] { timer?.stop() }
         writeBuffer.removeAll()
+        if detaching { return true }
+        socket.close()
+        owner.connectionDidClose(self)
+        handler.connectionClosed(self, error: error)
         return true
     }
 }

@@ -17,7 +17,7 @@ package enum ProcessSpawn {
     ///   - descriptors: `(from, to)` pairs: the child's descriptor `to` is a copy of the caller's `from`.
     ///   - closingFrom: in the child, every descriptor from this one up is closed after the copies (so a
     ///     descriptor the daemon forgot to mark close-on-exec does not leak); `nil`: only close-on-exec ones.
-    /// - Returns: the child's pid. - Throws: the `SystemError` of `posix_spawn`.
+    /// - Returns: the child's pid. - Throws: the `SystemError` of `posix_spawn` (its code also in `errno`).
     package static func spawn(
         _ path: String, arguments: [String], environment: [String], descriptors: [(from: Int32, to: Int32)],
         closingFrom: Int32? = nil
@@ -44,7 +44,10 @@ package enum ProcessSpawn {
         defer { for pointer in envp { free(pointer) } }
         var pid: pid_t = 0
         let result = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
-        guard result == 0 else { throw SystemError(operation: "posix_spawn(\(path))", errno: result) }
+        guard result == 0 else {
+            errno = result  // for callers that report errno
+            throw SystemError(operation: "posix_spawn(\(path))", errno: result)
+        }
         return pid
     }
 

@@ -7,8 +7,9 @@ import Logging
 import Glibc
 #endif
 
-/// The serving process: makes every listener's servers, prints the `listening` lines, serves until SIGINT
-/// or SIGTERM, then drains (a second signal exits at once). A worker of `--workers` is one of these, on
+/// The serving process: makes every listener's servers, prints the `listening` lines, serves until SIGINT,
+/// SIGTERM or SIGQUIT, then drains (a second signal exits at once); on SIGHUP a new process takes the
+/// sockets over (`Reload`) and this one drains. A worker of `--workers` is one of these, on
 /// the sockets its supervisor hands down (`EVSERVED_LISTEN_FDS`).
 struct Daemon {
     let command: Evserved
@@ -23,9 +24,41 @@ struct Daemon {
             // A worker drains and ends with its supervisor, however the supervisor ends (even SIGKILL).
             ParentDeath.signal(SIGTERM, whenParentDies: supervisor)
         }
+        let executable = ChildProcess.currentExecutable()  // before any reload: the file's path, not its copy
         var logger = Logger(label: "evserved")
         if let worker { logger[metadataKey: "worker"] = "\(worker)" }
         let listeners = try start()
+        try announce(listeners, pidFile: pidFile)
+        let servers = listeners.flatMap(\.servers)
+        logger.notice("started", metadata: ["listeners": "\(listeners.count)", "servers": "\(servers.count)"])
+        var successor: pid_t?
+        let signal = Signals.waitForStop { other in
+            switch other {
+            case SIGUSR1:
+                for listener in listeners { listener.logFigures() }
+            case SIGHUP where worker == nil:
+                successor = Reload.start(listeners, executable: executable, logger: logger)
+            case SIGHUP:
+                logger.notice("SIGHUP ignored by a worker: send it to the supervisor, which replaces its workers")
+            default:
+                logger.notice("\(Signals.name(other)) ignored: it does not stop or reload evserved (stop: SIGTERM)")
+            }
+            return successor != nil
+        }
+        if successor != nil {
+            for server in servers { server.handOverSocketFile() }
+        }
+        let children = listeners.contains { $0.exec != nil } ? ChildMonitor.shared : nil
+        drain(
+            servers, after: signal, keepingFiles: successor != nil, pidFile: pidFile, children: children, logger: logger
+        )
+        for listener in listeners { listener.logShares() }
+        logger.notice("stopped")
+    }
+
+    /// Once every listener serves: writes the pid file, prints the `listening` lines, tells a reload's
+    /// predecessor, and logs each listener's notice.
+    private func announce(_ listeners: [ServingListener], pidFile: PidFile?) throws {
         do {
             try pidFile?.write()  // before the listening lines: whoever waits for them finds it
         } catch {
@@ -35,29 +68,29 @@ struct Daemon {
         }
         for listener in listeners { print("listening \(listener.url)") }
         fflush(nil)  // flush standard output now: scripts wait for these lines
+        Reload.reportReady()
         for listener in listeners { listener.logStarted() }
-        let servers = listeners.flatMap(\.servers)
-        logger.notice("started", metadata: ["listeners": "\(listeners.count)", "servers": "\(servers.count)"])
-        let signal = Signals.waitForStop { other in
-            if other == SIGUSR1 {
-                for listener in listeners { listener.logFigures() }
-            } else {
-                logger.notice("\(Signals.name(other)) ignored: it does not stop or reload evserved (stop: SIGTERM)")
-            }
-        }
+    }
+
+    /// Drains every server for up to the drain timeout; a second stop signal exits at once (status 1),
+    /// removing the Unix socket files unless `keepingFiles` (a new process serves them). `--exec` programs
+    /// (`children`) still running at the deadline get SIGTERM, and a second later SIGKILL.
+    private func drain(
+        _ servers: [any SocketServer], after signal: String, keepingFiles: Bool, pidFile: PidFile?,
+        children: ChildMonitor?, logger: Logger
+    ) {
         let drainTimeout = command.timeouts.drainTimeout
         logger.notice(
             "shutting down: no new connections; open ones get up to the drain timeout (a second signal exits at once)",
             metadata: ["signal": "\(signal)", "drain-timeout": "\(drainTimeout)"]
         )
         let draining = Drain(servers, timeout: drainTimeout)
-        let children = listeners.contains { $0.exec != nil } ? ChildMonitor.shared : nil
         children?.terminate(after: drainTimeout)  // --exec programs: SIGTERM at the deadline, then SIGKILL
         while !draining.isFinished {
             if let second = Signals.waitForStop(timeout: 0.05) {
                 logger.warning("second signal: exiting now without draining", metadata: ["signal": "\(second)"])
                 children?.killAll()
-                for argument in command.listeners.listen {
+                for argument in command.listeners.listen where !keepingFiles {
                     if let path = argument.spec.address.unixPath { unlink(path) }
                 }
                 pidFile?.remove()
@@ -65,8 +98,6 @@ struct Daemon {
             }
         }
         if children?.waitForAll(timeout: 5) == false { logger.warning("exiting with programs not yet reaped") }
-        for listener in listeners { listener.logShares() }
-        logger.notice("stopped")
     }
 
     /// Makes and starts every listener's servers; on a failure closes what was made (a Unix listener

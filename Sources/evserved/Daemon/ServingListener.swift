@@ -17,6 +17,7 @@ struct ServingListener {
         let (service, mode) = command.listeners.serving(spec)
         var configuration = command.configuration(for: spec)
         configuration.boundSocket = boundSocket
+        configuration.ownsBoundSocketFile = Reload.predecessor != nil  // it continues the process that bound it
         // Every line about this listener names its bound address (the real port once bound, not the 0
         // asked).
         let name = ListenerName(spec.address)

@@ -2,8 +2,8 @@
 import Glibc
 #endif
 
-/// The daemon's signal handling: SIGPIPE ignored; SIGINT, SIGTERM and SIGQUIT (stop), SIGUSR1 (figures to
-/// the log) and the signals an operator sends by habit (SIGHUP, SIGUSR2, SIGALRM) blocked in every thread and
+/// The daemon's signal handling: SIGPIPE ignored; SIGINT, SIGTERM and SIGQUIT (stop), SIGHUP (reload),
+/// SIGUSR1 (figures to the log) and the others an operator sends by habit (SIGUSR2, SIGALRM) blocked in every thread and
 /// taken by `sigwait` on the main thread, so they have exactly one owner, no handler runs in signal context,
 /// and none of them ends the daemon uncleanly.
 enum Signals {
@@ -23,14 +23,14 @@ enum Signals {
     }
 
     /// Blocks until SIGINT, SIGTERM or SIGQUIT arrives; returns its name. Any other signal of the set is
-    /// given to `other` (on this thread) and the wait goes on.
-    static func waitForStop(other: (CInt) -> Void = { _ in }) -> String {
+    /// given to `other` (on this thread), which returns `true` to end the wait there (a reload that handed
+    /// over), else the wait goes on.
+    static func waitForStop(other: (CInt) -> Bool = { _ in false }) -> String {
         var set = stopSignals
         while true {
             var received: CInt = 0
             guard sigwait(&set, &received) == 0 else { continue }
-            if stops.contains(received) { return name(received) }
-            other(received)
+            if stops.contains(received) || other(received) { return name(received) }
         }
     }
 

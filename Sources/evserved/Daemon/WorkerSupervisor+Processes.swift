@@ -2,8 +2,8 @@
 import Glibc
 #endif
 
-// The process work of the supervisor (`ProcessSpawn` starts the workers): reading their listening lines,
-// reaping and describing exit statuses.
+// The process work of the supervisor: reading a worker's listening lines, reaping and describing exit
+// statuses (`ChildProcess` starts them).
 extension WorkerSupervisor {
     /// The variables a supervisor sets for its workers: not for the programs a worker runs (`--exec`).
     static let internalVariables: Set<String> = [workerVariable, supervisorVariable, socketsVariable]

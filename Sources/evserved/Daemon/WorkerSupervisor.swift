@@ -10,8 +10,9 @@ import Logging
 /// and hands the sockets down to N worker processes (fresh executions of this program, so each starts
 /// before any thread exists), which serve them with their own loops: no other process can join the port.
 /// It restarts a worker that dies (with a back-off of at most `longestBackOff` seconds between tries of one
-/// slot, forever), and on SIGTERM/SIGINT passes the signal on so that every worker drains; a second signal
-/// makes them exit at once.
+/// slot, forever), on SIGHUP replaces the workers one by one (a fresh worker serves before the one it
+/// replaces drains), and on SIGTERM/SIGINT passes the signal on so that every worker drains; a second
+/// signal makes them exit at once.
 ///
 /// Runs on the main thread of a process that has blocked SIGINT, SIGTERM and SIGCHLD and starts no thread.
 struct WorkerSupervisor {
@@ -21,13 +22,13 @@ struct WorkerSupervisor {
     static let supervisorVariable = "EVSERVED_SUPERVISOR"
     /// The descriptors of the handed-down sockets, in `--listen` order, in a worker's environment.
     static let socketsVariable = "EVSERVED_LISTEN_FDS"
-    /// A worker gets its sockets from this descriptor number on.
-    private static let firstHandedDown: CInt = 3
     /// The longest wait before a worker that keeps dying is started again.
     private static let longestBackOff = 4.0
 
     private let count: Int
     private let logger: Logger
+    /// The file workers are started from (read at start: a binary replaced on disk since is the new one).
+    private let executable = ChildProcess.currentExecutable()
     /// The worker's command line less `--listen` (the supervisor adds the bound URLs).
     private let baseArguments: [String]
     /// Each listener's socket (close-on-exec, above the numbers workers get them at) and its `--listen`
@@ -97,32 +98,30 @@ struct WorkerSupervisor {
         return supervise(&workers)
     }
 
-    /// Restarts what dies until a stop signal; then waits for every worker. - Returns: the exit status.
+    /// Restarts what dies and replaces the workers on SIGHUP until a stop signal; then waits for every
+    /// worker. - Returns: the exit status.
     private func supervise(_ workers: inout [pid_t: Worker]) -> Int32 {
         var stopping = false
         var forced = false
         var failed = false
+        /// Replaced workers, draining.
+        var retiring: Set<pid_t> = []
         /// Slots waiting to be started again, with when, and how many quick deaths in a row.
         var restarts: [Int: (at: Double, failures: Int)] = [:]
-        while !(stopping && workers.isEmpty) {
+        while !(stopping && workers.isEmpty && retiring.isEmpty) {
             let signal = Self.waitForSignal(timeout: 0.25)
             if signal == SIGUSR1 { signalAll(workers, signal: SIGUSR1) }  // each worker logs its figures
+            if signal == SIGHUP, !stopping { replaceAll(&workers, retiring: &retiring) }
             if let signal, Signals.stops.contains(signal) {
                 forced = stopping
-                if stopping {
-                    logger.warning("second signal: workers exit now without draining")
-                } else {
-                    stopping = true
-                    logger.notice(
-                        "stopping: every worker drains its connections",
-                        metadata: ["workers": "\(workers.count)"]
-                    )
-                    // The workers close their copies as they drain; with ours closed too, new clients are refused.
-                    for socket in sockets { close(socket.descriptor) }
-                }
-                signalAll(workers, signal: SIGTERM)
+                stop(workers, retiring: retiring, again: stopping)
+                stopping = true
             }
             for (pid, status) in Self.reap() {
+                if retiring.remove(pid) != nil {
+                    logger.notice("replaced worker finished", metadata: ["pid": "\(pid)", "status": "\(Self.describe(status))"])
+                    continue
+                }
                 guard let worker = workers.removeValue(forKey: pid) else { continue }
                 if stopping {
                     if !Self.exitedCleanly(status) { failed = true }
@@ -135,6 +134,37 @@ struct WorkerSupervisor {
         }
         logger.notice("stopped")
         return forced || failed ? 1 : 0
+    }
+
+    /// A stop signal: the first makes every serving worker drain (retiring ones drain already); a second
+    /// makes them all exit at once.
+    private func stop(_ workers: [pid_t: Worker], retiring: Set<pid_t>, again: Bool) {
+        if again {
+            logger.warning("second signal: workers exit now without draining")
+            for pid in retiring { kill(pid, SIGTERM) }
+        } else {
+            logger.notice("stopping: every worker drains its connections", metadata: ["workers": "\(workers.count)"])
+            // The workers close their copies as they drain; with ours closed too, new clients are refused.
+            for socket in sockets { close(socket.descriptor) }
+        }
+        signalAll(workers, signal: SIGTERM)
+    }
+
+    /// SIGHUP: each worker in turn gives way to a fresh one, which serves before the old one drains, so the
+    /// listeners never lack a worker. Stops at a worker that does not start (the old one goes on serving).
+    private func replaceAll(_ workers: inout [pid_t: Worker], retiring: inout Set<pid_t>) {
+        logger.notice("reloading: replacing the workers one by one", metadata: ["workers": "\(workers.count)"])
+        for old in workers.values.sorted(by: { $0.slot < $1.slot }) {
+            guard let fresh = spawn(slot: old.slot) else {
+                logger.error("reload stopped: a new worker did not start; the others keep serving")
+                return
+            }
+            workers[old.pid] = nil
+            workers[fresh.pid] = fresh
+            retiring.insert(old.pid)
+            kill(old.pid, SIGTERM)
+        }
+        logger.notice("reloaded: every worker replaced", metadata: ["pids": "\(workers.keys.sorted())"])
     }
 
     /// When to start again the slot of a worker that died: at once, unless it died within a second of its
@@ -170,30 +200,25 @@ struct WorkerSupervisor {
     private func spawn(slot: Int) -> Worker? {
         // The listeners first: whatever follows a `--` in the base arguments belongs to the --exec program.
         let arguments = [CommandLine.arguments[0]] + sockets.flatMap { ["--listen", $0.listen] } + baseArguments
-        var pipeEnds: [CInt] = [0, 0]
-        guard pipe(&pipeEnds) == 0 else { return nil }
-        // Only the worker's standard output (the dup2 below) may outlive the exec: no other worker inherits it.
-        for end in pipeEnds { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
-        defer { close(pipeEnds[0]) }
-        var descriptors = [(from: pipeEnds[1], to: STDOUT_FILENO)]
-        for (index, socket) in sockets.enumerated() {
-            descriptors.append((socket.descriptor, Self.firstHandedDown + CInt(index)))
-        }
-        let handedDown = sockets.indices.map { String(Self.firstHandedDown + CInt($0)) }.joined(separator: ",")
-        let environment = ProcessSpawn.environment(adding: [
-            Self.workerVariable: "\(slot)", Self.socketsVariable: handedDown, Self.supervisorVariable: "\(getpid())",
-        ])
-        let spawned = Result {
-            try ProcessSpawn.spawn(
-                "/proc/self/exe", arguments: arguments, environment: environment, descriptors: descriptors
+        guard let output = ChildProcess.pipeClosedOnExec() else { return nil }
+        defer { close(output.read) }
+        let pid = ChildProcess.spawn(
+            executable: executable, arguments: arguments, handing: sockets.map(\.descriptor),
+            standardOutput: output.write,
+            environment: [
+                Self.workerVariable: "\(slot)", Self.socketsVariable: ChildProcess.handedDownList(count: sockets.count),
+                Self.supervisorVariable: "\(getpid())",
+            ]
+        )
+        close(output.write)
+        guard let pid else {
+            logger.error(
+                "cannot start a worker",
+                metadata: ["worker": "\(slot)", "error": "\(String(cString: strerror(errno)))"]
             )
-        }
-        close(pipeEnds[1])
-        guard case .success(let pid) = spawned else {
-            logger.error("cannot start a worker", metadata: ["worker": "\(slot)", "error": "\(spawned)"])
             return nil
         }
-        guard Self.readListeningLines(from: pipeEnds[0], count: sockets.count) != nil else {
+        guard Self.readListeningLines(from: output.read, count: sockets.count) != nil else {
             var status: CInt = 0
             waitpid(pid, &status, 0)
             logger.error("worker \(slot) did not start", metadata: ["status": "\(Self.describe(status))"])

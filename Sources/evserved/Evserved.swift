@@ -30,6 +30,7 @@ struct Evserved: ParsableCommand {
     @OptionGroup var sockets: SocketOptions
     @OptionGroup var limits: LimitOptions
     @OptionGroup var timeouts: TimeoutOptions
+    @OptionGroup var privileges: PrivilegeOptions
 
     @Option(
         help: ArgumentHelp(
@@ -76,14 +77,16 @@ struct Evserved: ParsableCommand {
             handler.logLevel = level
             return handler
         }, metadataProvider: nil)
+        let resolved = try resolvedListeners()  // before binding: inherited sockets adopted, --user checked
         if listeners.workers > 0 {
             Signals.takeChildSignals()
-            let status = try WorkerSupervisor(command: self, logger: Logger(label: "evserved")).run(pidFile: pidFile)
+            let supervisor = try WorkerSupervisor(command: self, listeners: resolved, logger: Logger(label: "evserved"))
+            let status = supervisor.run(pidFile: pidFile)
             pidFile?.remove()
             if status != 0 { throw ExitCode(status) }
             return
         }
         defer { pidFile?.remove() }
-        try Daemon(command: self).run(pidFile: pidFile)
+        try Daemon(command: self, listeners: resolved).run(pidFile: pidFile)
     }
 }

@@ -12,10 +12,15 @@ import Glibc
 /// the sockets its supervisor hands down (`EVSERVED_LISTEN_FDS`).
 struct Daemon {
     let command: Evserved
+    /// Every listener, its socket settled (to bind, inherited, or handed down).
+    let listeners: [ResolvedListener]
     /// The worker's number under a supervisor, for the log lines.
     private let worker = getenv(WorkerSupervisor.workerVariable).map { String(cString: $0) }
 
-    init(command: Evserved) { self.command = command }
+    init(command: Evserved, listeners: [ResolvedListener]) {
+        self.command = command
+        self.listeners = listeners
+    }
 
     /// Serves until a stop signal; `pidFile` is written once every listener serves.
     func run(pidFile: PidFile?) throws {
@@ -26,6 +31,7 @@ struct Daemon {
         var logger = Logger(label: "evserved")
         if let worker { logger[metadataKey: "worker"] = "\(worker)" }
         let listeners = try start()
+        let notifications = ServiceNotifications(worker: worker != nil)
         do {
             try pidFile?.write()  // before the listening lines: whoever waits for them finds it
         } catch {
@@ -36,9 +42,10 @@ struct Daemon {
         for listener in listeners { print("listening \(listener.url)") }
         fflush(nil)  // flush standard output now: scripts wait for these lines
         for listener in listeners { listener.logStarted() }
+        notifications.ready(listeners)
         let servers = listeners.flatMap(\.servers)
         logger.notice("started", metadata: ["listeners": "\(listeners.count)", "servers": "\(servers.count)"])
-        let signal = Signals.waitForStop { other in
+        let signal = Signals.waitForStop(tick: notifications.tick) { other in
             if other == SIGUSR1 {
                 for listener in listeners { listener.logFigures() }
             } else {
@@ -50,13 +57,13 @@ struct Daemon {
             "shutting down: no new connections; open ones get up to the drain timeout (a second signal exits at once)",
             metadata: ["signal": "\(signal)", "drain-timeout": "\(drainTimeout)"]
         )
+        notifications.stopping(listeners)
         let draining = Drain(servers, timeout: drainTimeout)
         while !draining.isFinished {
+            notifications.draining(listeners)
             if let second = Signals.waitForStop(timeout: 0.05) {
                 logger.warning("second signal: exiting now without draining", metadata: ["signal": "\(second)"])
-                for argument in command.listeners.listen {
-                    if let path = argument.spec.address.unixPath { unlink(path) }
-                }
+                for path in self.listeners.compactMap(\.ownSocketFile) { unlink(path) }
                 pidFile?.remove()
                 Glibc.exit(1)
             }
@@ -65,18 +72,19 @@ struct Daemon {
         logger.notice("stopped")
     }
 
-    /// Makes and starts every listener's servers; on a failure closes what was made (a Unix listener
-    /// removes its socket file) and exits with one line.
+    /// Makes every listener's servers, takes the `--user`/`--group` identity once all are bound, then
+    /// starts them; on a failure closes what was made (a Unix listener removes its socket file) and exits
+    /// with one line.
     private func start() throws -> [ServingListener] {
-        let handedDown = WorkerSupervisor.handedDownSockets()
         var listeners: [ServingListener] = []
         do {
-            for (index, argument) in command.listeners.listen.enumerated() {
-                let socket = index < handedDown.count ? handedDown[index] : nil
-                let listener = try ServingListener(argument.spec, command: command, boundSocket: socket, worker: worker)
-                listeners.append(listener)
-                for server in listener.servers { try server.start() }
+            for listener in self.listeners {
+                listeners.append(
+                    try ServingListener(listener.spec, command: command, boundSocket: listener.socket, worker: worker)
+                )
             }
+            try command.privileges.dropAfterBinding(socketFiles: self.listeners.compactMap(\.ownSocketFile))
+            for server in listeners.flatMap(\.servers) { try server.start() }
         } catch {
             for server in listeners.flatMap(\.servers) { server.close() }
             Evserved.printError("evserved: error: \(Self.describe(error))")

@@ -33,6 +33,8 @@ struct WorkerSupervisor {
     /// Each listener's socket (close-on-exec, above the numbers workers get them at) and its `--listen`
     /// text for the workers (the bound address, with the listener's own service and mode).
     private let sockets: [(descriptor: CInt, listen: String)]
+    /// `READY=1`, the watchdog and `STOPPING=1` for systemd: the supervisor is the main process.
+    private let notifications: ServiceNotifications
 
     private struct Worker {
         let slot: Int
@@ -40,27 +42,29 @@ struct WorkerSupervisor {
         let started: Double
     }
 
-    /// Binds every listener. On a failure, says why in one line and exits with status 1.
-    init(command: Evserved, logger: Logger) throws {
+    /// Binds every listener (an inherited one is already bound), then takes the `--user`/`--group`
+    /// identity, which the workers inherit. On a failure, says why in one line and exits with status 1.
+    init(command: Evserved, listeners: [ResolvedListener], logger: Logger) throws {
         count = command.listeners.workers
         self.logger = logger
+        notifications = ServiceNotifications(worker: false)
         baseArguments = Self.argumentsForWorkers(Array(CommandLine.arguments.dropFirst()))
         var sockets: [(CInt, String)] = []
-        for argument in command.listeners.listen {
-            let spec = argument.spec
-            do {
-                let bound = try ServerSocket.bindForHandOver(
+        do {
+            for listener in listeners {
+                let spec = listener.spec
+                let bound = try listener.socket.map { ($0, spec.address) } ?? ServerSocket.bindForHandOver(
                     command.configuration(for: spec),
                     datagram: spec.transport == .datagram
                 )
-                let high = fcntl(bound.descriptor, F_DUPFD_CLOEXEC, 64)
-                close(bound.descriptor)
-                let url = ListenerSpec.url(for: bound.localAddress, transport: spec.transport) + argument.query
-                sockets.append((high, url))
-            } catch {
-                Evserved.printError("evserved: error: \(Daemon.describe(error))")
-                throw ExitCode.failure
+                let high = fcntl(bound.0, F_DUPFD_CLOEXEC, 64)
+                close(bound.0)
+                sockets.append((high, ListenerSpec.url(for: bound.1, transport: spec.transport) + listener.query))
             }
+            try command.privileges.dropAfterBinding(socketFiles: [])  // --workers binds no Unix socket file
+        } catch {
+            Evserved.printError("evserved: error: \(Daemon.describe(error))")
+            throw ExitCode.failure
         }
         self.sockets = sockets
     }
@@ -94,6 +98,7 @@ struct WorkerSupervisor {
         }
         fflush(nil)
         logger.notice("workers started", metadata: ["workers": "\(count)", "pids": "\(workers.keys.sorted())"])
+        notifications.notifier?.ready(status: "serving \(sockets.count) listeners with \(count) workers")
         return supervise(&workers)
     }
 
@@ -105,7 +110,8 @@ struct WorkerSupervisor {
         /// Slots waiting to be started again, with when, and how many quick deaths in a row.
         var restarts: [Int: (at: Double, failures: Int)] = [:]
         while !(stopping && workers.isEmpty) {
-            let signal = Self.waitForSignal(timeout: 0.25)
+            let signal = Self.waitForSignal(timeout: min(0.25, notifications.notifier?.watchdogInterval ?? 0.25))
+            notifications.feedWatchdog()
             if signal == SIGUSR1 { signalAll(workers, signal: SIGUSR1) }  // each worker logs its figures
             if let signal, Signals.stops.contains(signal) {
                 forced = stopping
@@ -113,6 +119,7 @@ struct WorkerSupervisor {
                     logger.warning("second signal: workers exit now without draining")
                 } else {
                     stopping = true
+                    notifications.notifier?.stopping(status: "stopping: \(workers.count) workers draining")
                     logger.notice(
                         "stopping: every worker drains its connections",
                         metadata: ["workers": "\(workers.count)"]

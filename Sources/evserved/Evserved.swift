@@ -15,7 +15,9 @@ struct Evserved: ParsableCommand {
         abstract: "Serve echo, upper, daytime, discard and chargen over TCP, UDP and Unix sockets.",
         discussion: """
             Each --listen prints one line 'listening URL' on standard output once bound (with the real port \
-            when 0 was asked). SIGINT or SIGTERM stops the daemon cleanly (exit status 0).
+            when 0 was asked). SIGINT or SIGTERM stops the daemon cleanly (exit status 0). Under systemd \
+            (NOTIFY_SOCKET set) it sends READY=1 once every listener serves, STATUS= lines, STOPPING=1 as it \
+            drains and WATCHDOG=1 every half of WATCHDOG_USEC; see contrib/systemd for example units.
 
             Examples:
               evserved --listen tcp://127.0.0.1:7000 --service upper

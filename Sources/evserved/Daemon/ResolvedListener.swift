@@ -63,7 +63,9 @@ struct ResolvedListener {
         return listeners
     }
 
-    private static func checkNoneTwice(_ claimed: [Int: [CInt]], _ arguments: [ListenerArgument]) throws(FlagValueError) {
+    private static func checkNoneTwice(
+        _ claimed: [Int: [CInt]], _ arguments: [ListenerArgument]
+    ) throws(FlagValueError) {
         var owner: [CInt: Int] = [:]
         for (index, descriptors) in claimed.sorted(by: { $0.key < $1.key }) {
             for descriptor in descriptors {

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -185,10 +186,15 @@ def test_unknown_name_is_refused(activated):
 def test_watchdog_every_half_of_watchdog_usec(activated, notify):
     port = free_port()
     daemon = activated([f"127.0.0.1:{port}"], ["--listen", "systemd://"], tcp_client(port),
-                       environment=[f"NOTIFY_SOCKET={notify.path}", "WATCHDOG_USEC=200000"])
+                       environment=[f"NOTIFY_SOCKET={notify.path}", "WATCHDOG_USEC=1000000"])
     notify.wait_for("READY=1")
-    for _ in range(3):
-        notify.wait_for("WATCHDOG=1", timeout=1.0)
+    times = []
+    for _ in range(4):
+        notify.wait_for("WATCHDOG=1", timeout=2.0)
+        times.append(time.monotonic())
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    # Every half second (half of WATCHDOG_USEC): well within the second systemd allows, and not more often.
+    assert all(0.35 <= gap <= 0.8 for gap in gaps), gaps
     daemon.first_client.close()
     assert daemon.stop() == 0
 

@@ -40,7 +40,9 @@ def low_free_port():
 
 def test_user_after_binding_a_low_port(daemon_factory):
     port = low_free_port()
-    daemon = daemon_factory("--listen", f"tcp://127.0.0.1:{port}?service=upper", "--user", "nobody")
+    # Started with supplementary groups (daemon, bin), which the drop must clear.
+    daemon = daemon_factory("--listen", f"tcp://127.0.0.1:{port}?service=upper", "--user", "nobody",
+                            extra_groups=[1, 2])
     assert daemon.urls == [f"tcp://127.0.0.1:{port}"]
     uids, gids, groups = identity(daemon.process.pid)
     assert uids == [NOBODY] * 4 and gids == [NOGROUP] * 4 and groups == []
@@ -51,7 +53,7 @@ def test_user_after_binding_a_low_port(daemon_factory):
 
 
 def test_group_alone_changes_only_the_group(daemon_factory):
-    daemon = daemon_factory("--listen", "tcp://127.0.0.1:0", "--group", "nogroup")
+    daemon = daemon_factory("--listen", "tcp://127.0.0.1:0", "--group", "nogroup", extra_groups=[1, 2])
     uids, gids, groups = identity(daemon.process.pid)
     assert uids == [0] * 4 and gids == [NOGROUP] * 4 and groups == []
     assert daemon.stop() == 0
@@ -108,7 +110,8 @@ def test_a_non_root_process_cannot_switch_to_another_user():
 
 def test_workers_and_their_supervisor_change_user(daemon_factory):
     port = low_free_port()
-    daemon = daemon_factory("--listen", f"tcp://127.0.0.1:{port}", "--workers", "2", "--user", "nobody")
+    daemon = daemon_factory("--listen", f"tcp://127.0.0.1:{port}", "--workers", "2", "--user", "nobody",
+                            extra_groups=[1, 2])
     with open(f"/proc/{daemon.process.pid}/task/{daemon.process.pid}/children") as listing:
         workers = [int(pid) for pid in listing.read().split()]
     assert len(workers) == 2

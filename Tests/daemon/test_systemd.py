@@ -81,7 +81,13 @@ class Activated(Daemon):
             activator += ["-E", variable]
         self.trigger = trigger
         self.bound = len(listen)
-        super().__init__(*args, listeners=listeners, prefix=[*activator, *chain])
+        try:
+            super().__init__(*args, listeners=listeners, prefix=[*activator, *chain])
+        except BaseException:
+            if hasattr(self, "process"):  # no fixture holds it yet: leave nothing running
+                self.process.kill()
+                self.process.wait()
+            raise
 
     def _read_listening_line(self):
         if self.trigger:
@@ -177,9 +183,14 @@ def test_unknown_name_is_refused(activated):
     with tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(activator, stdout=subprocess.PIPE, stderr=stderr)
         text = lambda: os.pread(stderr.fileno(), 1 << 16, 0).decode()
-        assert wait_for(lambda: "Listening on" in text()), text()
-        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT):
-            assert process.wait(TIMEOUT) == 1
+        try:
+            assert wait_for(lambda: "Listening on" in text()), text()
+            with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT):
+                assert process.wait(TIMEOUT) == 1
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
         assert "no socket named 'admin' among those systemd passed (names: web)" in text(), text()
 
 

@@ -51,6 +51,10 @@ BAD_VALUES = [
     ("--log-level", "loud"),
     ("--pid-file", ""),
     ("--pid-file", "/nonexistent-dir/evserved.pid"),
+    ("--listen", "fd://x"),
+    ("--listen", "systemd://a:b"),
+    ("--user", "no-such-user-evs"),
+    ("--group", "no-such-group-evs"),
 ]
 # Every duration: non-finite, negative, zero (except the drain timeout, where 0 means "close at once"),
 # absurd (over a year), not a number.

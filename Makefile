@@ -26,6 +26,11 @@ deps:
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq iproute2 util-linux; \
 	fi
+	@if ! command -v systemd-socket-activate >/dev/null || ! command -v systemd-analyze >/dev/null; then \
+	    echo "installing systemd (systemd-socket-activate, systemd-analyze: the socket activation tests and unit check)"; \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq systemd; \
+	fi
 	@python3 -c "import pytest" 2>/dev/null || python3 -m pip install -q pytest
 
 build: deps

@@ -15,8 +15,7 @@ public final class StreamConnection {
     public let id: ConnectionID
     /// The server that accepted the connection. (Unowned: the server closes its connections before it goes.)
     public unowned(unsafe) let server: StreamServer
-    /// The server's `maximumLineLength`, for line-oriented handlers (as `StreamRequest` and
-    /// `AsyncConnection` have it).
+    /// The server's `maximumLineLength`, for line-oriented handlers (as `StreamRequest` has it).
     public var maximumLineLength: Int { server.engine.context.configuration.maximumLineLength }
 
     private enum State { case open, inputEnded, closing, closed }

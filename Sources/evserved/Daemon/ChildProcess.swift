@@ -28,6 +28,21 @@ enum ChildProcess {
         return (ends[0], ends[1])
     }
 
+    /// `arguments` less the options named in `options` and their values (`--listen X`, `--listen=X`); what
+    /// follows `--` (a program's own arguments) is kept whole.
+    static func arguments(_ arguments: [String], without options: [String]) -> [String] {
+        var kept: [String] = []
+        var skipNext = false
+        for (index, argument) in arguments.enumerated() {
+            if argument == "--" { return kept + arguments[index...] }
+            if skipNext { skipNext = false; continue }
+            if options.contains(argument) { skipNext = true; continue }
+            if options.contains(where: { argument.hasPrefix($0 + "=") }) { continue }
+            kept.append(argument)
+        }
+        return kept
+    }
+
     /// `3,4,...`: the numbers `count` handed-down sockets have in the child.
     static func handedDownList(count: Int) -> String {
         (0..<count).map { String(firstHandedDown + CInt($0)) }.joined(separator: ",")

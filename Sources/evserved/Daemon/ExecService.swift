@@ -43,9 +43,10 @@ final class ExecService: Sendable {
     /// handler that hands each connection to the loop for it.
     func handler(for mode: ExecutionMode) -> StreamHandler {
         switch mode {
-        case .event: return .event { [self] in ExecHandler(service: self) }
         case .sync, .thread, .pool: return .blocking { [self] in ExecHandOff(service: self) }
-        case .async: preconditionFailure("--exec refuses async mode when the command line is read")
+        // Async mode is refused when the command line is read; for an inherited listener (known only once
+        // adopted) the server refuses the event handler in async mode when it is made.
+        case .event, .async: return .event { [self] in ExecHandler(service: self) }
         }
     }
 

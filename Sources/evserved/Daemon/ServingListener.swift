@@ -10,6 +10,11 @@ struct ServingListener {
     /// The program this listener runs per connection (`--exec`), if it does.
     let exec: ExecService?
     var url: String { ListenerSpec.url(for: servers[0].localAddress, transport: transport) }
+    /// Whether closing the listener removes its Unix socket file: it bound it, or took it over in a reload.
+    var ownsSocketFile: Bool {
+        let configuration = servers[0].configuration
+        return configuration.address.isUnix && (configuration.boundSocket == nil || configuration.ownsBoundSocketFile)
+    }
 
     /// Makes the servers of `spec` as the flags say; `boundSocket` serves a socket handed down by a
     /// supervisor instead of binding. `worker` is the worker's number, for the log lines.
@@ -17,7 +22,8 @@ struct ServingListener {
         let (service, mode) = command.listeners.serving(spec)
         var configuration = command.configuration(for: spec)
         configuration.boundSocket = boundSocket
-        configuration.ownsBoundSocketFile = Reload.predecessor != nil  // it continues the process that bound it
+        // A reload's new process takes over the socket files its predecessor would have removed.
+        configuration.ownsBoundSocketFile = boundSocket.map(Reload.ownedDescriptors.contains) ?? false
         // Every line about this listener names its bound address (the real port once bound, not the 0
         // asked).
         let name = ListenerName(spec.address)

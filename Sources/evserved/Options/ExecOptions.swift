@@ -103,8 +103,9 @@ extension Evserved {
     /// would run, or an exec listener in async mode (a child process needs no task). Exit status 1.
     func validate() throws {
         guard let program = try exec.resolvedProgram() else { return }
-        let specs = listeners.listen.map(\.spec).filter { $0.transport == .stream && $0.service == nil }
-        guard !specs.isEmpty else {
+        let specs = listeners.listen.compactMap(\.spec).filter { $0.transport == .stream && $0.service == nil }
+        // An inherited socket (systemd://, fd://) is known only once adopted: it may be a stream listener.
+        guard !specs.isEmpty || listeners.listen.contains(where: { $0.spec == nil }) else {
             throw FlagValueError(
                 "the program \(program) would serve no listener: every stream listener has its own ?service= (or "
                     + "there is none); drop ?service= from one, or the program"

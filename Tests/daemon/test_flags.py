@@ -54,6 +54,14 @@ BAD_VALUES = [
     ("--metrics-listen", "tcp://127.0.0.1:70000"),
     ("--pid-file", ""),
     ("--pid-file", "/nonexistent-dir/evserved.pid"),
+    ("--exec", "/nonexistent/program"),
+    ("--exec", "no-such-program-anywhere"),
+    ("--banner", ""),
+    ("--banner", "x" * 1025),
+    ("--listen", "fd://x"),
+    ("--listen", "systemd://a:b"),
+    ("--user", "no-such-user-evs"),
+    ("--group", "no-such-group-evs"),
 ]
 # Every duration: non-finite, negative, zero (except the drain timeout, where 0 means "close at once"),
 # absurd (over a year), not a number.

@@ -177,3 +177,17 @@ def test_a_busy_metrics_port_is_a_clear_start_error(daemon_factory):
             "--listen", "tcp://127.0.0.1:0", "--metrics-listen", f"tcp://127.0.0.1:{port}"
         )
     assert status == 1 and stderr.startswith("evserved: error: --metrics-listen: ") and "in use" in stderr, stderr
+
+
+def test_exec_children_gauge_counts_running_programs(daemon_factory):
+    daemon = metrics_daemon(daemon_factory, "--listen", "tcp://127.0.0.1:0", "--exec", "/bin/cat")
+    url = daemon.urls[0]
+    children = lambda: value(samples(daemon), "evserved_exec_children", url)  # noqa: E731
+    assert children() == 0
+    with daemon.connect() as first, daemon.connect() as second:
+        for sock in (first, second):
+            sock.sendall(b"hi")
+            assert recv_until(sock, lambda data: len(data) >= 2) == b"hi"  # cat runs for each
+        assert children() == 2
+    assert wait_for(lambda: children() == 0)  # each cat ends with its client's input, and is reaped
+    assert daemon.stop() == 0

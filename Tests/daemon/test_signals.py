@@ -1,5 +1,7 @@
 """Signals an operator sends by habit never end evserved uncleanly: SIGUSR1 logs each listener's figures,
-SIGHUP, SIGUSR2 and SIGALRM are logged and ignored, SIGQUIT stops gracefully like SIGTERM (issue 14)."""
+SIGUSR2 and SIGALRM are logged and ignored, SIGQUIT stops gracefully like SIGTERM, SIGHUP reloads
+(test_reload.py) and a worker ignores it (issue 14)."""
+import os
 import signal
 import socket
 
@@ -29,7 +31,7 @@ def test_sigusr1_logs_the_figures_of_every_listener_and_serving_goes_on(daemon_f
     assert daemon.stop() == 0
 
 
-@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGUSR2, signal.SIGALRM])
+@pytest.mark.parametrize("sig", [signal.SIGUSR2, signal.SIGALRM])
 def test_habitual_signals_are_logged_and_ignored(daemon_factory, sig):
     daemon = daemon_factory("--listen", "tcp://127.0.0.1:0")
     daemon.process.send_signal(sig)
@@ -51,3 +53,19 @@ def test_sigquit_stops_gracefully_like_sigterm(daemon_factory):
     held.close()
     assert daemon.process.wait(10) == 0
     assert "Fatal error" not in daemon.stderr_text() and "SIGQUIT" in daemon.stderr_text()
+
+
+def test_a_worker_ignores_sighup_its_supervisor_replaces_the_workers(daemon_factory):
+    daemon = daemon_factory("--listen", "tcp://127.0.0.1:0", "--workers", "1")
+    assert wait_for(lambda: worker_pids(daemon.process.pid)), "a worker"
+    worker = worker_pids(daemon.process.pid)[0]
+    os.kill(worker, signal.SIGHUP)
+    assert wait_for(lambda: "SIGHUP ignored by a worker" in daemon.stderr_text()), daemon.stderr_text()
+    assert worker_pids(daemon.process.pid) == [worker]
+    assert echo(tcp_address(daemon.urls[0])) == b"still here\n"
+    assert daemon.stop() == 0
+
+
+def worker_pids(supervisor):
+    with open(f"/proc/{supervisor}/task/{supervisor}/children") as children:
+        return [int(pid) for pid in children.read().split()]

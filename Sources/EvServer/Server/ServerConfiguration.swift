@@ -14,6 +14,11 @@ public struct ServerConfiguration: Sendable {
     /// `bind_and_activate=False`). The server owns it from then on and closes it; it never removes a Unix
     /// socket file it did not create. `nil` (the default): bind `address`.
     public var boundSocket: CInt? = nil
+    /// With `boundSocket` on a Unix path: `true` when this server takes the socket file over with the
+    /// socket (it continues the process that bound it, as after a reload: see
+    /// `SocketServer.handOverSocketFile()`), so closing it removes the file, as a server that bound it
+    /// would (only while it is still the file found at adoption). Default `false`.
+    public var ownsBoundSocketFile: Bool = false
     /// How handlers run.
     public var mode: ExecutionMode
     /// The kernel's queue of connections not yet accepted (`listen()` backlog). Default `SOMAXCONN`.

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 
 /// A server's own socket: bound (and listening, for a stream socket), non-blocking, closed once.
 ///
@@ -18,6 +19,8 @@ package final class ServerSocket: @unchecked Sendable {
     let localAddress: SocketAddress
     /// The Unix socket file this socket made, if it owns one.
     private let boundFile: (device: UInt, inode: UInt)?
+    /// Set once another process serving this socket has taken its Unix socket file over (`handOverFile`).
+    private let fileHandedOver = Atomic<Bool>(false)
 
     private init(socket: Socket, address: SocketAddress, localAddress: SocketAddress, boundFile: (UInt, UInt)?) {
         self.socket = socket
@@ -69,7 +72,8 @@ package final class ServerSocket: @unchecked Sendable {
 
     /// Takes `descriptor`, a socket bound by someone else (`configuration.boundSocket`): checks that it is a
     /// socket of `type`, listens on a stream socket that does not yet, makes it non-blocking and
-    /// close-on-exec. It owns no file: whoever bound a Unix path removes it. Closed on failure too.
+    /// close-on-exec. It owns no file (whoever bound a Unix path removes it) unless
+    /// `configuration.ownsBoundSocketFile`. Closed on failure too.
     private static func adopt(
         _ descriptor: CInt, _ configuration: ServerConfiguration, type: __socket_type
     ) throws(ServerError) -> ServerSocket {
@@ -91,7 +95,8 @@ package final class ServerSocket: @unchecked Sendable {
             try socket.setBlocking(false)
             _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
             let local = try socket.localAddress()
-            return ServerSocket(socket: socket, address: address, localAddress: local, boundFile: nil)
+            let ownFile = configuration.ownsBoundSocketFile ? address.unixPath.flatMap(fileIdentity(at:)) : nil
+            return ServerSocket(socket: socket, address: address, localAddress: local, boundFile: ownFile)
         } catch {
             socket.close()
             if let error = error as? SystemError { throw ServerError.cannotListen(on: address, error) }
@@ -145,9 +150,16 @@ package final class ServerSocket: @unchecked Sendable {
     func close() {
         guard socket.isOpen else { return }
         socket.close()
+        guard !fileHandedOver.load(ordering: .acquiring) else { return }
         if let path = address.unixPath, let boundFile, let now = ServerSocket.fileIdentity(at: path), now == boundFile {
             unlink(path)
         }
+    }
+
+    /// From now on `close()` leaves the Unix socket file in place: another process that serves this same
+    /// socket (it inherited the descriptor) has taken it over.
+    func handOverFile() {
+        fileHandedOver.store(true, ordering: .releasing)
     }
 
     private static func setOptions(

@@ -29,6 +29,11 @@ public protocol SocketServer: AnyObject, Sendable {
     /// the server's), waits for worker threads, and frees the loop. Idempotent; from a handler it hands the
     /// work to a helper thread and returns at once.
     func close()
+    /// For a restart without downtime: another process now serves this server's socket (it inherited
+    /// `descriptor` and adopts it as `ServerConfiguration.boundSocket`, with `ownsBoundSocketFile`), so
+    /// closing this server leaves the Unix socket file in place for it. Nothing changes for IP sockets.
+    /// Call it once the other process serves, then drain this server (`shutdownGracefully(timeout:)`).
+    func handOverSocketFile()
 }
 
 /// A transport's public server as the engine sees it: its engine, and what the transport adds to closing
@@ -64,6 +69,9 @@ extension TransportServer {
     @discardableResult public func shutdownGracefully(timeout: Double) -> Bool {
         engine.shutdownGracefully(self, timeout: timeout)
     }
+    /// Leaves the Unix socket file to the process that took the socket over; see
+    /// `SocketServer.handOverSocketFile()`.
+    public func handOverSocketFile() { engine.context.socket.handOverFile() }
     /// Closes everything; see `SocketServer.close()`.
     public func close() { engine.close(wakingBlockedHandlers: wakeBlockedHandlers) }
 }

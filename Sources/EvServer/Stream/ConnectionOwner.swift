@@ -3,6 +3,9 @@
 protocol ConnectionOwner: AnyObject {
     /// The connection closed (once): forget it, free its slot and report its figures.
     func connectionDidClose(_ connection: StreamConnection, tally: ConnectionTally)
+    /// The connection was detached (once): forget it, but leave its slot to `DetachedConnection.release()`;
+    /// its figures so far go to the metrics (not to `connectionClosed`: it lives on outside the server).
+    func connectionDidDetach(_ connection: StreamConnection, tally: ConnectionTally)
     /// A handler callback threw: report it once (the connection then closes).
     func reportHandlerError(_ error: any Error, client: SocketAddress)
     /// `join(topic:)`: broadcasts to `topic` reach the connection `id`.

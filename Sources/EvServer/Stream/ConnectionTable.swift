@@ -59,6 +59,15 @@ final class ConnectionTable: ConnectionOwner {
         intake.connectionClosed(connection.id)
     }
 
+    func connectionDidDetach(_ connection: StreamConnection, tally: ConnectionTally) {
+        registry.remove(connection.id)
+        context.metrics.record(tally.summary(
+            id: connection.id, peer: connection.clientAddress, local: context.localAddress, otherwise: .serverClosed
+        ))
+        context.logger.trace("connection detached", metadata: ["connection.id": "\(connection.id)"])
+        intake.connectionClosed(connection.id)
+    }
+
     func reportHandlerError(_ error: any Error, client: SocketAddress) {
         context.reportHandlerError(error, client: client)
     }

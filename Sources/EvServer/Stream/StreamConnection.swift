@@ -15,11 +15,13 @@ public final class StreamConnection {
     public let id: ConnectionID
     /// The server that accepted the connection. (Unowned: the server closes its connections before it goes.)
     public unowned(unsafe) let server: StreamServer
+    /// The server's `maximumLineLength`, for line-oriented handlers (as `StreamRequest` has it).
+    public var maximumLineLength: Int { server.engine.context.configuration.maximumLineLength }
 
     private enum State { case open, inputEnded, closing, closed }
 
     let loop: EventLoop
-    private let socket: Socket
+    let socket: Socket
     private let handler: any StreamEventHandler
     unowned let owner: any ConnectionOwner
     /// The owner's buffer, shared by every connection's reads.
@@ -276,22 +278,23 @@ public final class StreamConnection {
         }
     }
 
-    /// Stops every watcher, closes the descriptor and tells the server and the handler. Runs once. `reason`:
-    /// why, for the summary, unless `error` or an earlier end of input says (else: the handler closed it).
-    func finish(error: ConnectionError?, reason: ConnectionSummary.Reason? = nil) {
+    /// Stops every watcher and timer and drops queued bytes, then closes the descriptor and tells the server and
+    /// the handler; `detaching`, leaves those to `detach()`. Runs once: `false` when it had already ended.
+    /// `reason`: why, for the summary, unless `error` or an earlier end of input says (else: the handler closed it).
+    @discardableResult func finish(
+        error: ConnectionError?, reason: ConnectionSummary.Reason? = nil, detaching: Bool = false
+    ) -> Bool {
         loop.preconditionInLoop()
-        guard state != .closed else { return }
+        guard state != .closed else { return false }
         state = .closed
         tally.note(reason ?? error.map(ConnectionTally.reason(for:)) ?? .closedByHandler)
-        readWatcher.stop()
-        writeWatcher?.stop()
-        idleTimer?.stop()
-        readTimer?.stop()
-        writeTimer?.stop()
-        lifetimeTimer?.stop()
+        for watcher in [readWatcher, writeWatcher] { watcher?.stop() }
+        for timer in [idleTimer, readTimer, writeTimer, lifetimeTimer] { timer?.stop() }
         writeBuffer.removeAll()
+        if detaching { return true }
         socket.close()
         owner.connectionDidClose(self, tally: tally)
         handler.connectionClosed(self, error: error)
+        return true
     }
 }

@@ -3,13 +3,15 @@ import Glibc
 #endif
 
 /// `--pid-file PATH`: claimed before anything binds (a live daemon's file refuses the start), written
-/// atomically once every listener serves, removed at exit while it still names this process.
+/// atomically once every listener serves (by a reload's new process too), removed at exit while it still
+/// names this process.
 struct PidFile {
     let path: String
 
-    /// Refuses to start when the file names a live process; a stale file (its process gone) is taken over.
-    func claim() throws(PidFileError) {
-        guard let pid = recordedPid() else { return }
+    /// Refuses to start when the file names a live process other than `predecessor` (the process a reload
+    /// replaces); a stale file (its process gone) is taken over.
+    func claim(replacing predecessor: pid_t? = nil) throws(PidFileError) {
+        guard let pid = recordedPid(), pid != predecessor else { return }
         guard pid != getpid(), kill(pid, 0) == 0 || errno == EPERM else { return }
         throw PidFileError(
             "evserved is already running with pid \(pid) (pid file \(path)): stop it, or give another --pid-file"

@@ -2,39 +2,11 @@
 import Glibc
 #endif
 
-// The process work of the supervisor: starting a worker, reading its listening lines, reaping and
-// describing exit statuses.
+// The process work of the supervisor: reading a worker's listening lines, reaping and describing exit
+// statuses (`ChildProcess` starts them).
 extension WorkerSupervisor {
-    /// `posix_spawn` of this executable with no signal blocked and `environment` added to ours.
-    static func spawn(
-        _ arguments: [String], actions: inout posix_spawn_file_actions_t, environment added: [String: String]
-    ) -> pid_t? {
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
-        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        var environment: [UnsafeMutablePointer<CChar>?] = []
-        var entry = environ
-        while let variable = entry.pointee {
-            let name = String(cString: variable).prefix { $0 != "=" }
-            if added[String(name)] == nil { environment.append(strdup(variable)) }
-            entry += 1
-        }
-        environment += added.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { for pointer in environment { free(pointer) } }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, "/proc/self/exe", &actions, &attributes, argv, environment)
-        guard result == 0 else {
-            errno = result
-            return nil
-        }
-        return pid
-    }
+    /// The variables a supervisor sets for its workers: not for the programs a worker runs (`--exec`).
+    static let internalVariables: Set<String> = [workerVariable, supervisorVariable, socketsVariable]
 
     /// The URLs of a worker's `count` listening lines, or `nil` when it exits (or takes 30 s) first.
     static func readListeningLines(from descriptor: CInt, count: Int) -> [String]? {

@@ -10,8 +10,9 @@ import Logging
 /// and hands the sockets down to N worker processes (fresh executions of this program, so each starts
 /// before any thread exists), which serve them with their own loops: no other process can join the port.
 /// It restarts a worker that dies (with a back-off of at most `longestBackOff` seconds between tries of one
-/// slot, forever), and on SIGTERM/SIGINT passes the signal on so that every worker drains; a second signal
-/// makes them exit at once.
+/// slot, forever), on SIGHUP replaces the workers one by one (a fresh worker serves before the one it
+/// replaces drains), and on SIGTERM/SIGINT passes the signal on so that every worker drains; a second
+/// signal makes them exit at once.
 ///
 /// Runs on the main thread of a process that has blocked SIGINT, SIGTERM and SIGCHLD and starts no thread.
 struct WorkerSupervisor {
@@ -21,18 +22,20 @@ struct WorkerSupervisor {
     static let supervisorVariable = "EVSERVED_SUPERVISOR"
     /// The descriptors of the handed-down sockets, in `--listen` order, in a worker's environment.
     static let socketsVariable = "EVSERVED_LISTEN_FDS"
-    /// A worker gets its sockets from this descriptor number on.
-    private static let firstHandedDown: CInt = 3
     /// The longest wait before a worker that keeps dying is started again.
     private static let longestBackOff = 4.0
 
     private let count: Int
     private let logger: Logger
+    /// The file workers are started from (read at start: a binary replaced on disk since is the new one).
+    private let executable = ChildProcess.currentExecutable()
     /// The worker's command line less `--listen` (the supervisor adds the bound URLs).
     private let baseArguments: [String]
     /// Each listener's socket (close-on-exec, above the numbers workers get them at) and its `--listen`
     /// text for the workers (the bound address, with the listener's own service and mode).
     private let sockets: [(descriptor: CInt, listen: String)]
+    /// `READY=1`, the watchdog and `STOPPING=1` for systemd: the supervisor is the main process.
+    private let notifications: ServiceNotifications
 
     private struct Worker {
         let slot: Int
@@ -40,27 +43,29 @@ struct WorkerSupervisor {
         let started: Double
     }
 
-    /// Binds every listener. On a failure, says why in one line and exits with status 1.
-    init(command: Evserved, logger: Logger) throws {
+    /// Binds every listener (an inherited one is already bound), then takes the `--user`/`--group`
+    /// identity, which the workers inherit. On a failure, says why in one line and exits with status 1.
+    init(command: Evserved, listeners: [ResolvedListener], logger: Logger) throws {
         count = command.listeners.workers
         self.logger = logger
+        notifications = ServiceNotifications(worker: false)
         baseArguments = Self.argumentsForWorkers(Array(CommandLine.arguments.dropFirst()))
         var sockets: [(CInt, String)] = []
-        for argument in command.listeners.listen {
-            let spec = argument.spec
-            do {
-                let bound = try ServerSocket.bindForHandOver(
+        do {
+            for listener in listeners {
+                let spec = listener.spec
+                let bound = try listener.socket.map { ($0, spec.address) } ?? ServerSocket.bindForHandOver(
                     command.configuration(for: spec),
                     datagram: spec.transport == .datagram
                 )
-                let high = fcntl(bound.descriptor, F_DUPFD_CLOEXEC, 64)
-                close(bound.descriptor)
-                let url = ListenerSpec.url(for: bound.localAddress, transport: spec.transport) + argument.query
-                sockets.append((high, url))
-            } catch {
-                Evserved.printError("evserved: error: \(Daemon.describe(error))")
-                throw ExitCode.failure
+                let high = fcntl(bound.0, F_DUPFD_CLOEXEC, 64)
+                close(bound.0)
+                sockets.append((high, ListenerSpec.url(for: bound.1, transport: spec.transport) + listener.query))
             }
+            try command.privileges.dropAfterBinding(socketFiles: [])  // --workers binds no Unix socket file
+        } catch {
+            Evserved.printError("evserved: error: \(Daemon.describe(error))")
+            throw ExitCode.failure
         }
         self.sockets = sockets
     }
@@ -94,35 +99,36 @@ struct WorkerSupervisor {
         }
         fflush(nil)
         logger.notice("workers started", metadata: ["workers": "\(count)", "pids": "\(workers.keys.sorted())"])
+        notifications.notifier?.ready(status: "serving \(sockets.count) listeners with \(count) workers")
         return supervise(&workers)
     }
 
-    /// Restarts what dies until a stop signal; then waits for every worker. - Returns: the exit status.
+    /// Restarts what dies and replaces the workers on SIGHUP until a stop signal; then waits for every
+    /// worker. - Returns: the exit status.
     private func supervise(_ workers: inout [pid_t: Worker]) -> Int32 {
         var stopping = false
         var forced = false
         var failed = false
+        /// Replaced workers, draining.
+        var retiring: Set<pid_t> = []
         /// Slots waiting to be started again, with when, and how many quick deaths in a row.
         var restarts: [Int: (at: Double, failures: Int)] = [:]
-        while !(stopping && workers.isEmpty) {
-            let signal = Self.waitForSignal(timeout: 0.25)
+        while !(stopping && workers.isEmpty && retiring.isEmpty) {
+            let signal = Self.waitForSignal(timeout: min(0.25, notifications.notifier?.watchdogInterval ?? 0.25))
+            notifications.feedWatchdog()
             if signal == SIGUSR1 { signalAll(workers, signal: SIGUSR1) }  // each worker logs its figures
+            if signal == SIGHUP, !stopping { replaceAll(&workers, retiring: &retiring) }
             if let signal, Signals.stops.contains(signal) {
                 forced = stopping
-                if stopping {
-                    logger.warning("second signal: workers exit now without draining")
-                } else {
-                    stopping = true
-                    logger.notice(
-                        "stopping: every worker drains its connections",
-                        metadata: ["workers": "\(workers.count)"]
-                    )
-                    // The workers close their copies as they drain; with ours closed too, new clients are refused.
-                    for socket in sockets { close(socket.descriptor) }
-                }
-                signalAll(workers, signal: SIGTERM)
+                stop(workers, retiring: retiring, again: stopping)
+                stopping = true
             }
             for (pid, status) in Self.reap() {
+                if retiring.remove(pid) != nil {
+                    let how = Self.describe(status)
+                    logger.notice("replaced worker finished", metadata: ["pid": "\(pid)", "status": "\(how)"])
+                    continue
+                }
                 guard let worker = workers.removeValue(forKey: pid) else { continue }
                 if stopping {
                     if !Self.exitedCleanly(status) { failed = true }
@@ -135,6 +141,38 @@ struct WorkerSupervisor {
         }
         logger.notice("stopped")
         return forced || failed ? 1 : 0
+    }
+
+    /// A stop signal: the first makes every serving worker drain (retiring ones drain already); a second
+    /// makes them all exit at once.
+    private func stop(_ workers: [pid_t: Worker], retiring: Set<pid_t>, again: Bool) {
+        if again {
+            logger.warning("second signal: workers exit now without draining")
+            for pid in retiring { kill(pid, SIGTERM) }
+        } else {
+            notifications.notifier?.stopping(status: "stopping: \(workers.count) workers draining")
+            logger.notice("stopping: every worker drains its connections", metadata: ["workers": "\(workers.count)"])
+            // The workers close their copies as they drain; with ours closed too, new clients are refused.
+            for socket in sockets { close(socket.descriptor) }
+        }
+        signalAll(workers, signal: SIGTERM)
+    }
+
+    /// SIGHUP: each worker in turn gives way to a fresh one, which serves before the old one drains, so the
+    /// listeners never lack a worker. Stops at a worker that does not start (the old one goes on serving).
+    private func replaceAll(_ workers: inout [pid_t: Worker], retiring: inout Set<pid_t>) {
+        logger.notice("reloading: replacing the workers one by one", metadata: ["workers": "\(workers.count)"])
+        for old in workers.values.sorted(by: { $0.slot < $1.slot }) {
+            guard let fresh = spawn(slot: old.slot) else {
+                logger.error("reload stopped: a new worker did not start; the others keep serving")
+                return
+            }
+            workers[old.pid] = nil
+            workers[fresh.pid] = fresh
+            retiring.insert(old.pid)
+            kill(old.pid, SIGTERM)
+        }
+        logger.notice("reloaded: every worker replaced", metadata: ["pids": "\(workers.keys.sorted())"])
     }
 
     /// When to start again the slot of a worker that died: at once, unless it died within a second of its
@@ -168,25 +206,19 @@ struct WorkerSupervisor {
     /// Starts the worker of `slot` on the handed-down sockets and waits for its `listening` lines. `nil`
     /// when it failed to start (it said why on standard error, which it shares with the supervisor).
     private func spawn(slot: Int) -> Worker? {
-        var arguments = [CommandLine.arguments[0]] + baseArguments
-        for (_, listen) in sockets { arguments += ["--listen", listen] }
-        var pipeEnds: [CInt] = [0, 0]
-        guard pipe(&pipeEnds) == 0 else { return nil }
-        // Only the worker's standard output (the dup2 below) may outlive the exec: no other worker inherits it.
-        for end in pipeEnds { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
-        defer { close(pipeEnds[0]) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], STDOUT_FILENO)
-        for (index, socket) in sockets.enumerated() {
-            posix_spawn_file_actions_adddup2(&actions, socket.descriptor, Self.firstHandedDown + CInt(index))
-        }
-        let handedDown = sockets.indices.map { String(Self.firstHandedDown + CInt($0)) }.joined(separator: ",")
-        let pid = Self.spawn(arguments, actions: &actions, environment: [
-            Self.workerVariable: "\(slot)", Self.socketsVariable: handedDown, Self.supervisorVariable: "\(getpid())",
-        ])
-        close(pipeEnds[1])
+        // The listeners first: whatever follows a `--` in the base arguments belongs to the --exec program.
+        let arguments = [CommandLine.arguments[0]] + sockets.flatMap { ["--listen", $0.listen] } + baseArguments
+        guard let output = ChildProcess.pipeClosedOnExec() else { return nil }
+        defer { close(output.read) }
+        let pid = ChildProcess.spawn(
+            executable: executable, arguments: arguments, handing: sockets.map(\.descriptor),
+            standardOutput: output.write,
+            environment: [
+                Self.workerVariable: "\(slot)", Self.socketsVariable: ChildProcess.handedDownList(count: sockets.count),
+                Self.supervisorVariable: "\(getpid())",
+            ]
+        )
+        close(output.write)
         guard let pid else {
             logger.error(
                 "cannot start a worker",
@@ -194,7 +226,7 @@ struct WorkerSupervisor {
             )
             return nil
         }
-        guard Self.readListeningLines(from: pipeEnds[0], count: sockets.count) != nil else {
+        guard Self.readListeningLines(from: output.read, count: sockets.count) != nil else {
             var status: CInt = 0
             waitpid(pid, &status, 0)
             logger.error("worker \(slot) did not start", metadata: ["status": "\(Self.describe(status))"])
@@ -211,15 +243,6 @@ struct WorkerSupervisor {
     /// This command line less what the supervisor decides or keeps for itself (`--workers`, `--listen`,
     /// `--pid-file`).
     static func argumentsForWorkers(_ arguments: [String]) -> [String] {
-        let own = ["--workers", "--listen", "--pid-file"]
-        var kept: [String] = []
-        var skipNext = false
-        for argument in arguments {
-            if skipNext { skipNext = false; continue }
-            if own.contains(argument) { skipNext = true; continue }
-            if own.contains(where: { argument.hasPrefix($0 + "=") }) { continue }
-            kept.append(argument)
-        }
-        return kept
+        ChildProcess.arguments(arguments, without: ["--workers", "--listen", "--pid-file"])
     }
 }

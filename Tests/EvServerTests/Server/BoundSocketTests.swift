@@ -52,4 +52,40 @@ struct BoundSocketTests {
         #expect(error?.code == .invalidConfiguration)
         #expect(error?.message.contains("not a stream socket") == true)
     }
+
+    @Test("a restart without downtime: the old server leaves its Unix socket file to the one that took the socket over",
+          .timeLimit(.minutes(1)))
+    func handsTheSocketFileOver() throws {
+        let path = "/tmp/evs-handover-\(getpid()).sock"
+        let address = try SocketAddress(unixPath: path)
+        let old = try makeServer(address, handler: lineEchoHandler(for: .event), start: true)
+        var configuration = ServerConfiguration(address: address, mode: .event)
+        configuration.boundSocket = fcntl(old.descriptor, F_DUPFD_CLOEXEC, 0)
+        configuration.ownsBoundSocketFile = true
+        let successor = try StreamServer(configuration: configuration, handler: lineEchoHandler(for: .event))
+        defer { successor.close() }
+        try successor.start()
+        old.handOverSocketFile()
+        old.shutdownGracefully(timeout: 5)
+        #expect(access(path, F_OK) == 0, "the old server left the file")
+        let client = try TestClient(address)
+        try client.send("still here\n")
+        #expect(try client.readLine() == "still here\n")
+        successor.close()
+        #expect(access(path, F_OK) != 0, "the server that took the file over removed it")
+    }
+
+    @Test("without the hand-over, closing the server that bound the path removes its file, and an adopter does not")
+    func keepsTheFileWithItsBinder() throws {
+        let path = "/tmp/evs-nohandover-\(getpid()).sock"
+        let address = try SocketAddress(unixPath: path)
+        let binder = try makeServer(address, handler: lineEchoHandler(for: .event))
+        var configuration = ServerConfiguration(address: address, mode: .event)
+        configuration.boundSocket = fcntl(binder.descriptor, F_DUPFD_CLOEXEC, 0)
+        let adopter = try StreamServer(configuration: configuration, handler: lineEchoHandler(for: .event))
+        adopter.close()
+        #expect(access(path, F_OK) == 0, "an adopter that does not own the file leaves it")
+        binder.close()
+        #expect(access(path, F_OK) != 0)
+    }
 }

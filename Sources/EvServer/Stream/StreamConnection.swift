@@ -278,9 +278,8 @@ public final class StreamConnection {
         }
     }
 
-    /// Stops every watcher and timer and drops queued bytes, then closes the descriptor and tells the server and
-    /// the handler; `detaching`, leaves those to `detach()`. Runs once: `false` when it had already ended.
-    /// `reason`: why, for the summary, unless `error` or an earlier end of input says (else: the handler closed it).
+    /// Stops watchers and timers, drops queued bytes, closes the descriptor, tells the server and the handler
+    /// (`detaching`: leaves those to `detach()`); `reason` for the summary. Runs once: `false` if already ended.
     @discardableResult func finish(
         error: ConnectionError?, reason: ConnectionSummary.Reason? = nil, detaching: Bool = false
     ) -> Bool {

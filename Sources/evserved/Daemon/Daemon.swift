@@ -70,7 +70,8 @@ struct Daemon {
     /// Once every listener serves: writes the pid file, prints the `listening` lines, tells a reload's
     /// predecessor and systemd, and logs each listener's notice.
     private func announce(
-        _ listeners: [ServingListener], metrics: MetricsEndpoint?, pidFile: PidFile?, notifications: ServiceNotifications
+        _ listeners: [ServingListener], metrics: MetricsEndpoint?, pidFile: PidFile?,
+        notifications: ServiceNotifications
     ) throws {
         do {
             try pidFile?.write()  // before the listening lines: whoever waits for them finds it

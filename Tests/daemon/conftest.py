@@ -37,7 +37,7 @@ class Daemon:
         self.process = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr, **popen)
         self._pending = b""
         expected = listeners if listeners is not None else sum(1 for a in args if a == "--listen")
-        self.urls = [self._read_stdout_line("listening") for _ in range(expected)]
+        self.urls = [self._read_listening_line() for _ in range(expected)]
         # --metrics-listen: one more line, `metrics http://HOST:PORT/metrics`, after the listening lines.
         self.metrics_url = self._read_stdout_line("metrics") if "--metrics-listen" in args else None
 

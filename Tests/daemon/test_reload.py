@@ -251,3 +251,25 @@ def test_reload_keeps_the_program_of_exec(daemon_factory, subreaper, tmp_path):
         assert cmdline.read().split(b"\0")[-3:-1] == [b"--", b"/bin/cat"]
     os.kill(new, signal.SIGTERM)
     assert exit_status(new) == 0
+
+
+def test_reload_hands_the_metrics_socket_over_and_no_other_process_can_join_its_port(
+        daemon_factory, subreaper, tmp_path):
+    from test_metrics import scrape
+    pid_file = str(tmp_path / "evserved.pid")
+    daemon = daemon_factory("--listen", "tcp://127.0.0.1:0", "--pid-file", pid_file,
+                            "--metrics-listen", "tcp://127.0.0.1:0")
+    assert scrape(daemon)[0] == 200
+    _, new = reload(daemon, pid_file, subreaper)
+    assert daemon._read_stdout_line("metrics") == daemon.metrics_url  # the same port, the same socket
+    assert daemon.process.wait(TIMEOUT) == 0
+    status, _, body = scrape(daemon)
+    assert status == 200 and "evserved_connections_accepted_total" in body
+    port = int(daemon.metrics_url.rsplit(":", 1)[1].split("/")[0])
+    intruder = socket.socket()
+    intruder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    with pytest.raises(OSError):
+        intruder.bind(("127.0.0.1", port))
+    intruder.close()
+    os.kill(new, signal.SIGTERM)
+    assert exit_status(new) == 0

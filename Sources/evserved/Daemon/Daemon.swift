@@ -46,7 +46,8 @@ struct Daemon {
                 for listener in listeners { listener.logFigures() }
             case SIGHUP where worker == nil:
                 successor = Reload.start(
-                    listeners, queries: self.listeners.map(\.query), executable: executable, logger: logger
+                    listeners, queries: self.listeners.map(\.query), metrics: metrics?.server.descriptor,
+                    executable: executable, logger: logger
                 )
             case SIGHUP:
                 logger.notice("SIGHUP ignored by a worker: send it to the supervisor, which replaces its workers")
@@ -56,7 +57,7 @@ struct Daemon {
             return successor != nil
         }
         if successor != nil {
-            metrics?.server.close()  // the successor serves the metrics port (both set SO_REUSEPORT)
+            metrics?.server.close()  // the successor serves the metrics socket now
             for server in servers { server.handOverSocketFile() }
             notifications.handedOver()
         }

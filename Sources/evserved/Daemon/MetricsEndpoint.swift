@@ -6,7 +6,8 @@ import Logging
 import Prometheus
 
 /// `--metrics-listen`: the Prometheus text at `http://HOST:PORT/metrics`, served by an event-mode
-/// `StreamServer` of the library itself (one loop; idle clients closed after 10 s). Besides the library's
+/// `StreamServer` of the library itself (one loop; idle clients closed after 10 s). A reload hands its
+/// socket to the new process with the listeners' (no `SO_REUSEPORT`: no other process can join the port). Besides the library's
 /// counters, `evserved_exec_children{listener}`: each `--exec` listener's programs running, read at each
 /// scrape.
 struct MetricsEndpoint {
@@ -20,7 +21,7 @@ struct MetricsEndpoint {
     ) throws(ServerError) {
         var configuration = ServerConfiguration(address: address, mode: .event)
         configuration.idleTimeout = 10
-        configuration.reusePort = true  // a reload's successor binds the port while this process drains
+        configuration.boundSocket = Reload.metricsDescriptor  // after a reload: the predecessor's socket
         var logger = Logger(label: "evserved")
         logger[metadataKey: "evserver.listener"] = "metrics"
         server = try StreamServer(

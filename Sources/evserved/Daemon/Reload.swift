@@ -20,20 +20,24 @@ enum Reload {
     static let predecessorVariable = "EVSERVED_RELOAD_OF"
     static let readyVariable = "EVSERVED_READY_FD"
     static let ownedVariable = "EVSERVED_OWNED_FDS"
+    static let metricsVariable = "EVSERVED_METRICS_FD"
     /// How long a successor may take to serve before the reload is given up.
     private static let longestStart: CInt = 30_000
 
     /// The pid of the process this one takes over from, when it was started by a reload.
     static let predecessor: pid_t? = getenv(predecessorVariable).flatMap { pid_t(String(cString: $0)) }
+    /// The `--metrics-listen` socket a reload's new process inherits from its predecessor.
+    static let metricsDescriptor: CInt? = getenv(metricsVariable).flatMap { CInt(String(cString: $0)) }
     /// The inherited sockets whose Unix socket files this process takes over from its predecessor.
     static let ownedDescriptors: Set<CInt> = Set(
         (getenv(ownedVariable).map { String(cString: $0) } ?? "").split(separator: ",").compactMap { CInt($0) }
     )
 
-    /// Starts the successor on `listeners`' sockets (`queries`: each one's `?service=...&mode=...`) and waits
-    /// until it serves. - Returns: its pid, or `nil` when it did not start (logged; this one goes on serving).
+    /// Starts the successor on `listeners`' sockets (`queries`: each one's `?service=...&mode=...`) and the
+    /// `--metrics-listen` socket, if any, and waits until it serves. - Returns: its pid, or `nil` when it did
+    /// not start (logged; this one goes on serving).
     static func start(
-        _ listeners: [ServingListener], queries: [String], executable: String, logger: Logger
+        _ listeners: [ServingListener], queries: [String], metrics: CInt?, executable: String, logger: Logger
     ) -> pid_t? {
         logger.notice(
             "reloading: starting a new process on the listening sockets", metadata: ["executable": "\(executable)"]
@@ -51,12 +55,15 @@ enum Reload {
         arguments.insert(contentsOf: listen, at: arguments.firstIndex(of: "--") ?? arguments.endIndex)
         let owned = zip(numbers, listeners).filter { $1.ownsSocketFile }.map { String($0.0) }
         fflush(nil)  // what this process printed must not be printed again by the new one
+        let readyNumber = ChildProcess.firstHandedDown + CInt(sockets.count)
+        var environment = [
+            ownedVariable: owned.joined(separator: ","), predecessorVariable: "\(getpid())",
+            readyVariable: "\(readyNumber)",
+        ]
+        if metrics != nil { environment[metricsVariable] = "\(readyNumber + 1)" }
         let pid = ChildProcess.spawn(
-            executable: executable, arguments: arguments, handing: sockets + [ready.write],
-            environment: [
-                ownedVariable: owned.joined(separator: ","), predecessorVariable: "\(getpid())",
-                readyVariable: "\(ChildProcess.firstHandedDown + CInt(sockets.count))",
-            ]
+            executable: executable, arguments: arguments, handing: sockets + [ready.write] + [metrics].compactMap { $0 },
+            environment: environment
         )
         close(ready.write)
         guard let pid else {
@@ -84,8 +91,8 @@ enum Reload {
     /// Call first thing: reads what a reload left in the environment (a successor's predecessor, the files
     /// it takes over, its ready pipe) and removes it, so that programs this process starts do not see it.
     static func takeEnvironment() {
-        _ = (predecessor, ownedDescriptors, readyDescriptor)
-        for name in [predecessorVariable, readyVariable, ownedVariable] { unsetenv(name) }
+        _ = (predecessor, ownedDescriptors, readyDescriptor, metricsDescriptor)
+        for name in [predecessorVariable, readyVariable, ownedVariable, metricsVariable] { unsetenv(name) }
     }
 
     /// In a successor, once every listener serves: tells the predecessor.

@@ -62,7 +62,8 @@ enum Reload {
         ]
         if metrics != nil { environment[metricsVariable] = "\(readyNumber + 1)" }
         let pid = ChildProcess.spawn(
-            executable: executable, arguments: arguments, handing: sockets + [ready.write] + [metrics].compactMap { $0 },
+            executable: executable, arguments: arguments,
+            handing: sockets + [ready.write] + [metrics].compactMap { $0 },
             environment: environment
         )
         close(ready.write)

@@ -8,8 +8,8 @@ import Prometheus
 /// `--metrics-listen`: the Prometheus text at `http://HOST:PORT/metrics`, served by an event-mode
 /// `StreamServer` of the library itself (one loop; idle clients closed after 10 s). A reload hands its
 /// socket to the new process with the listeners' (no `SO_REUSEPORT`: no other process can join the port).
-/// Besides the library's counters, `evserved_exec_children{listener}`: each `--exec` listener's programs running, read at each
-/// scrape.
+/// Besides the library's counters, `evserved_exec_children{listener}`: each `--exec` listener's programs
+/// running, read at each scrape.
 struct MetricsEndpoint {
     let server: StreamServer
     /// `http://HOST:PORT/metrics`, with the real port.

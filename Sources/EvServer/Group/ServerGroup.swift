@@ -23,7 +23,7 @@ public enum ServerGroup {
             maximumConnections: configuration.maximumConnections,
             maximumPerClient: configuration.maximumConnectionsPerClient
         )
-        let router = ConnectionRouter()
+        let router = ConnectionRouter(backplane: configuration.backplane)
         var index = 0
         let sharesSocket = loops > 1 && !configuration.reusePort && !configuration.address.isUnix
         return try members(loops: loops, configuration: configuration) { (member, socket) throws(ServerError) in

@@ -34,7 +34,7 @@ final class ConnectionTable: ConnectionOwner {
     /// Makes and registers a connection for an accepted socket; the caller opens it.
     func add(_ socket: Socket, peer: SocketAddress, handler: any StreamEventHandler) -> StreamConnection {
         let id = nextID
-        nextID += 1
+        nextID = ConnectionIDSpace.next(after: id)
         let connection = StreamConnection(
             socket: socket, clientAddress: peer, id: id, handler: handler, owner: self, server: server,
             readBuffer: readBuffer, configuration: context.configuration

@@ -33,4 +33,11 @@ static inline redisReply *CHiredis_element(const redisReply *reply, size_t n) {
     return reply != NULL && reply->type == REDIS_REPLY_ARRAY && n < reply->elements ? reply->element[n] : NULL;
 }
 
+/// Why the connection failed: the async context's error, else its inner context's (a failed connect sets
+/// only that one before the connect callback runs); NULL when neither is set.
+static inline const char *CHiredis_errstr(const redisAsyncContext *context) {
+    if (context->err != 0 && context->errstr != NULL) return context->errstr;
+    return context->c.err != 0 ? context->c.errstr : NULL;
+}
+
 #endif // C_HIREDIS_H

@@ -76,7 +76,7 @@ private func link(of context: UnsafePointer<redisAsyncContext>?) -> RedisLink? {
 }
 
 private func reason(of context: UnsafePointer<redisAsyncContext>?, otherwise: String) -> String {
-    guard let context, context.pointee.err != 0, let text = context.pointee.errstr else { return otherwise }
+    guard let context, let text = CHiredis_errstr(context) else { return otherwise }
     return String(cString: text)
 }
 

@@ -32,6 +32,7 @@ struct Evserved: ParsableCommand {
     @OptionGroup var sockets: SocketOptions
     @OptionGroup var limits: LimitOptions
     @OptionGroup var timeouts: TimeoutOptions
+    @OptionGroup var registry: RegistryOptions
 
     @Option(
         help: ArgumentHelp(

@@ -96,11 +96,14 @@ struct Daemon {
     /// removes its socket file) and exits with one line.
     private func start() throws -> [ServingListener] {
         let handedDown = WorkerSupervisor.handedDownSockets()
+        let backplane = command.registry.makeBackplane(logger: Logger(label: "evserved"))
         var listeners: [ServingListener] = []
         do {
             for (index, argument) in command.listeners.listen.enumerated() {
                 let socket = index < handedDown.count ? handedDown[index] : nil
-                let listener = try ServingListener(argument.spec, command: command, boundSocket: socket, worker: worker)
+                let listener = try ServingListener(
+                    argument.spec, command: command, boundSocket: socket, worker: worker, backplane: backplane
+                )
                 listeners.append(listener)
                 for server in listener.servers { try server.start() }
             }

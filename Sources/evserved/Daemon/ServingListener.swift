@@ -10,11 +10,16 @@ struct ServingListener {
     var url: String { ListenerSpec.url(for: servers[0].localAddress, transport: transport) }
 
     /// Makes the servers of `spec` as the flags say; `boundSocket` serves a socket handed down by a
-    /// supervisor instead of binding. `worker` is the worker's number, for the log lines.
-    init(_ spec: ListenerSpec, command: Evserved, boundSocket: CInt?, worker: String?) throws(ServerError) {
+    /// supervisor instead of binding. `worker` is the worker's number, for the log lines. `backplane`:
+    /// `--registry`'s, shared by every stream listener.
+    init(
+        _ spec: ListenerSpec, command: Evserved, boundSocket: CInt?, worker: String?,
+        backplane: (any ConnectionBackplane)?
+    ) throws(ServerError) {
         let (service, mode) = command.listeners.serving(spec)
         var configuration = command.configuration(for: spec)
         configuration.boundSocket = boundSocket
+        configuration.backplane = backplane
         configuration.ownsBoundSocketFile = Reload.predecessor != nil  // it continues the process that bound it
         // Every line about this listener names its bound address (the real port once bound, not the 0
         // asked).

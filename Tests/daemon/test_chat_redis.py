@@ -70,7 +70,9 @@ def chat_daemons():
     started = []
 
     def start(redis_url, *flags):
-        daemon = Daemon("--listen", "tcp://127.0.0.1:0?service=chat", "--registry", redis_url, *flags)
+        daemon = Daemon(
+            "--listen", "tcp://127.0.0.1:0?service=chat", "--registry", redis_url, "--drain-timeout", "1", *flags
+        )
         started.append(daemon)
         return daemon
 

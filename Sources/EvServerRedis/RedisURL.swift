@@ -10,6 +10,12 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
     /// The prefix when the URL has none.
     public static let defaultPrefix = "evserver"
 
+    public init(host: String, port: Int, prefix: String = RedisURL.defaultPrefix) {
+        self.host = host
+        self.port = port
+        self.prefix = prefix
+    }
+
     /// Parses `text`; the error says which part is wrong and what to write.
     public init(parsing text: String) throws(RedisURLError) {
         let form = "use redis://HOST:PORT[/PREFIX], for example redis://127.0.0.1:6379/chat"

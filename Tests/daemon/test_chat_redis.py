@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import TIMEOUT, Daemon, connect_url, wait_for
+from conftest import TIMEOUT, Daemon, connect_url, run_evserved, wait_for
 
 REDIS = shutil.which("redis-server")
 pytestmark = pytest.mark.skipif(REDIS is None, reason="redis-server is not installed (make deps installs it)")
@@ -228,3 +228,17 @@ def test_redis_unreachable_at_start_serves_and_connects_later(chat_daemons):
         wait_connected(daemon)
     finally:
         late.stop()
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--listen", "tcp://127.0.0.1:0?service=chat", "--workers", "2"], "would split the chat rooms"),
+    (["--listen", "udp://127.0.0.1:0?service=chat"], "the chat service needs a stream listener"),
+])
+def test_chat_refuses_what_would_split_or_cannot_serve_it(args, expected):
+    status, stderr = run_evserved(*args)
+    assert status == 1 and len(stderr.splitlines()) == 1 and expected in stderr, stderr
+
+
+def test_workers_without_registry_are_fine_for_other_services_and_one_worker(daemon_factory):
+    daemon_factory("--listen", "tcp://127.0.0.1:0?service=echo", "--workers", "2")
+    daemon_factory("--listen", "tcp://127.0.0.1:0?service=chat", "--workers", "1")

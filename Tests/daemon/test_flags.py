@@ -51,6 +51,9 @@ BAD_VALUES = [
     ("--log-level", "loud"),
     ("--pid-file", ""),
     ("--pid-file", "/nonexistent-dir/evserved.pid"),
+    ("--registry", "http://127.0.0.1:6379"),
+    ("--registry", "redis://127.0.0.1:65536"),
+    ("--registry", "redis://127.0.0.1:6379/a*b"),
 ]
 # Every duration: non-finite, negative, zero (except the drain timeout, where 0 means "close at once"),
 # absurd (over a year), not a number.

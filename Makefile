@@ -11,7 +11,7 @@ RUN_ARGS ?= --listen tcp://127.0.0.1:7000?service=echo --listen tcp://127.0.0.1:
             --listen tcp://127.0.0.1:7001?service=upper --listen udp://127.0.0.1:7000?service=echo \
             --listen udp://127.0.0.1:7013?service=daytime --mode event
 
-.PHONY: bench bench-quick callgrind run test deps build build-release test-swift test-daemon docs sanitize sanitize-thread sanitize-address \
+.PHONY: bench bench-quick bench-chat callgrind run test deps build build-release test-swift test-daemon docs sanitize sanitize-thread sanitize-address \
         fuzz fuzz-build fuzz-replay check-fuzz clean
 
 ## Installs Debian's libev-dev (the C library), pytest (the daemon tests' runner), ss and prlimit when missing.
@@ -25,6 +25,12 @@ deps:
 	    echo "installing iproute2 and util-linux (ss, prlimit: the daemon tests read queues and set limits)"; \
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq iproute2 util-linux; \
+	fi
+	@if [ ! -f /usr/include/hiredis/adapters/libev.h ] || ! command -v redis-server >/dev/null; then \
+	    echo "installing libhiredis-dev and redis-server (EvServerRedis links hiredis; the chat tests run Redis)"; \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	        libhiredis-dev redis-server; \
 	fi
 	@python3 -c "import pytest" 2>/dev/null || python3 -m pip install -q pytest
 
@@ -58,6 +64,11 @@ bench: deps
 
 bench-quick: deps
 	python3 bench/run.py --rounds 1 --seconds 2
+
+## Chat broadcast through Redis between two evserved instances beside the in-process figure (BENCHMARKS.md).
+bench-chat: deps
+	swift build -c release --product evserved
+	python3 bench/chat.py --evserved .build/release/evserved
 
 ## Server-side instructions per round trip (valgrind's callgrind), evserved event mode vs the C reference.
 callgrind: deps

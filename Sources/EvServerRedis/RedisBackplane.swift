@@ -7,9 +7,11 @@ import Synchronization
 /// `send(_:to:)` and `broadcast(_:topic:except:)`.
 ///
 /// ```swift
-/// var configuration = ServerConfiguration(address: address, mode: .async)
-/// configuration.backplane = RedisBackplane(url: try RedisURL(parsing: "redis://10.0.0.5:6379/chat"))
-/// let servers = try ServerGroup.streamServers(loops: 4, configuration: configuration, handler: ...)
+/// let backplane = RedisBackplane(url: try RedisURL(parsing: "redis://10.0.0.5:6379/chat"))
+/// let servers = try ServerGroup.streamServers(
+///     loops: 4, configuration: ServerConfiguration(address: address, mode: .async),
+///     handler: .async { ChatHandler() }, backplane: backplane
+/// )
 /// ```
 ///
 /// - Runs on the loop of the first server group attached (no thread or loop of its own); if that group

@@ -14,16 +14,17 @@ import Logging
 /// - `send(_:to:)` and `broadcast(_:topic:except:)` on any member reach the connections of every member.
 /// - A group on a Unix path has one member.
 public enum ServerGroup {
-    /// Stream servers on `configuration.address`, one per loop.
+    /// Stream servers on `configuration.address`, one per loop; with a `backplane`, one node on it (their
+    /// `send` and `broadcast` reach the connections of every node).
     public static func streamServers(
         loops: Int, configuration: ServerConfiguration, handler: StreamHandler, hooks: ServerHooks = ServerHooks(),
-        logger: Logger = .evserver
+        logger: Logger = .evserver, backplane: (any ConnectionBackplane)? = nil
     ) throws(ServerError) -> [StreamServer] {
         let limits = ConnectionLimits(
             maximumConnections: configuration.maximumConnections,
             maximumPerClient: configuration.maximumConnectionsPerClient
         )
-        let router = ConnectionRouter(backplane: configuration.backplane)
+        let router = ConnectionRouter(backplane: backplane)
         var index = 0
         let sharesSocket = loops > 1 && !configuration.reusePort && !configuration.address.isUnix
         return try members(loops: loops, configuration: configuration) { (member, socket) throws(ServerError) in

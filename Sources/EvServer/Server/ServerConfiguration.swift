@@ -98,9 +98,6 @@ public struct ServerConfiguration: Sendable {
     public var gracefulShutdownTimeout: Double = 10
     /// Seconds between calls of the `serviceActions` hook while serving.
     public var serviceActionsInterval: Double = 0.5
-    /// Stream servers: where `send(_:to:)` and `broadcast` reach connections of other processes and hosts
-    /// (`ConnectionBackplane`, e.g. `EvServerRedis`); `nil`: this process's own registry. Default `nil`.
-    public var backplane: (any ConnectionBackplane)? = nil
 
     /// The upper bound of `maximumDatagramSize`: 16 MiB (Unix datagrams may exceed UDP's 64 KiB).
     public static let largestDatagramSize = 16 * 1024 * 1024

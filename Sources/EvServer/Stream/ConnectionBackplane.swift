@@ -2,7 +2,7 @@
 /// talk to the connections of every process and host that shares the backplane (a chat whose clients are
 /// spread over several daemons behind a load balancer).
 ///
-/// Without one (`ServerConfiguration.backplane` is `nil`, the default) the registry is the process's own:
+/// Without one (the `backplane:` of `StreamServer` and `ServerGroup.streamServers` is `nil`, the default) the registry is the process's own:
 /// a server, or a `ServerGroup`'s loops, reach their own connections only. With one, each server group is a
 /// *node*: its connection ids carry the node's number (`ConnectionIDSpace`), so an id names the node that
 /// holds it. Delivery stays local first: `send` to a local id and the local part of `broadcast` never touch

@@ -44,11 +44,22 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
     ///   - logger: where the server logs: `trace` and `debug` for each connection and refusal, `error` for
     ///     handler errors (without a `handleError` hook), `notice` and `warning` once per burst when limits
     ///     or resources stop it from serving (every worker busy, out of descriptors or threads).
+    ///   - backplane: where `send(_:to:)` and `broadcast` reach the connections of other processes and hosts
+    ///     (`ConnectionBackplane`, e.g. `EvServerRedis`); `nil`: this server's own registry.
     public convenience init(
         configuration: ServerConfiguration, handler: StreamHandler, hooks: ServerHooks = ServerHooks(),
-        logger: Logger = .evserver
+        logger: Logger = .evserver, backplane: (any ConnectionBackplane)? = nil
     ) throws(ServerError) {
-        try self.init(configuration: configuration, handler: handler, hooks: hooks, logger: logger, member: nil)
+        // A lone server with a backplane is a group of one: it needs a node number and a router.
+        let alone = backplane.map { backplane in
+            GroupMembership(
+                socket: nil, limits: ConnectionLimits(
+                    maximumConnections: configuration.maximumConnections,
+                    maximumPerClient: configuration.maximumConnectionsPerClient
+                ), router: ConnectionRouter(backplane: backplane), index: 0, sharesSocket: false
+            )
+        }
+        try self.init(configuration: configuration, handler: handler, hooks: hooks, logger: logger, member: alone)
     }
 
     /// What a member of a `ServerGroup` shares with the others: the socket's duplicate (or `nil` for the
@@ -71,8 +82,7 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
             maximumConnections: configuration.maximumConnections,
             maximumPerClient: configuration.maximumConnectionsPerClient
         )
-        // A lone server with a backplane is a group of one: it needs a node number and a router.
-        let router = member?.router ?? configuration.backplane.map { ConnectionRouter(backplane: $0) }
+        let router = member?.router
         let index = member?.index ?? 0
         let node = router?.nodeNumber ?? 0
         let firstID = ConnectionIDSpace.firstID(node: node, member: index, blocking: false)

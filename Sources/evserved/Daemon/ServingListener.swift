@@ -19,7 +19,6 @@ struct ServingListener {
         let (service, mode) = command.listeners.serving(spec)
         var configuration = command.configuration(for: spec)
         configuration.boundSocket = boundSocket
-        configuration.backplane = backplane
         configuration.ownsBoundSocketFile = Reload.predecessor != nil  // it continues the process that bound it
         // Every line about this listener names its bound address (the real port once bound, not the 0
         // asked).
@@ -35,7 +34,7 @@ struct ServingListener {
         case .stream:
             servers = try ServerGroup.streamServers(
                 loops: loops, configuration: configuration, handler: service.handler(for: mode),
-                hooks: Self.hooks(logger), logger: logger
+                hooks: Self.hooks(logger), logger: logger, backplane: backplane
             )
         case .datagram:
             servers = try ServerGroup.datagramServers(

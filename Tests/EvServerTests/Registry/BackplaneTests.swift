@@ -40,10 +40,14 @@ struct BackplaneTests {
                 while try await connection.readLine() != nil {}
             }
         }
-        var configuration = ServerConfiguration(address: try loopback(), mode: .async)
-        configuration.backplane = EchoingBackplane()
-        let first = try StreamServer(configuration: configuration, handler: .async { Member() }, logger: .silent)
-        let second = try StreamServer(configuration: configuration, handler: .async { Member() }, logger: .silent)
+        let configuration = ServerConfiguration(address: try loopback(), mode: .async)
+        let backplane = EchoingBackplane()
+        let first = try StreamServer(
+            configuration: configuration, handler: .async { Member() }, logger: .silent, backplane: backplane
+        )
+        let second = try StreamServer(
+            configuration: configuration, handler: .async { Member() }, logger: .silent, backplane: backplane
+        )
         defer { first.close(); second.close() }
         try first.start()
         try second.start()

@@ -14,11 +14,21 @@ import Logging
 /// - `send(_:to:)` and `broadcast(_:topic:except:)` on any member reach the connections of every member.
 /// - A group on a Unix path has one member.
 public enum ServerGroup {
-    /// Stream servers on `configuration.address`, one per loop; with a `backplane`, one node on it (their
-    /// `send` and `broadcast` reach the connections of every node).
+    /// Stream servers on `configuration.address`, one per loop.
     public static func streamServers(
         loops: Int, configuration: ServerConfiguration, handler: StreamHandler, hooks: ServerHooks = ServerHooks(),
-        logger: Logger = .evserver, backplane: (any ConnectionBackplane)? = nil
+        logger: Logger = .evserver
+    ) throws(ServerError) -> [StreamServer] {
+        try streamServers(
+            loops: loops, configuration: configuration, handler: handler, hooks: hooks, logger: logger, backplane: nil
+        )
+    }
+
+    /// Stream servers on `configuration.address`, one per loop; with a `backplane`, the group is one node on
+    /// it (their `send` and `broadcast` reach the connections of every node); `nil`: the group's own registry.
+    public static func streamServers(
+        loops: Int, configuration: ServerConfiguration, handler: StreamHandler, hooks: ServerHooks = ServerHooks(),
+        logger: Logger = .evserver, backplane: (any ConnectionBackplane)?
     ) throws(ServerError) -> [StreamServer] {
         let limits = ConnectionLimits(
             maximumConnections: configuration.maximumConnections,

@@ -44,11 +44,19 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
     ///   - logger: where the server logs: `trace` and `debug` for each connection and refusal, `error` for
     ///     handler errors (without a `handleError` hook), `notice` and `warning` once per burst when limits
     ///     or resources stop it from serving (every worker busy, out of descriptors or threads).
-    ///   - backplane: where `send(_:to:)` and `broadcast` reach the connections of other processes and hosts
-    ///     (`ConnectionBackplane`, e.g. `EvServerRedis`); `nil`: this server's own registry.
     public convenience init(
         configuration: ServerConfiguration, handler: StreamHandler, hooks: ServerHooks = ServerHooks(),
-        logger: Logger = .evserver, backplane: (any ConnectionBackplane)? = nil
+        logger: Logger = .evserver
+    ) throws(ServerError) {
+        try self.init(configuration: configuration, handler: handler, hooks: hooks, logger: logger, backplane: nil)
+    }
+
+    /// Binds and listens, as `init(configuration:handler:hooks:logger:)` does, with `backplane`: where
+    /// `send(_:to:)` and `broadcast` reach the connections of other processes and hosts (a
+    /// `ConnectionBackplane`, e.g. `EvServerRedis`'s); `nil`: this server's own registry.
+    public convenience init(
+        configuration: ServerConfiguration, handler: StreamHandler, hooks: ServerHooks = ServerHooks(),
+        logger: Logger = .evserver, backplane: (any ConnectionBackplane)?
     ) throws(ServerError) {
         // A lone server with a backplane is a group of one: it needs a node number and a router.
         let alone = backplane.map { backplane in

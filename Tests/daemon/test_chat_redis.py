@@ -156,6 +156,22 @@ def test_every_line_reaches_every_other_member_once_across_instances(redis, chat
     assert all(client.hears_nothing() for client in clients)
 
 
+@pytest.mark.parametrize("mode", ["async", "thread", "pool"])
+def test_chat_in_other_modes_talks_across_instances(redis, chat_daemons, mode):
+    event = chat_daemons(redis.url)
+    other = chat_daemons(redis.url, "--mode", mode)
+    wait_connected(event)
+    wait_connected(other)
+    clients = [Client(event), Client(event), Client(other), Client(other)]
+    for client in clients:
+        client.join("modes")
+    for index, client in enumerate(clients):
+        client.send(f"from {index}")
+    for index, client in enumerate(clients):
+        assert sorted(client.texts(3)) == [f"from {o}" for o in range(4) if o != index]
+    assert all(client.hears_nothing() for client in clients)
+
+
 def test_rooms_isolate_across_instances(redis, chat_daemons):
     first = chat_daemons(redis.url)
     second = chat_daemons(redis.url)

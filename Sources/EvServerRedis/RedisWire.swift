@@ -36,8 +36,10 @@ public struct RedisWire: Sendable {
         }
         var payload: [UInt8] = []
         payload.reserveCapacity(12 + message.bytes.count)
-        for shift in stride(from: 24, through: 0, by: -8) { payload.append(UInt8(truncatingIfNeeded: message.origin >> shift)) }
-        for shift in stride(from: 56, through: 0, by: -8) { payload.append(UInt8(truncatingIfNeeded: id >> UInt64(shift))) }
+        for shift in stride(from: 24, through: 0, by: -8) {
+            payload.append(UInt8(truncatingIfNeeded: message.origin >> shift))
+        }
+        for shift in stride(from: 56, through: 0, by: -8) { payload.append(UInt8(truncatingIfNeeded: id >> shift)) }
         payload.append(contentsOf: message.bytes)
         return (channel, payload)
     }

@@ -2,12 +2,13 @@
 /// talk to the connections of every process and host that shares the backplane (a chat whose clients are
 /// spread over several daemons behind a load balancer).
 ///
-/// Without one (the `backplane:` of `StreamServer` and `ServerGroup.streamServers` is `nil`, the default) the registry is the process's own:
-/// a server, or a `ServerGroup`'s loops, reach their own connections only. With one, each server group is a
-/// *node*: its connection ids carry the node's number (`ConnectionIDSpace`), so an id names the node that
-/// holds it. Delivery stays local first: `send` to a local id and the local part of `broadcast` never touch
-/// the backplane, and keep working while it is away; the backplane gets what other nodes need, and hands
-/// what it hears from them to `BackplaneNode.deliver`, which drops a node's own echo.
+/// Without one (the `backplane:` of `StreamServer` and `ServerGroup.streamServers` is `nil`, the default)
+/// the registry is the process's own: a server, or a `ServerGroup`'s loops, reach their own connections
+/// only. With one, each server group is a *node*: its connection ids carry the node's number
+/// (`ConnectionIDSpace`), so an id names the node that holds it. Delivery stays local first: `send` to a
+/// local id and the local part of `broadcast` never touch the backplane, and keep working while it is away;
+/// the backplane gets what other nodes need, and hands what it hears from them to `BackplaneNode.deliver`,
+/// which drops a node's own echo.
 ///
 /// Guarantees an implementation should give (the Redis one, `EvServerRedis`, does): messages of one sender
 /// arrive in the order sent; delivery across nodes is at most once, and what is lost while the transport is

@@ -168,7 +168,8 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
     /// then drops the message.
     public func send(_ bytes: [UInt8], to id: ConnectionID) {
         if let router, router.isRemote(id) {
-            router.backplane?.publish(BackplaneMessage(target: .connection(id), origin: router.nodeNumber, bytes: bytes))
+            let message = BackplaneMessage(target: .connection(id), origin: router.nodeNumber, bytes: bytes)
+            router.backplane?.publish(message)
             return
         }
         (router?.owner(of: id) ?? self).sendLocally(bytes, to: id, blockingWrites: nil)

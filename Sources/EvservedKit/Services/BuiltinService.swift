@@ -47,9 +47,6 @@ public enum BuiltinService: String, CaseIterable, Sendable {
         }
     }
 
-    /// Whether the service runs over datagrams too (chat needs connections).
-    public var servesDatagrams: Bool { self != .chat }
-
     /// The datagram handler for `mode` (the RFC's UDP flavour of the service).
     public func datagramHandler(for mode: ExecutionMode) -> DatagramHandler {
         let reply: DatagramReply

@@ -34,7 +34,9 @@ struct ChatRoom {
         var text = line[...]
         if text.last == UInt8(ascii: "\n") { text = text.dropLast() }
         if text.last == UInt8(ascii: "\r") { text = text.dropLast() }
-        guard text.count <= maximumLineLength else { return .refuse(reply: Array(lineTooLongReply(maximumLineLength).utf8)) }
+        guard text.count <= maximumLineLength else {
+            return .refuse(reply: Array(lineTooLongReply(maximumLineLength).utf8))
+        }
         let command = Array("/join ".utf8)
         if text.starts(with: command) || text.elementsEqual(command.dropLast()) {
             let name = String(decoding: text.dropFirst(command.count), as: UTF8.self).trimmingSpaces()

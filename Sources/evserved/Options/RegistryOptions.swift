@@ -41,7 +41,10 @@ struct RegistryOptions: ParsableArguments {
                 )
             case .unreachable(let reason):
                 logger.warning(
-                    "registry unreachable: local delivery goes on; messages for other processes are lost until it is back",
+                    """
+                    registry unreachable: local delivery goes on; messages for other processes are lost until it \
+                    is back
+                    """,
                     metadata: ["registry": "\(registry)", "reason": "\(reason)"]
                 )
             }

@@ -4,6 +4,8 @@ import Testing
 
 /// A backplane inside the process that hands every message to every attached node, the sender's included:
 /// what a pub/sub transport does (the sender hears its own echo), without the network.
+///
+/// `@unchecked Sendable`: its state is behind `Lock`s.
 final class EchoingBackplane: ConnectionBackplane, @unchecked Sendable {
     private let nodes = Lock<[BackplaneNode]>([])
     private let next = Lock<UInt32>(0)
@@ -89,9 +91,13 @@ struct BackplaneTests {
 
     @Test("redis:// URLs: host, port, prefix; every bad part is named")
     func urls() throws {
-        #expect(try RedisURL(parsing: "redis://127.0.0.1:6380/chat") == RedisURL(host: "127.0.0.1", port: 6380, prefix: "chat"))
+        let url = try RedisURL(parsing: "redis://127.0.0.1:6380/chat")
+        #expect(url == RedisURL(host: "127.0.0.1", port: 6380, prefix: "chat"))
         #expect(try RedisURL(parsing: "redis://[::1]").description == "redis://[::1]:6379/evserver")
-        for bad in ["http://h:1", "redis://", "redis://h:0", "redis://h:x", "redis://h:1/a b", "redis://[::1", "redis://a:b:c"] {
+        let bad = [
+            "http://h:1", "redis://", "redis://h:0", "redis://h:x", "redis://h:1/a b", "redis://[::1", "redis://a:b:c",
+        ]
+        for bad in bad {
             #expect(throws: RedisURLError.self) { try RedisURL(parsing: bad) }
         }
     }

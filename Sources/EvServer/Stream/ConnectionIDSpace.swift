@@ -9,9 +9,10 @@
 /// | 33    | 1     | blocking: set for the connections of blocking handlers (`StreamRequest.id`)            |
 /// | 32-0  | 33    | number: counts the member's connections from 1 (8.6 billion before it wraps)           |
 ///
-/// A node number is drawn at random by the backplane for each group (1 to 2^20 - 1); two groups anywhere
-/// drawing the same one is possible (with 100 groups on one backplane about 0.5 %), which the backplane
-/// detects and logs when it hears a message from a node with its own number that it did not send.
+/// A node number is drawn at random by the backplane for each group (1 to 2^20 - 1, unique within the
+/// process); two groups in different processes drawing the same one is possible but unlikely (with 100
+/// groups on one backplane about 0.5 %): they would take each other's direct sends and ignore each other's
+/// broadcasts as echoes.
 public enum ConnectionIDSpace {
     /// Bits of the node number.
     public static let nodeBits: UInt64 = 20

@@ -12,7 +12,7 @@ RUN_ARGS ?= --listen tcp://127.0.0.1:7000?service=echo --listen tcp://127.0.0.1:
             --listen tcp://127.0.0.1:7001?service=upper --listen udp://127.0.0.1:7000?service=echo \
             --listen udp://127.0.0.1:7013?service=daytime --mode event
 
-.PHONY: bench bench-quick bench-chat cluster callgrind run test deps build build-release test-swift test-daemon docs sanitize sanitize-thread sanitize-address \
+.PHONY: bench bench-reload bench-quick bench-chat cluster callgrind run test deps build build-release test-swift test-daemon docs sanitize sanitize-thread sanitize-address \
         fuzz fuzz-build fuzz-replay check-fuzz clean
 
 ## Installs Debian's libev-dev (the C library), pytest (the daemon tests' runner), ss and prlimit when missing.
@@ -26,6 +26,11 @@ deps:
 	    echo "installing iproute2 and util-linux (ss, prlimit: the daemon tests read queues and set limits)"; \
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq iproute2 util-linux; \
+	fi
+	@if ! command -v systemd-socket-activate >/dev/null || ! command -v systemd-analyze >/dev/null; then \
+	    echo "installing systemd (systemd-socket-activate, systemd-analyze: the socket activation tests and unit check)"; \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq systemd; \
 	fi
 	@if [ ! -f /usr/include/hiredis/adapters/libev.h ] || ! command -v redis-server >/dev/null; then \
 	    echo "installing libhiredis-dev and redis-server (EvServerRedis links hiredis; the chat tests run Redis)"; \
@@ -59,9 +64,13 @@ docs: deps
 	swift package --disable-sandbox generate-documentation --target EvServer --warnings-as-errors
 
 ## Benchmarks (release builds; see BENCHMARKS.md). bench: 5 interleaved rounds of 5 s per workload and server.
-BENCH_ARGS ?= --rounds 5 --seconds 5
+BENCH_ARGS ?= --rounds 5 --seconds 5 --charts bench/charts
 bench: deps
 	python3 bench/run.py $(BENCH_ARGS)
+
+## What a SIGHUP reload costs clients: churn with and without reloads, without and with --workers (BENCHMARKS.md).
+bench-reload: deps
+	python3 bench/reload.py
 
 bench-quick: deps
 	python3 bench/run.py --rounds 1 --seconds 2

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Server-side instructions per round trip, counted by valgrind's callgrind (exact and repeatable on a
-noisy machine): evserved in event mode (one loop) and the C libev reference, each under callgrind while
-the load generator runs ping-pong on one connection, then UDP. Counting starts once the server listens
+noisy machine): evserved in event, async, thread and pool mode (one loop) and the C libev reference, each
+under callgrind while the load generator runs ping-pong on one connection, UDP, then churn (connect, one
+request, close: instructions per connection). Counting starts once the server listens
 (`--instr-atstart=no` + `callgrind_control -i on`), so start-up is not in the figure.
 Run after `make bench` (or `python3 bench/run.py --rounds 0`) has built everything. With --baseline PATH,
 another evserved binary (e.g. an older commit's release build) is counted too, with the same arguments,
-and the table gains its figures and the ratio new / baseline."""
+and the table gains its rows."""
 import argparse
 import os
 import re
@@ -17,6 +18,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run import OUT, ROOT, Server, build  # noqa: E402
 
 SECONDS = 3
+WORKLOADS = ["pingpong", "udp", "churn"]
+UNITS = {"pingpong": "round trip", "udp": "round trip", "churn": "connection"}
 
 
 def count(name, command, workload):
@@ -57,6 +60,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", metavar="PATH",
                         help="also count this evserved binary (same arguments), reported as evserved-event-baseline")
+    parser.add_argument("--only", help="comma-separated evserved entries to count (the C reference always is)")
     args = parser.parse_args()
     build(swift=False)
     evserved = os.path.join(ROOT, ".build", "release", "evserved")
@@ -64,31 +68,30 @@ def main():
     servers = {
         "c-libev": [os.path.join(OUT, "c-echo"), "0"],
         "evserved-event": [evserved, *arguments],
+        "evserved-async": [evserved, *arguments, "--mode", "async"],
+        "evserved-thread": [evserved, *arguments, "--mode", "thread"],
+        "evserved-pool": [evserved, *arguments, "--mode", "pool", "--threads", "8", "--queue", "1024"],
     }
     if args.baseline:
         servers["evserved-event-baseline"] = [os.path.abspath(args.baseline), *arguments]
+    if args.only:
+        servers = {name: command for name, command in servers.items() if name in args.only.split(",") + ["c-libev"]}
     rows = {}
-    for workload in ["pingpong", "udp"]:
+    for workload in WORKLOADS:
         for name, command in servers.items():
             per_request, mallocs, requests = count(name, command, workload)
             rows[(workload, name)] = (per_request, mallocs)
-            print(f"{workload:9} {name:24} {per_request:10.0f} instructions and {mallocs:.3f} mallocs per round trip "
-                  f"({requests} round trips)", flush=True)
+            print(f"{workload:9} {name:24} {per_request:10.0f} instructions and {mallocs:.3f} mallocs per "
+                  f"{UNITS[workload]} ({requests})", flush=True)
     print()
-    print("| workload | C libev instructions | evserved event instructions | ratio | evserved mallocs per round trip |")
-    print("|---|---:|---:|---:|---:|")
-    for workload in ["pingpong", "udp"]:
-        (c, _), (ev, mallocs) = rows[(workload, "c-libev")], rows[(workload, "evserved-event")]
-        print(f"| {workload} | {c:.0f} | {ev:.0f} | {ev / c:.2f} | {mallocs:.3f} |")
-    if args.baseline:
-        print()
-        print("| workload | C libev instructions | baseline instructions | new instructions | new / baseline "
-              "| baseline mallocs per round trip | new mallocs per round trip |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
-        for workload in ["pingpong", "udp"]:
-            (c, _), (ev, mallocs) = rows[(workload, "c-libev")], rows[(workload, "evserved-event")]
-            old, old_mallocs = rows[(workload, "evserved-event-baseline")]
-            print(f"| {workload} | {c:.0f} | {old:.0f} | {ev:.0f} | {ev / old:.2f} | {old_mallocs:.3f} | {mallocs:.3f} |")
+    print("| workload | server | instructions | × C libev | mallocs |")
+    print("|---|---|---:|---:|---:|")
+    for workload in WORKLOADS:
+        c = rows[(workload, "c-libev")][0]
+        for name in servers:
+            instructions, mallocs = rows[(workload, name)]
+            print(f"| {workload} (per {UNITS[workload]}) | {name} | {instructions:.0f} | {instructions / c:.2f} "
+                  f"| {mallocs:.3f} |")
 
 
 if __name__ == "__main__":

@@ -159,6 +159,8 @@ def main():
                              "arguments as every evserved entry, named NAME-baseline, interleaved with the rest")
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--output", default=os.path.join(OUT, "results.json"))
+    parser.add_argument("--charts", metavar="DIR",
+                        help="also draw the SVG charts of this run into DIR (make bench: bench/charts)")
     args = parser.parse_args()
     if args.baseline and not os.access(args.baseline, os.X_OK):
         parser.error(f"--baseline {args.baseline}: not an executable")
@@ -228,6 +230,11 @@ def report(results, workloads, names, args):
         json.dump({f"{w}|{s}": r for (w, s), r in results.items()}, output, indent=1)
     with open(args.output.replace(".json", ".md"), "w") as output:
         output.write(text + "\n")
+    if args.charts:
+        import charts
+        note = f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, medians of {args.rounds} rounds of {args.seconds:g} s"
+        for path in charts.draw(results, args.charts, note):
+            print("chart", path)
 
 
 if __name__ == "__main__":

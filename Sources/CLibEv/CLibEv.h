@@ -70,4 +70,18 @@ static inline int CLibEv_prctl_set_pdeathsig(int signal) {
     return prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0UL, 0UL, 0UL);
 }
 
+// Child processes (evserved's workers and `--exec` children): glibc declares these only with _GNU_SOURCE
+// (closefrom) or not at all before 2.36 (pidfd_open: here through syscall, which is variadic).
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+extern int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *actions, int from);
+
+static inline int CLibEv_posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
+/// A descriptor that becomes readable when process `pid` exits (Linux 5.3); close-on-exec. -1 and errno on failure.
+static inline int CLibEv_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
 #endif // C_LIBEV_H

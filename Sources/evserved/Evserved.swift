@@ -17,7 +17,9 @@ struct Evserved: ParsableCommand {
             Each --listen prints one line 'listening URL' on standard output once bound (with the real port \
             when 0 was asked). SIGINT, SIGTERM or SIGQUIT stops the daemon cleanly (exit status 0) after draining; \
             SIGHUP reloads without downtime (a new process of the same executable file takes the sockets over; \
-            with --workers they are replaced one by one); SIGUSR1 logs each listener's figures.
+            with --workers they are replaced one by one); SIGUSR1 logs each listener's figures. Under systemd \
+            (NOTIFY_SOCKET set) it sends READY=1 once every listener serves, STATUS= lines, STOPPING=1 as it \
+            drains and WATCHDOG=1 every half of WATCHDOG_USEC; see contrib/systemd for example units.
 
             Examples:
               evserved --listen tcp://127.0.0.1:7000 --service upper
@@ -32,6 +34,8 @@ struct Evserved: ParsableCommand {
     @OptionGroup var sockets: SocketOptions
     @OptionGroup var limits: LimitOptions
     @OptionGroup var timeouts: TimeoutOptions
+    @OptionGroup var exec: ExecOptions
+    @OptionGroup var privileges: PrivilegeOptions
     @OptionGroup var registry: RegistryOptions
 
     @Option(
@@ -66,6 +70,7 @@ struct Evserved: ParsableCommand {
 
     func run() throws {
         Signals.takeOwnership()
+        Reload.takeEnvironment()
         let pidFile = self.pidFile.map(PidFile.init)
         do {
             try pidFile?.claim(replacing: Reload.predecessor)
@@ -79,14 +84,16 @@ struct Evserved: ParsableCommand {
             handler.logLevel = level
             return handler
         }, metadataProvider: nil)
+        let resolved = try resolvedListeners()  // before binding: inherited sockets adopted, --user checked
         if listeners.workers > 0 {
             Signals.takeChildSignals()
-            let status = try WorkerSupervisor(command: self, logger: Logger(label: "evserved")).run(pidFile: pidFile)
+            let supervisor = try WorkerSupervisor(command: self, listeners: resolved, logger: Logger(label: "evserved"))
+            let status = supervisor.run(pidFile: pidFile)
             pidFile?.remove()
             if status != 0 { throw ExitCode(status) }
             return
         }
         defer { pidFile?.remove() }
-        try Daemon(command: self).run(pidFile: pidFile)
+        try Daemon(command: self, listeners: resolved).run(pidFile: pidFile)
     }
 }

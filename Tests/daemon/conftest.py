@@ -29,11 +29,12 @@ def short_unix_path(tag):
 class Daemon:
     """One running evserved process."""
 
-    def __init__(self, *args, listeners=None, prefix=(), binary=BINARY):
-        """`prefix`: a command that runs evserved (`prlimit --as=...`); `binary`: another copy of it."""
+    def __init__(self, *args, listeners=None, prefix=(), binary=BINARY, **popen):
+        """`prefix`: a command that runs evserved (`prlimit --as=...`); `binary`: another copy of it; `popen`:
+        more arguments for Popen (`pass_fds`, `env`)."""
         self.args = [*prefix, binary, *args]
         self.stderr = tempfile.TemporaryFile()
-        self.process = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr)
+        self.process = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr, **popen)
         self._pending = b""
         expected = listeners if listeners is not None else sum(1 for a in args if a == "--listen")
         self.urls = [self._read_listening_line() for _ in range(expected)]

@@ -238,3 +238,16 @@ def test_with_workers_sighup_replaces_them_one_by_one_and_no_connection_fails(da
     assert flood.failures == [], f"{len(flood.failures)} of {flood.served}: {flood.failures[:10]}"
     assert daemon.process.poll() is None
     assert daemon.stop() == 0
+
+
+def test_reload_keeps_the_program_of_exec(daemon_factory, subreaper, tmp_path):
+    pid_file = str(tmp_path / "evserved.pid")
+    daemon = daemon_factory("--listen", "tcp://127.0.0.1:0", "--pid-file", pid_file, "--", "/bin/cat")
+    assert echo(daemon.urls[0]) == b"ping\n"
+    _, new = reload(daemon, pid_file, subreaper)
+    assert daemon.process.wait(TIMEOUT) == 0
+    assert echo(daemon.urls[0], b"after the reload\n") == b"after the reload\n"
+    with open(f"/proc/{new}/cmdline", "rb") as cmdline:
+        assert cmdline.read().split(b"\0")[-3:-1] == [b"--", b"/bin/cat"]
+    os.kill(new, signal.SIGTERM)
+    assert exit_status(new) == 0

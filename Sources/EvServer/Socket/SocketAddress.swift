@@ -250,7 +250,7 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Reads an address the kernel wrote (from `accept`, `getsockname`, `recvfrom`).
-    init(storage raw: UnsafePointer<sockaddr_storage>, length: socklen_t) {
+    package init(storage raw: UnsafePointer<sockaddr_storage>, length: socklen_t) {
         switch CInt(raw.pointee.ss_family) {
         case AF_INET:
             let address = UnsafeRawPointer(raw).load(as: sockaddr_in.self)

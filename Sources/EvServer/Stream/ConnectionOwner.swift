@@ -3,6 +3,8 @@
 protocol ConnectionOwner: AnyObject {
     /// The connection closed (once): forget it and free its slot.
     func connectionDidClose(_ connection: StreamConnection)
+    /// The connection was detached (once): forget it, but leave its slot to `DetachedConnection.release()`.
+    func connectionDidDetach(_ connection: StreamConnection)
     /// A handler callback threw: report it once (the connection then closes).
     func reportHandlerError(_ error: any Error, client: SocketAddress)
     /// `join(topic:)`: broadcasts to `topic` reach the connection `id`.

@@ -53,6 +53,12 @@ final class ConnectionTable: ConnectionOwner {
         intake.connectionClosed(connection.id)
     }
 
+    func connectionDidDetach(_ connection: StreamConnection) {
+        registry.remove(connection.id)
+        context.logger.trace("connection detached", metadata: ["connection.id": "\(connection.id)"])
+        intake.connectionClosed(connection.id)
+    }
+
     func reportHandlerError(_ error: any Error, client: SocketAddress) {
         context.reportHandlerError(error, client: client)
     }

@@ -117,7 +117,8 @@ final class StreamAcceptor: ServerTransport {
     private func refusal(of peer: SocketAddress) -> String? {
         guard policy.admits(peer) else { return "address not allowed" }
         guard context.hooks.verifyRequest(peer) else { return "verifyRequest refused it" }
-        if let host = peer.host, clientRateLimit?.admit(host) == false {
+        // The host's text only when a per-client rate needs it: formatting it costs more than the rest of accept.
+        if clientRateLimit != nil, let host = peer.host, clientRateLimit?.admit(host) == false {
             return "too many new connections per second from this address"
         }
         guard limits.admit(peer) else { return "too many connections from this address" }

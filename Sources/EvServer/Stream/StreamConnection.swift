@@ -15,13 +15,15 @@ public final class StreamConnection {
     public let id: ConnectionID
     /// The server that accepted the connection. (Unowned: the server closes its connections before it goes.)
     public unowned(unsafe) let server: StreamServer
+    /// The server's `maximumLineLength`, for line-oriented handlers (as `StreamRequest` has it).
+    public var maximumLineLength: Int { server.engine.context.configuration.maximumLineLength }
 
     private enum State { case open, inputEnded, closing, closed }
 
     let loop: EventLoop
-    private let socket: Socket
+    let socket: Socket
     private let handler: any StreamEventHandler
-    private unowned let owner: any ConnectionOwner
+    unowned let owner: any ConnectionOwner
     /// The owner's buffer, shared by every connection's reads.
     private let readBuffer: UnsafeMutableRawBufferPointer
     let highWaterMark: Int
@@ -278,20 +280,19 @@ public final class StreamConnection {
         }
     }
 
-    /// Stops every watcher, closes the descriptor and tells the server and the handler. Runs once.
-    func finish(error: ConnectionError?) {
+    /// Stops every watcher and timer and drops queued bytes, then closes the descriptor and tells the server and
+    /// the handler; `detaching`, leaves those to `detach()`. Runs once: `false` when it had already ended.
+    @discardableResult func finish(error: ConnectionError?, detaching: Bool = false) -> Bool {
         loop.preconditionInLoop()
-        guard state != .closed else { return }
+        guard state != .closed else { return false }
         state = .closed
-        readWatcher.stop()
-        writeWatcher?.stop()
-        idleTimer?.stop()
-        readTimer?.stop()
-        writeTimer?.stop()
-        lifetimeTimer?.stop()
+        for watcher in [readWatcher, writeWatcher] { watcher?.stop() }
+        for timer in [idleTimer, readTimer, writeTimer, lifetimeTimer] { timer?.stop() }
         writeBuffer.removeAll()
+        if detaching { return true }
         socket.close()
         owner.connectionDidClose(self)
         handler.connectionClosed(self, error: error)
+        return true
     }
 }

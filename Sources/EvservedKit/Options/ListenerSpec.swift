@@ -5,7 +5,8 @@ import EvServer
 /// Forms: `tcp://HOST:PORT`, `tcp://[IPV6]:PORT`, `unix:///absolute/path` for streams, `udp://HOST:PORT`,
 /// `udp://[IPV6]:PORT`, `unixgram:///absolute/path` for datagrams, each optionally followed by
 /// `?service=NAME` and/or `&mode=MODE`, for example `tcp://0.0.0.0:7?service=echo`. A listener without its
-/// own service or mode takes the daemon's `--service` / `--mode`.
+/// own service or mode takes the daemon's `--service` / `--mode`. Inherited sockets (`systemd://`, `fd://N`)
+/// are `InheritedListener`s until adopted, then `ListenerSpec`s with the address read from the socket.
 public struct ListenerSpec: Equatable, Sendable {
     /// Whether the listener serves a byte stream (TCP, Unix stream) or datagrams (UDP, Unix datagram).
     public enum Transport: Equatable, Sendable { case stream, datagram }
@@ -27,6 +28,14 @@ public struct ListenerSpec: Equatable, Sendable {
         }
     }
 
+    /// A listener of `transport` on `address`, with its own service and mode if given.
+    public init(transport: Transport, address: SocketAddress, service: BuiltinService?, mode: ModeName?) {
+        self.transport = transport
+        self.address = address
+        self.service = service
+        self.mode = mode
+    }
+
     /// Parses one `--listen` value; the error says what is wrong and shows a correct form.
     public init(parsing text: String) throws(ListenerSpecError) {
         let (base, query) = ListenerSpec.split(text, at: "?")
@@ -35,7 +44,7 @@ public struct ListenerSpec: Equatable, Sendable {
     }
 
     /// `service=NAME&mode=MODE`, either or both.
-    private static func parseQuery(
+    static func parseQuery(
         _ query: String?, of text: String
     ) throws(ListenerSpecError) -> (BuiltinService?, ModeName?) {
         var service: BuiltinService?
@@ -70,7 +79,11 @@ public struct ListenerSpec: Equatable, Sendable {
         ]
         guard let scheme = schemes.first(where: { base.hasPrefix($0.prefix) }) else {
             throw ListenerSpecError(
-                text, "unknown scheme: use tcp://HOST:PORT, udp://HOST:PORT, unix:///path or unixgram:///path"
+                text,
+                """
+                unknown scheme: use tcp://HOST:PORT, udp://HOST:PORT, unix:///path, unixgram:///path, or for \
+                inherited sockets systemd://[NAME] or fd://N
+                """
             )
         }
         let rest = String(base.dropFirst(scheme.prefix.count))
@@ -92,7 +105,7 @@ public struct ListenerSpec: Equatable, Sendable {
         return (scheme.transport, address)
     }
 
-    private static func split(_ text: String, at separator: Character) -> (String, String?) {
+    static func split(_ text: String, at separator: Character) -> (String, String?) {
         guard let index = text.firstIndex(of: separator) else { return (text, nil) }
         return (String(text[..<index]), String(text[text.index(after: index)...]))
     }

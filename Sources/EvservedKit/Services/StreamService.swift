@@ -37,7 +37,7 @@ extension StreamService {
 /// are produced, never blocking; an endless service writes while the connection is writable.
 extension StreamEventHandler where Self: StreamService {
     func connectionOpened(_ connection: StreamConnection) {
-        if opened(maximumLineLength: connection.server.configuration.maximumLineLength, send: connection.write) {
+        if opened(maximumLineLength: connection.maximumLineLength, send: connection.write) {
             connection.close()
         } else {
             produce(connection)

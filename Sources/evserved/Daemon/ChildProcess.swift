@@ -1,3 +1,5 @@
+import EvServer
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,55 +28,39 @@ enum ChildProcess {
         return (ends[0], ends[1])
     }
 
+    /// `arguments` less the options named in `options` and their values (`--listen X`, `--listen=X`); what
+    /// follows `--` (a program's own arguments) is kept whole.
+    static func arguments(_ arguments: [String], without options: [String]) -> [String] {
+        var kept: [String] = []
+        var skipNext = false
+        for (index, argument) in arguments.enumerated() {
+            if argument == "--" { return kept + arguments[index...] }
+            if skipNext { skipNext = false; continue }
+            if options.contains(argument) { skipNext = true; continue }
+            if options.contains(where: { argument.hasPrefix($0 + "=") }) { continue }
+            kept.append(argument)
+        }
+        return kept
+    }
+
     /// `3,4,...`: the numbers `count` handed-down sockets have in the child.
     static func handedDownList(count: Int) -> String {
         (0..<count).map { String(firstHandedDown + CInt($0)) }.joined(separator: ",")
     }
 
     /// `posix_spawn` of `executable` with `descriptors` at 3, 4, ..., `standardOutput` (if given) as its
-    /// standard output, no signal blocked, and `environment` added to ours. `nil` with `errno` set when it
-    /// could not start.
+    /// standard output, no signal blocked, and `environment` added to ours (`ProcessSpawn`, the one way
+    /// evserved starts processes). `nil` with `errno` set when it could not start.
     static func spawn(
         executable: String, arguments: [String], handing descriptors: [CInt], standardOutput: CInt? = nil,
         environment added: [String: String]
     ) -> pid_t? {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        if let standardOutput { posix_spawn_file_actions_adddup2(&actions, standardOutput, STDOUT_FILENO) }
+        var moves = standardOutput.map { [(from: $0, to: STDOUT_FILENO)] } ?? []
         for (index, descriptor) in descriptors.enumerated() {
-            posix_spawn_file_actions_adddup2(&actions, descriptor, firstHandedDown + CInt(index))
+            moves.append((descriptor, firstHandedDown + CInt(index)))
         }
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
-        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        let environment = environmentPointers(adding: added)
-        defer { for pointer in environment { free(pointer) } }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environment)
-        guard result == 0 else {
-            errno = result
-            return nil
-        }
-        return pid
-    }
-
-    /// This process's environment with `added` set (replacing what it names), NULL-terminated, each entry
-    /// `strdup`ed: the caller frees them.
-    private static func environmentPointers(adding added: [String: String]) -> [UnsafeMutablePointer<CChar>?] {
-        var environment: [UnsafeMutablePointer<CChar>?] = []
-        var entry = environ
-        while let variable = entry.pointee {
-            let name = String(cString: variable).prefix { $0 != "=" }
-            if added[String(name)] == nil { environment.append(strdup(variable)) }
-            entry += 1
-        }
-        return environment + added.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let environment = ProcessSpawn.environment(adding: added)
+        // A failure leaves posix_spawn's error in errno.
+        return try? ProcessSpawn.spawn(executable, arguments: arguments, environment: environment, descriptors: moves)
     }
 }

@@ -13,10 +13,15 @@ import Glibc
 /// the sockets its supervisor hands down (`EVSERVED_LISTEN_FDS`).
 struct Daemon {
     let command: Evserved
+    /// Every listener, its socket settled (to bind, inherited, or handed down).
+    let listeners: [ResolvedListener]
     /// The worker's number under a supervisor, for the log lines.
     private let worker = getenv(WorkerSupervisor.workerVariable).map { String(cString: $0) }
 
-    init(command: Evserved) { self.command = command }
+    init(command: Evserved, listeners: [ResolvedListener]) {
+        self.command = command
+        self.listeners = listeners
+    }
 
     /// Serves until a stop signal; `pidFile` is written once every listener serves.
     func run(pidFile: PidFile?) throws {
@@ -28,16 +33,19 @@ struct Daemon {
         var logger = Logger(label: "evserved")
         if let worker { logger[metadataKey: "worker"] = "\(worker)" }
         let listeners = try start()
-        try announce(listeners, pidFile: pidFile)
+        let notifications = ServiceNotifications(worker: worker != nil)
+        try announce(listeners, pidFile: pidFile, notifications: notifications)
         let servers = listeners.flatMap(\.servers)
         logger.notice("started", metadata: ["listeners": "\(listeners.count)", "servers": "\(servers.count)"])
         var successor: pid_t?
-        let signal = Signals.waitForStop { other in
+        let signal = Signals.waitForStop(tick: notifications.tick) { other in
             switch other {
             case SIGUSR1:
                 for listener in listeners { listener.logFigures() }
             case SIGHUP where worker == nil:
-                successor = Reload.start(listeners, executable: executable, logger: logger)
+                successor = Reload.start(
+                    listeners, queries: self.listeners.map(\.query), executable: executable, logger: logger
+                )
             case SIGHUP:
                 logger.notice("SIGHUP ignored by a worker: send it to the supervisor, which replaces its workers")
             default:
@@ -47,15 +55,19 @@ struct Daemon {
         }
         if successor != nil {
             for server in servers { server.handOverSocketFile() }
+            notifications.handedOver()
         }
-        drain(servers, after: signal, keepingFiles: successor != nil, pidFile: pidFile, logger: logger)
+        drain(listeners, after: signal, keepingFiles: successor != nil, pidFile: pidFile, notifications: notifications,
+              logger: logger)
         for listener in listeners { listener.logShares() }
         logger.notice("stopped")
     }
 
     /// Once every listener serves: writes the pid file, prints the `listening` lines, tells a reload's
-    /// predecessor, and logs each listener's notice.
-    private func announce(_ listeners: [ServingListener], pidFile: PidFile?) throws {
+    /// predecessor and systemd, and logs each listener's notice.
+    private func announce(
+        _ listeners: [ServingListener], pidFile: PidFile?, notifications: ServiceNotifications
+    ) throws {
         do {
             try pidFile?.write()  // before the listening lines: whoever waits for them finds it
         } catch {
@@ -67,46 +79,55 @@ struct Daemon {
         fflush(nil)  // flush standard output now: scripts wait for these lines
         Reload.reportReady()
         for listener in listeners { listener.logStarted() }
+        notifications.ready(listeners)
     }
 
     /// Drains every server for up to the drain timeout; a second stop signal exits at once (status 1),
-    /// removing the Unix socket files unless `keepingFiles` (a new process serves them).
+    /// removing the Unix socket files unless `keepingFiles` (a new process serves them). `--exec` programs
+    /// still running at the deadline get SIGTERM, and a second later SIGKILL.
     private func drain(
-        _ servers: [any SocketServer], after signal: String, keepingFiles: Bool, pidFile: PidFile?, logger: Logger
+        _ listeners: [ServingListener], after signal: String, keepingFiles: Bool, pidFile: PidFile?,
+        notifications: ServiceNotifications, logger: Logger
     ) {
         let drainTimeout = command.timeouts.drainTimeout
         logger.notice(
             "shutting down: no new connections; open ones get up to the drain timeout (a second signal exits at once)",
             metadata: ["signal": "\(signal)", "drain-timeout": "\(drainTimeout)"]
         )
-        let draining = Drain(servers, timeout: drainTimeout)
+        notifications.stopping(listeners)
+        let draining = Drain(listeners.flatMap(\.servers), timeout: drainTimeout)
+        let children = listeners.contains { $0.exec != nil } ? ChildMonitor.shared : nil
+        children?.terminate(after: drainTimeout)  // --exec programs: SIGTERM at the deadline, then SIGKILL
         while !draining.isFinished {
+            notifications.draining(listeners)
             if let second = Signals.waitForStop(timeout: 0.05) {
                 logger.warning("second signal: exiting now without draining", metadata: ["signal": "\(second)"])
-                for argument in command.listeners.listen where !keepingFiles {
-                    if let path = argument.spec.address.unixPath { unlink(path) }
-                }
+                children?.killAll()
+                for path in self.listeners.compactMap(\.ownSocketFile) where !keepingFiles { unlink(path) }
                 pidFile?.remove()
                 Glibc.exit(1)
             }
         }
+        if children?.waitForAll(timeout: 5) == false { logger.warning("exiting with programs not yet reaped") }
     }
 
-    /// Makes and starts every listener's servers; on a failure closes what was made (a Unix listener
-    /// removes its socket file) and exits with one line.
+    /// Makes every listener's servers, takes the `--user`/`--group` identity once all are bound, then
+    /// starts them; on a failure closes what was made (a Unix listener removes its socket file) and exits
+    /// with one line.
     private func start() throws -> [ServingListener] {
-        let handedDown = WorkerSupervisor.handedDownSockets()
         let backplane = command.registry.makeBackplane(logger: Logger(label: "evserved"))
         var listeners: [ServingListener] = []
         do {
-            for (index, argument) in command.listeners.listen.enumerated() {
-                let socket = index < handedDown.count ? handedDown[index] : nil
-                let listener = try ServingListener(
-                    argument.spec, command: command, boundSocket: socket, worker: worker, backplane: backplane
+            for listener in self.listeners {
+                listeners.append(
+                    try ServingListener(
+                        listener.spec, command: command, boundSocket: listener.socket, worker: worker,
+                        backplane: backplane
+                    )
                 )
-                listeners.append(listener)
-                for server in listener.servers { try server.start() }
             }
+            try command.privileges.dropAfterBinding(socketFiles: self.listeners.compactMap(\.ownSocketFile))
+            for server in listeners.flatMap(\.servers) { try server.start() }
         } catch {
             for server in listeners.flatMap(\.servers) { server.close() }
             Evserved.printError("evserved: error: \(Self.describe(error))")

@@ -28,7 +28,7 @@ final class Drain: Sendable {
     var isFinished: Bool { remaining.load(ordering: .acquiring) == 0 }
 
     /// Runs `body` on a new detached thread; `false` when none could be started.
-    private static func startThread(_ body: @escaping @Sendable () -> Void) -> Bool {
+    static func startThread(_ body: @escaping @Sendable () -> Void) -> Bool {
         let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)

@@ -7,7 +7,14 @@ struct ServingListener {
     let servers: [any SocketServer]
     let transport: ListenerSpec.Transport
     let logger: Logger
+    /// The program this listener runs per connection (`--exec`), if it does.
+    let exec: ExecService?
     var url: String { ListenerSpec.url(for: servers[0].localAddress, transport: transport) }
+    /// Whether closing the listener removes its Unix socket file: it bound it, or took it over in a reload.
+    var ownsSocketFile: Bool {
+        let configuration = servers[0].configuration
+        return configuration.address.isUnix && (configuration.boundSocket == nil || configuration.ownsBoundSocketFile)
+    }
 
     /// Makes the servers of `spec` as the flags say; `boundSocket` serves a socket handed down by a
     /// supervisor instead of binding. `worker` is the worker's number, for the log lines. `backplane`:
@@ -19,7 +26,8 @@ struct ServingListener {
         let (service, mode) = command.listeners.serving(spec)
         var configuration = command.configuration(for: spec)
         configuration.boundSocket = boundSocket
-        configuration.ownsBoundSocketFile = Reload.predecessor != nil  // it continues the process that bound it
+        // A reload's new process takes over the socket files its predecessor would have removed.
+        configuration.ownsBoundSocketFile = boundSocket.map(Reload.ownedDescriptors.contains) ?? false
         // Every line about this listener names its bound address (the real port once bound, not the 0
         // asked).
         let name = ListenerName(spec.address)
@@ -28,13 +36,17 @@ struct ServingListener {
             metadataProvider: Logger.MetadataProvider { ["evserver.listener": "\(name.value)"] }
         )
         if let worker { logger[metadataKey: "worker"] = "\(worker)" }
-        logger[metadataKey: "evserver.service"] = "\(service.rawValue)"
+        exec = ExecService(for: spec, options: command.exec, logger: logger)
+        logger[metadataKey: "evserver.service"] = "\(exec == nil ? service.rawValue : "exec")"
         let loops = command.listeners.loops(for: mode)
+        var hooks = Self.hooks(logger)
+        hooks.configureConnection = command.exec.banner.map(Self.sendBanner)
         switch spec.transport {
         case .stream:
             servers = try ServerGroup.streamServers(
-                loops: loops, configuration: configuration, handler: service.handler(for: mode),
-                hooks: Self.hooks(logger), logger: logger, backplane: backplane
+                loops: loops, configuration: configuration,
+                handler: exec?.handler(for: mode) ?? service.handler(for: mode), hooks: hooks, logger: logger,
+                backplane: backplane
             )
         case .datagram:
             servers = try ServerGroup.datagramServers(
@@ -84,6 +96,7 @@ struct ServingListener {
         if !streams.isEmpty {
             figures["connections-accepted"] = "\(streams.map(\.connectionsAccepted).reduce(0, +))"
             figures["connections-open"] = "\(streams[0].connectionsOpen)"  // counted across the group
+            if let exec { figures["exec-children"] = "\(exec.liveChildren)" }
         }
         if !datagrams.isEmpty {
             figures["datagrams-handled"] = "\(datagrams.map(\.handled).reduce(0, +))"

@@ -3,9 +3,9 @@ import Glibc
 #endif
 
 /// The daemon's signal handling: SIGPIPE ignored; SIGINT, SIGTERM and SIGQUIT (stop), SIGHUP (reload),
-/// SIGUSR1 (figures to the log) and the others an operator sends by habit (SIGUSR2, SIGALRM) blocked in every thread and
-/// taken by `sigwait` on the main thread, so they have exactly one owner, no handler runs in signal context,
-/// and none of them ends the daemon uncleanly.
+/// SIGUSR1 (figures to the log) and the others an operator sends by habit (SIGUSR2, SIGALRM) blocked in
+/// every thread and taken by `sigwait` on the main thread, so they have exactly one owner, no handler runs
+/// in signal context, and none of them ends the daemon uncleanly.
 enum Signals {
     /// Call first thing, before any thread exists: threads inherit the mask.
     static func takeOwnership() {
@@ -24,12 +24,22 @@ enum Signals {
 
     /// Blocks until SIGINT, SIGTERM or SIGQUIT arrives; returns its name. Any other signal of the set is
     /// given to `other` (on this thread), which returns `true` to end the wait there (a reload that handed
-    /// over), else the wait goes on.
-    static func waitForStop(other: (CInt) -> Bool = { _ in false }) -> String {
+    /// over), else the wait goes on. With `tick`, the wait wakes at least every `tick.every` seconds to call
+    /// it (the systemd watchdog).
+    static func waitForStop(
+        tick: (every: Double, body: () -> Void)? = nil, other: (CInt) -> Bool = { _ in false }
+    ) -> String {
         var set = stopSignals
         while true {
             var received: CInt = 0
-            guard sigwait(&set, &received) == 0 else { continue }
+            if let tick {
+                var wait = interval(tick.every)
+                received = sigtimedwait(&set, nil, &wait)
+                tick.body()
+                guard received > 0 else { continue }  // timed out (or interrupted)
+            } else {
+                guard sigwait(&set, &received) == 0 else { continue }
+            }
             if stops.contains(received) || other(received) { return name(received) }
         }
     }
@@ -55,10 +65,15 @@ enum Signals {
     /// signals of the set are taken and dropped meanwhile).
     static func waitForStop(timeout: Double) -> String? {
         var set = stopSignals
-        var wait = timespec(tv_sec: Int(timeout), tv_nsec: Int((timeout - timeout.rounded(.down)) * 1e9))
+        var wait = interval(timeout)
         let received = sigtimedwait(&set, nil, &wait)
         guard received > 0, stops.contains(received) else { return nil }
         return name(received)
+    }
+
+    /// `seconds` as a `timespec`, for `sigtimedwait`.
+    static func interval(_ seconds: Double) -> timespec {
+        timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - seconds.rounded(.down)) * 1e9))
     }
 
     /// Every signal the daemon takes with `sigwait`.

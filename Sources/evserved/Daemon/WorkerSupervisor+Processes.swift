@@ -5,6 +5,9 @@ import Glibc
 // The process work of the supervisor: reading a worker's listening lines, reaping and describing exit
 // statuses (`ChildProcess` starts them).
 extension WorkerSupervisor {
+    /// The variables a supervisor sets for its workers: not for the programs a worker runs (`--exec`).
+    static let internalVariables: Set<String> = [workerVariable, supervisorVariable, socketsVariable]
+
     /// The URLs of a worker's `count` listening lines, or `nil` when it exits (or takes 30 s) first.
     static func readListeningLines(from descriptor: CInt, count: Int) -> [String]? {
         var text: [UInt8] = []

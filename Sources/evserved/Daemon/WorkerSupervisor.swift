@@ -34,6 +34,8 @@ struct WorkerSupervisor {
     /// Each listener's socket (close-on-exec, above the numbers workers get them at) and its `--listen`
     /// text for the workers (the bound address, with the listener's own service and mode).
     private let sockets: [(descriptor: CInt, listen: String)]
+    /// `READY=1`, the watchdog and `STOPPING=1` for systemd: the supervisor is the main process.
+    private let notifications: ServiceNotifications
 
     private struct Worker {
         let slot: Int
@@ -41,27 +43,29 @@ struct WorkerSupervisor {
         let started: Double
     }
 
-    /// Binds every listener. On a failure, says why in one line and exits with status 1.
-    init(command: Evserved, logger: Logger) throws {
+    /// Binds every listener (an inherited one is already bound), then takes the `--user`/`--group`
+    /// identity, which the workers inherit. On a failure, says why in one line and exits with status 1.
+    init(command: Evserved, listeners: [ResolvedListener], logger: Logger) throws {
         count = command.listeners.workers
         self.logger = logger
+        notifications = ServiceNotifications(worker: false)
         baseArguments = Self.argumentsForWorkers(Array(CommandLine.arguments.dropFirst()))
         var sockets: [(CInt, String)] = []
-        for argument in command.listeners.listen {
-            let spec = argument.spec
-            do {
-                let bound = try ServerSocket.bindForHandOver(
+        do {
+            for listener in listeners {
+                let spec = listener.spec
+                let bound = try listener.socket.map { ($0, spec.address) } ?? ServerSocket.bindForHandOver(
                     command.configuration(for: spec),
                     datagram: spec.transport == .datagram
                 )
-                let high = fcntl(bound.descriptor, F_DUPFD_CLOEXEC, 64)
-                close(bound.descriptor)
-                let url = ListenerSpec.url(for: bound.localAddress, transport: spec.transport) + argument.query
-                sockets.append((high, url))
-            } catch {
-                Evserved.printError("evserved: error: \(Daemon.describe(error))")
-                throw ExitCode.failure
+                let high = fcntl(bound.0, F_DUPFD_CLOEXEC, 64)
+                close(bound.0)
+                sockets.append((high, ListenerSpec.url(for: bound.1, transport: spec.transport) + listener.query))
             }
+            try command.privileges.dropAfterBinding(socketFiles: [])  // --workers binds no Unix socket file
+        } catch {
+            Evserved.printError("evserved: error: \(Daemon.describe(error))")
+            throw ExitCode.failure
         }
         self.sockets = sockets
     }
@@ -95,6 +99,7 @@ struct WorkerSupervisor {
         }
         fflush(nil)
         logger.notice("workers started", metadata: ["workers": "\(count)", "pids": "\(workers.keys.sorted())"])
+        notifications.notifier?.ready(status: "serving \(sockets.count) listeners with \(count) workers")
         return supervise(&workers)
     }
 
@@ -109,7 +114,8 @@ struct WorkerSupervisor {
         /// Slots waiting to be started again, with when, and how many quick deaths in a row.
         var restarts: [Int: (at: Double, failures: Int)] = [:]
         while !(stopping && workers.isEmpty && retiring.isEmpty) {
-            let signal = Self.waitForSignal(timeout: 0.25)
+            let signal = Self.waitForSignal(timeout: min(0.25, notifications.notifier?.watchdogInterval ?? 0.25))
+            notifications.feedWatchdog()
             if signal == SIGUSR1 { signalAll(workers, signal: SIGUSR1) }  // each worker logs its figures
             if signal == SIGHUP, !stopping { replaceAll(&workers, retiring: &retiring) }
             if let signal, Signals.stops.contains(signal) {
@@ -119,7 +125,8 @@ struct WorkerSupervisor {
             }
             for (pid, status) in Self.reap() {
                 if retiring.remove(pid) != nil {
-                    logger.notice("replaced worker finished", metadata: ["pid": "\(pid)", "status": "\(Self.describe(status))"])
+                    let how = Self.describe(status)
+                    logger.notice("replaced worker finished", metadata: ["pid": "\(pid)", "status": "\(how)"])
                     continue
                 }
                 guard let worker = workers.removeValue(forKey: pid) else { continue }
@@ -143,6 +150,7 @@ struct WorkerSupervisor {
             logger.warning("second signal: workers exit now without draining")
             for pid in retiring { kill(pid, SIGTERM) }
         } else {
+            notifications.notifier?.stopping(status: "stopping: \(workers.count) workers draining")
             logger.notice("stopping: every worker drains its connections", metadata: ["workers": "\(workers.count)"])
             // The workers close their copies as they drain; with ours closed too, new clients are refused.
             for socket in sockets { close(socket.descriptor) }
@@ -198,8 +206,8 @@ struct WorkerSupervisor {
     /// Starts the worker of `slot` on the handed-down sockets and waits for its `listening` lines. `nil`
     /// when it failed to start (it said why on standard error, which it shares with the supervisor).
     private func spawn(slot: Int) -> Worker? {
-        var arguments = [CommandLine.arguments[0]] + baseArguments
-        for (_, listen) in sockets { arguments += ["--listen", listen] }
+        // The listeners first: whatever follows a `--` in the base arguments belongs to the --exec program.
+        let arguments = [CommandLine.arguments[0]] + sockets.flatMap { ["--listen", $0.listen] } + baseArguments
         guard let output = ChildProcess.pipeClosedOnExec() else { return nil }
         defer { close(output.read) }
         let pid = ChildProcess.spawn(
@@ -235,15 +243,6 @@ struct WorkerSupervisor {
     /// This command line less what the supervisor decides or keeps for itself (`--workers`, `--listen`,
     /// `--pid-file`).
     static func argumentsForWorkers(_ arguments: [String]) -> [String] {
-        let own = ["--workers", "--listen", "--pid-file"]
-        var kept: [String] = []
-        var skipNext = false
-        for argument in arguments {
-            if skipNext { skipNext = false; continue }
-            if own.contains(argument) { skipNext = true; continue }
-            if own.contains(where: { argument.hasPrefix($0 + "=") }) { continue }
-            kept.append(argument)
-        }
-        return kept
+        ChildProcess.arguments(arguments, without: ["--workers", "--listen", "--pid-file"])
     }
 }

@@ -14,9 +14,14 @@ struct ListenerOptions: ParsableArguments {
         help: ArgumentHelp(
             """
             Where to listen: tcp://HOST:PORT, udp://HOST:PORT (IPv6 as [ADDRESS]), unix:///path or \
-            unixgram:///path; repeatable.
+            unixgram:///path; or sockets to inherit: systemd:// (every socket systemd passes), systemd://NAME \
+            (those named NAME), fd://N (descriptor N); repeatable.
             """,
-            discussion: "Append ?service=NAME and/or &mode=MODE to give one listener its own service or mode.",
+            discussion: """
+                Append ?service=NAME and/or &mode=MODE to give one listener its own service or mode. An \
+                inherited socket's kind (TCP, UDP, Unix stream or datagram) and address are read from the \
+                socket; its listening line shows them. evserved never removes an inherited socket's file.
+                """,
             valueName: "url"
         ),
         transform: { text throws(FlagValueError) in try ListenerArgument(text) }
@@ -107,10 +112,10 @@ struct ListenerOptions: ParsableArguments {
         guard !listen.isEmpty else {
             throw FlagValueError("give at least one --listen URL, for example --listen tcp://127.0.0.1:7000")
         }
-        if workers > 0, let unix = listen.first(where: { $0.spec.address.isUnix }) {
+        if workers > 0, let unix = listen.first(where: { $0.spec?.address.isUnix == true })?.spec {
             throw FlagValueError(
                 """
-                --workers cannot share the Unix socket \(unix.spec.address) between processes: use --loops, or a \
+                --workers cannot share the Unix socket \(unix.address) between processes: use --loops, or a \
                 separate daemon for it
                 """
             )
@@ -132,12 +137,17 @@ struct ListenerOptions: ParsableArguments {
 /// One `--listen` value as given, and what it says.
 struct ListenerArgument {
     let text: String
-    let spec: ListenerSpec
+    /// The listener to bind; `nil` for sockets to inherit, whose address is known once adopted
+    /// (`ResolvedListener`).
+    let spec: ListenerSpec?
+    /// `systemd://[NAME]` or `fd://N`.
+    let inherited: InheritedListener?
 
     init(_ text: String) throws(FlagValueError) {
         self.text = text
         do {
-            spec = try ListenerSpec(parsing: text)
+            inherited = try InheritedListener(parsing: text)
+            spec = inherited == nil ? try ListenerSpec(parsing: text) : nil
         } catch {
             throw FlagValueError(error.description)
         }

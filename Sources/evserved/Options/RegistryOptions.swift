@@ -52,18 +52,22 @@ struct RegistryOptions: ParsableArguments {
     }
 }
 
-extension Evserved {
-    /// Rules across flag groups: chat needs connections, and its rooms must not split between worker processes.
-    func validate() throws {
-        let chat = listeners.listen.filter { listeners.serving($0.spec).service == .chat }
-        if let datagram = chat.first(where: { $0.spec.transport == .datagram }) {
+extension RegistryOptions {
+    /// Rules across flag groups (called from `Evserved.validate()`): chat needs connections, and its rooms
+    /// must not split between worker processes. Exit status 1.
+    func validateChat(_ listeners: ListenerOptions) throws {
+        let chat = listeners.listen.filter { argument in
+            // An inherited socket (systemd://, fd://) serves the daemon's --service (its kind is known later).
+            argument.spec.map { listeners.serving($0).service == .chat } ?? (listeners.service == .chat)
+        }
+        if let datagram = chat.first(where: { $0.spec?.transport == .datagram }) {
             throw FlagValueError("the chat service needs a stream listener (tcp:// or unix://), not \(datagram.text)")
         }
-        if !chat.isEmpty, listeners.workers > 1, registry.registry == nil {
+        if !chat.isEmpty, listeners.workers > 1, registry == nil {
             throw FlagValueError(
                 """
-                --workers \(listeners.workers) would split the chat rooms between the worker processes (each has its \
-                own registry): add --registry redis://HOST:PORT, or use --loops instead of --workers
+                --workers \(listeners.workers) would split the chat rooms between the worker processes (each has \
+                its own registry): add --registry redis://HOST:PORT, or use --loops instead of --workers
                 """
             )
         }

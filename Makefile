@@ -5,13 +5,14 @@
 #   make sanitize          the whole Swift suite, and the daemon's service tests, under TSan and ASan
 #   make fuzz FUZZ_SECONDS=600   each fuzz target for that long (default 60 s each)
 #   make docs              the DocC documentation of the library; a broken ``Symbol`` link fails it
+#   make bench-chat        chat broadcast in-process vs through Redis;  make cluster: the chat across netns hosts
 SHELL := /bin/bash
 SWIFT_BUILD_FLAGS ?=
 RUN_ARGS ?= --listen tcp://127.0.0.1:7000?service=echo --listen tcp://127.0.0.1:7013?service=daytime \
             --listen tcp://127.0.0.1:7001?service=upper --listen udp://127.0.0.1:7000?service=echo \
             --listen udp://127.0.0.1:7013?service=daytime --mode event
 
-.PHONY: bench bench-reload bench-quick callgrind run test deps build build-release test-swift test-daemon docs sanitize sanitize-thread sanitize-address \
+.PHONY: bench bench-reload bench-quick bench-chat cluster callgrind run test deps build build-release test-swift test-daemon docs sanitize sanitize-thread sanitize-address \
         fuzz fuzz-build fuzz-replay check-fuzz clean
 
 ## Installs Debian's libev-dev (the C library), pytest (the daemon tests' runner), ss and prlimit when missing.
@@ -30,6 +31,12 @@ deps:
 	    echo "installing systemd (systemd-socket-activate, systemd-analyze: the socket activation tests and unit check)"; \
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq systemd; \
+	fi
+	@if [ ! -f /usr/include/hiredis/adapters/libev.h ] || ! command -v redis-server >/dev/null; then \
+	    echo "installing libhiredis-dev and redis-server (EvServerRedis links hiredis; the chat tests run Redis)"; \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	        libhiredis-dev redis-server; \
 	fi
 	@python3 -c "import pytest" 2>/dev/null || python3 -m pip install -q pytest
 
@@ -67,6 +74,20 @@ bench-reload: deps
 
 bench-quick: deps
 	python3 bench/run.py --rounds 1 --seconds 2
+
+## Chat broadcast through Redis between two evserved instances beside the in-process figure (BENCHMARKS.md).
+bench-chat: deps
+	swift build -c release --product evserved
+	python3 bench/chat.py --evserved .build/release/evserved
+
+## The chat across hosts: network namespaces on a bridge (HAProxy, two evserved, Redis), always removed after.
+## Needs root (ip netns); installs haproxy when missing.
+cluster: build
+	@if ! command -v haproxy >/dev/null; then \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq haproxy; \
+	fi
+	EVSERVED=$(CURDIR)/.build/debug/evserved python3 Tests/cluster/cluster.py
 
 ## Server-side instructions per round trip (valgrind's callgrind), evserved event mode vs the C reference.
 callgrind: deps

@@ -11,6 +11,7 @@ let package = Package(
     name: "EvServer",
     products: [
         .library(name: "EvServer", targets: ["EvServer"]),
+        .library(name: "EvServerRedis", targets: ["EvServerRedis"]),
         .executable(name: "evserved", targets: ["evserved"]),
     ],
     dependencies: [
@@ -40,6 +41,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: - Redis backplane (its own product: a library user who does not want Redis does not link it)
+        // hiredis has a pkg-config file, but its libev adapter header needs ev.h, which has none; the module
+        // map links `hiredis` itself, like CLibEv.
+        .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
+        .target(
+            name: "EvServerRedis",
+            dependencies: ["EvServer", "CHiredis", "CLibEv", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: - Daemon
         // What the daemon serves and how its command line reads, apart from the process itself, so that
         // tests and the fuzzer can use it.
@@ -53,6 +64,7 @@ let package = Package(
             dependencies: [
                 "EvServer",
                 "EvservedKit",
+                "EvServerRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -119,7 +131,7 @@ let package = Package(
         .testTarget(
             name: "EvServerTests",
             dependencies: [
-                "EvServer", "EvservedKit",
+                "EvServer", "EvservedKit", "EvServerRedis",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

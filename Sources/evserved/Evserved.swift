@@ -37,6 +37,7 @@ struct Evserved: ParsableCommand {
     @OptionGroup var observability: ObservabilityOptions
     @OptionGroup var exec: ExecOptions
     @OptionGroup var privileges: PrivilegeOptions
+    @OptionGroup var registry: RegistryOptions
 
     @Option(
         help: ArgumentHelp(

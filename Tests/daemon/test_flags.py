@@ -62,6 +62,9 @@ BAD_VALUES = [
     ("--listen", "systemd://a:b"),
     ("--user", "no-such-user-evs"),
     ("--group", "no-such-group-evs"),
+    ("--registry", "http://127.0.0.1:6379"),
+    ("--registry", "redis://127.0.0.1:65536"),
+    ("--registry", "redis://127.0.0.1:6379/a*b"),
 ]
 # Every duration: non-finite, negative, zero (except the drain timeout, where 0 means "close at once"),
 # absurd (over a year), not a number.

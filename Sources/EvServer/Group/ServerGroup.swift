@@ -19,11 +19,22 @@ public enum ServerGroup {
         loops: Int, configuration: ServerConfiguration, handler: StreamHandler, hooks: ServerHooks = ServerHooks(),
         logger: Logger = .evserver
     ) throws(ServerError) -> [StreamServer] {
+        try streamServers(
+            loops: loops, configuration: configuration, handler: handler, hooks: hooks, logger: logger, backplane: nil
+        )
+    }
+
+    /// Stream servers on `configuration.address`, one per loop; with a `backplane`, the group is one node on
+    /// it (their `send` and `broadcast` reach the connections of every node); `nil`: the group's own registry.
+    public static func streamServers(
+        loops: Int, configuration: ServerConfiguration, handler: StreamHandler, hooks: ServerHooks = ServerHooks(),
+        logger: Logger = .evserver, backplane: (any ConnectionBackplane)?
+    ) throws(ServerError) -> [StreamServer] {
         let limits = ConnectionLimits(
             maximumConnections: configuration.maximumConnections,
             maximumPerClient: configuration.maximumConnectionsPerClient
         )
-        let router = ConnectionRouter()
+        let router = ConnectionRouter(backplane: backplane)
         var index = 0
         let sharesSocket = loops > 1 && !configuration.reusePort && !configuration.address.isUnix
         return try members(loops: loops, configuration: configuration) { (member, socket) throws(ServerError) in

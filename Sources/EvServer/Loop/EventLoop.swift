@@ -16,9 +16,9 @@ import Glibc
 ///
 /// `@unchecked Sendable`: the mutable state is either loop-confined (checked by `preconditionInLoop`),
 /// guarded by `queue`'s lock, or atomic (`runningThread`).
-final class EventLoop: @unchecked Sendable {
+package final class EventLoop: @unchecked Sendable {
     /// The `struct ev_loop *`.
-    let raw: OpaquePointer
+    package let raw: OpaquePointer
     /// Owned here: started in `init`, stopped in `destroy`.
     private let wakeup: UnsafeMutablePointer<ev_async>
     /// Work for the loop, and whether the loop is gone (then work is dropped).
@@ -107,12 +107,12 @@ final class EventLoop: @unchecked Sendable {
     // MARK: Confinement
 
     /// True on the thread that runs the loop.
-    var inLoop: Bool {
+    package var inLoop: Bool {
         pthread_equal(pthread_t(runningThread.load(ordering: .acquiring)), pthread_self()) != 0
     }
 
     /// Traps unless called on the loop's thread: the guard on every loop-only entry point.
-    func preconditionInLoop(file: StaticString = #fileID, line: UInt = #line) {
+    package func preconditionInLoop(file: StaticString = #fileID, line: UInt = #line) {
         precondition(inLoop, "must be called on the event loop's thread", file: file, line: line)
     }
 
@@ -120,7 +120,7 @@ final class EventLoop: @unchecked Sendable {
 
     /// Runs `work` on the loop's thread, in submission order. Safe from any thread and from the loop itself;
     /// after `destroy()` the work is dropped (a late wake-up of an async handler, for example).
-    func execute(_ work: @escaping @Sendable () -> Void) {
+    package func execute(_ work: @escaping @Sendable () -> Void) {
         queue.withLock { queue in
             guard !queue.destroyed else { return }
             queue.work.append(work)

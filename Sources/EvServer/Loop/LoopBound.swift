@@ -2,16 +2,16 @@
 ///
 /// `@unchecked Sendable`: the value is only reachable through `value`, which traps unless called on the
 /// loop's thread, so it is never used by two threads.
-struct LoopBound<Value>: @unchecked Sendable {
-    let loop: EventLoop
+package struct LoopBound<Value>: @unchecked Sendable {
+    package let loop: EventLoop
     private let wrapped: Value
 
-    init(_ value: Value, loop: EventLoop) {
+    package init(_ value: Value, loop: EventLoop) {
         self.loop = loop
         wrapped = value
     }
 
-    var value: Value {
+    package var value: Value {
         loop.preconditionInLoop()
         return wrapped
     }

@@ -4,7 +4,7 @@ internal import CLibEv
 ///
 /// For idle timeouts use `restart()` on activity (libev's `ev_timer_again`, the cheap way the manual
 /// recommends). As with `IOWatcher`, the owner must `stop()` it before dropping it.
-final class TimerWatcher {
+package final class TimerWatcher {
     private let loop: EventLoop
     private let memory: WatcherMemory<ev_timer>
     private var raw: UnsafeMutablePointer<ev_timer> { memory.raw }
@@ -16,7 +16,7 @@ final class TimerWatcher {
     /// - Parameters:
     ///   - after: seconds until the first firing.
     ///   - repeat: seconds between later firings; 0 for a one-shot timer.
-    init(loop: EventLoop, after: Double, repeat: Double = 0, onFire: @escaping () -> Void) {
+    package init(loop: EventLoop, after: Double, repeat: Double = 0, onFire: @escaping () -> Void) {
         self.loop = loop
         self.onFire = onFire
         self.after = after
@@ -27,12 +27,12 @@ final class TimerWatcher {
 
     deinit { memory.free(kind: "TimerWatcher") }
 
-    var isActive: Bool { memory.isActive }
+    package var isActive: Bool { memory.isActive }
 
     /// Starts the timer to fire `after` seconds from now (the last `set`, or the initialiser's), then every
     /// `repeat`. Re-sets the delay each time: libev leaves a one-shot timer that has fired (or was stopped)
     /// with the time that was *left*, so a bare `ev_timer_start` would fire it at once. No-op when active.
-    func start() {
+    package func start() {
         loop.preconditionInLoop()
         guard !isActive else { return }
         CLibEv_ev_timer_set(raw, after, repeatInterval)
@@ -40,7 +40,7 @@ final class TimerWatcher {
     }
 
     /// Stops the timer and clears a pending firing. Idempotent.
-    func stop() {
+    package func stop() {
         loop.preconditionInLoop()
         ev_timer_stop(loop.raw, raw)
     }
@@ -52,7 +52,7 @@ final class TimerWatcher {
     }
 
     /// Sets a new delay and interval; takes effect at the next `start()` or `restart()`.
-    func set(after: Double, repeat: Double = 0) {
+    package func set(after: Double, repeat: Double = 0) {
         loop.preconditionInLoop()
         precondition(!isActive, "TimerWatcher.set on an active timer: stop() it first")
         self.after = after

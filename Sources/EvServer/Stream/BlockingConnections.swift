@@ -13,30 +13,26 @@ final class BlockingConnections: Sendable {
 
     private struct State {
         var members: [ConnectionID: Member] = [:]
-        var nextNumber: UInt64 = 1
+        var nextID: ConnectionID
         /// Set by `shutdownAll(.readAndWrite)`: connections registered later are shut down at once.
         var closing = false
         /// Set by `shutdownAll(.read)`: a graceful shutdown's deadline ended the input of those still open.
         var draining = false
     }
 
-    /// Ids of blocking connections: the group member's range, with this bit set (event and async ids never
-    /// have it).
-    static let idBit: UInt64 = 1 << 47
-    private let firstID: UInt64
-    private let state = Monitor(State())
+    private let state: Monitor<State>
 
-    /// `memberIndex`: the server's index in its group (0 alone), which numbers its ids.
-    init(memberIndex: Int) {
-        firstID = UInt64(memberIndex) << ConnectionRouter.memberShift | BlockingConnections.idBit
+    /// `firstID`: the first of the member's blocking ids (`ConnectionIDSpace`).
+    init(firstID: ConnectionID) {
+        state = Monitor(State(nextID: firstID))
     }
 
     /// Registers a handler's request and gives it its id; shuts its socket down at once when the server is
     /// already closing.
     func register(_ request: StreamRequest) {
         let closing = state.withLock { state -> Bool in
-            request.id = firstID + state.nextNumber
-            state.nextNumber += 1
+            request.id = state.nextID
+            state.nextID = ConnectionIDSpace.next(after: state.nextID)
             state.members[request.id] = Member(request: SharedRequest(request))
             return state.closing
         }

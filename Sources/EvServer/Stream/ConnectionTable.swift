@@ -37,7 +37,7 @@ final class ConnectionTable: ConnectionOwner {
         tally: ConnectionTally = ConnectionTally()
     ) -> StreamConnection {
         let id = nextID
-        nextID += 1
+        nextID = ConnectionIDSpace.next(after: id)
         let connection = StreamConnection(
             socket: socket, clientAddress: peer, id: id, handler: handler, owner: self, server: server,
             readBuffer: readBuffer, configuration: context.configuration, tally: tally

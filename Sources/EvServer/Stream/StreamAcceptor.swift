@@ -16,6 +16,8 @@ final class StreamAcceptor: ServerTransport {
     private let context: ServerContext
     private let handler: StreamHandler
     private let limits: ConnectionLimits
+    /// The group's router: its backplane node lets go of this loop when it closes.
+    private let router: ConnectionRouter?
     /// Connections taken per wake-up: a bound, so a flood cannot starve the established connections (64),
     /// or 1 when the loops of a group share the socket, so each takes its turn.
     private let acceptsPerWakeUp: Int
@@ -33,9 +35,10 @@ final class StreamAcceptor: ServerTransport {
 
     init(
         context: ServerContext, handler: StreamHandler, limits: ConnectionLimits, firstConnectionID: UInt64,
-        acceptsPerWakeUp: Int
+        acceptsPerWakeUp: Int, router: ConnectionRouter?
     ) {
         self.acceptsPerWakeUp = acceptsPerWakeUp
+        self.router = router
         self.context = context
         self.handler = handler
         self.limits = limits
@@ -271,6 +274,7 @@ final class StreamAcceptor: ServerTransport {
         intake.stop()
         table.closeAll()
         rateTimer.stop()
+        router?.detachNode(loop: context.loop)
     }
 }
 

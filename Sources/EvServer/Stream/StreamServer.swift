@@ -1,3 +1,4 @@
+import Dispatch
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -47,7 +48,26 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
         configuration: ServerConfiguration, handler: StreamHandler, hooks: ServerHooks = ServerHooks(),
         logger: Logger = .evserver
     ) throws(ServerError) {
-        try self.init(configuration: configuration, handler: handler, hooks: hooks, logger: logger, member: nil)
+        try self.init(configuration: configuration, handler: handler, hooks: hooks, logger: logger, backplane: nil)
+    }
+
+    /// Binds and listens, as `init(configuration:handler:hooks:logger:)` does, with `backplane`: where
+    /// `send(_:to:)` and `broadcast` reach the connections of other processes and hosts (a
+    /// `ConnectionBackplane`, e.g. `EvServerRedis`'s); `nil`: this server's own registry.
+    public convenience init(
+        configuration: ServerConfiguration, handler: StreamHandler, hooks: ServerHooks = ServerHooks(),
+        logger: Logger = .evserver, backplane: (any ConnectionBackplane)?
+    ) throws(ServerError) {
+        // A lone server with a backplane is a group of one: it needs a node number and a router.
+        let alone = backplane.map { backplane in
+            GroupMembership(
+                socket: nil, limits: ConnectionLimits(
+                    maximumConnections: configuration.maximumConnections,
+                    maximumPerClient: configuration.maximumConnectionsPerClient
+                ), router: ConnectionRouter(backplane: backplane), index: 0, sharesSocket: false
+            )
+        }
+        try self.init(configuration: configuration, handler: handler, hooks: hooks, logger: logger, member: alone)
     }
 
     /// What a member of a `ServerGroup` shares with the others: the socket's duplicate (or `nil` for the
@@ -70,22 +90,26 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
             maximumConnections: configuration.maximumConnections,
             maximumPerClient: configuration.maximumConnectionsPerClient
         )
-        let firstID = UInt64(member?.index ?? 0) << ConnectionRouter.memberShift + 1
+        let router = member?.router
+        let index = member?.index ?? 0
+        let node = router?.nodeNumber ?? 0
+        let firstID = ConnectionIDSpace.firstID(node: node, member: index, blocking: false)
         engine = try ServerEngine(
             configuration: configuration, kind: .stream, handler: handler.style, shared: member?.socket, hooks: hooks,
             logger: logger
         ) { context in
             StreamAcceptor(
                 context: context, handler: handler, limits: limits, firstConnectionID: firstID,
-                acceptsPerWakeUp: member?.sharesSocket == true ? 1 : 64
+                acceptsPerWakeUp: member?.sharesSocket == true ? 1 : 64, router: router
             )
         }
         self.limits = limits
-        blocking = BlockingConnections(memberIndex: member?.index ?? 0)
-        router = member?.router
+        blocking = BlockingConnections(firstID: ConnectionIDSpace.firstID(node: node, member: index, blocking: true))
+        self.router = router
         engine.attach(self)
         let transport = engine.transport
         router?.add(self)
+        if index == 0 { router?.attachNode(loop: engine.loop) }
         limits.join(self) { [loop = engine.loop] in
             loop.execute { transport.value.connectionSlotFreed() }
         }
@@ -134,7 +158,8 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
     // MARK: Handlers that talk to each other
 
     /// Sends `bytes` to connection `id`, from any thread or task, after what was sent to it before; ignored
-    /// when the connection has closed. In a `ServerGroup`, `id` may be any member's.
+    /// when the connection has closed. In a `ServerGroup`, `id` may be any member's; with a
+    /// `ConnectionBackplane`, any node's (another node's is published, and lost if the backplane is away).
     ///
     /// Event and async connections: queued and delivered on their loop, never blocking; a connection that lets
     /// more than 16 write high water marks pile up is closed as too slow. Blocking-mode connections
@@ -142,21 +167,40 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
     /// socketserver programs do with `sendall` — it waits at most the write (or idle) timeout for a slow client,
     /// then drops the message.
     public func send(_ bytes: [UInt8], to id: ConnectionID) {
-        let target = router?.owner(of: id) ?? self
-        if id & BlockingConnections.idBit != 0 {
-            target.blocking.send(bytes, to: id)
-        } else {
-            target.onLoop { $0.table.send(bytes, to: id) }
+        if let router, router.isRemote(id) {
+            let message = BackplaneMessage(target: .connection(id), origin: router.nodeNumber, bytes: bytes)
+            router.backplane?.publish(message)
+            return
         }
+        (router?.owner(of: id) ?? self).sendLocally(bytes, to: id, blockingWrites: nil)
     }
 
     /// Sends `bytes` to every open connection, or those that joined `topic`, except `except`; from any
-    /// thread or task, in order; as `send(_:to:)` does for each. In a `ServerGroup`, every member's connections.
+    /// thread or task, in order; as `send(_:to:)` does for each. In a `ServerGroup`, every member's
+    /// connections; with a `ConnectionBackplane`, every node's too (this group's first, directly).
     public func broadcast(_ bytes: [UInt8], topic: String? = nil, except: ConnectionID? = nil) {
         for server in router?.servers ?? [self] {
-            server.onLoop { $0.table.broadcast(bytes, topic: topic, except: except) }
-            server.blocking.broadcast(bytes, topic: topic, except: except)
+            server.broadcastLocally(bytes, topic: topic, except: except, blockingWrites: nil)
         }
+        guard let router, let backplane = router.backplane else { return }
+        backplane.publish(BackplaneMessage(
+            target: .broadcast(topic: topic, except: except), origin: router.nodeNumber, bytes: bytes
+        ))
+    }
+
+    /// `send` to a connection of this server. Blocking connections are written by the calling thread, or on
+    /// `blockingWrites` when given (a backplane's delivery must not wait for a slow client).
+    func sendLocally(_ bytes: [UInt8], to id: ConnectionID, blockingWrites: DispatchQueue?) {
+        guard ConnectionIDSpace.isBlocking(id) else { return onLoop { $0.table.send(bytes, to: id) } }
+        guard let blockingWrites else { return blocking.send(bytes, to: id) }
+        blockingWrites.async { [blocking] in blocking.send(bytes, to: id) }
+    }
+
+    /// `broadcast` to this server's connections; blocking ones as `sendLocally` writes them.
+    func broadcastLocally(_ bytes: [UInt8], topic: String?, except: ConnectionID?, blockingWrites: DispatchQueue?) {
+        onLoop { $0.table.broadcast(bytes, topic: topic, except: except) }
+        guard let blockingWrites else { return blocking.broadcast(bytes, topic: topic, except: except) }
+        blockingWrites.async { [blocking] in blocking.broadcast(bytes, topic: topic, except: except) }
     }
 
     /// Runs `work` with the acceptor on the loop thread.

@@ -10,11 +10,11 @@ import Glibc
 ///
 /// `@unchecked Sendable`: `state` is read and written only between `pthread_mutex_lock` and
 /// `pthread_mutex_unlock` on `mutex`.
-final class Lock<State>: @unchecked Sendable {
+package final class Lock<State>: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private var state: State
 
-    init(_ initial: State) {
+    package init(_ initial: State) {
         state = initial
         precondition(pthread_mutex_init(mutex, nil) == 0, "pthread_mutex_init failed")
     }
@@ -26,7 +26,7 @@ final class Lock<State>: @unchecked Sendable {
 
     /// Runs `body` with the state locked.
     @discardableResult
-    func withLock<R>(_ body: (inout State) throws -> R) rethrows -> R {
+    package func withLock<R>(_ body: (inout State) throws -> R) rethrows -> R {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body(&state)

@@ -12,6 +12,8 @@ public enum BuiltinService: String, CaseIterable, Sendable {
     case discard
     /// RFC 864: an endless stream of rotating printable-character lines.
     case chargen
+    /// Rooms of clients that message each other (`ChatRoom`): across processes and hosts with a registry.
+    case chat
 
     /// The stream handler for `mode`: the service's one definition (`StreamService`) as an event handler
     /// (`.event`), an async handler (`.async`) or a blocking handler (the others). Each case names its type,
@@ -23,6 +25,7 @@ public enum BuiltinService: String, CaseIterable, Sendable {
         case .daytime: return Self.handler(running: DaytimeService.self, in: mode)
         case .discard: return Self.handler(running: DiscardService.self, in: mode)
         case .chargen: return Self.handler(running: ChargenService.self, in: mode)
+        case .chat: return Self.chatHandler(in: mode)
         }
     }
 
@@ -36,6 +39,14 @@ public enum BuiltinService: String, CaseIterable, Sendable {
         }
     }
 
+    private static func chatHandler(in mode: ExecutionMode) -> StreamHandler {
+        switch mode {
+        case .event: return .event { ChatEventHandler() }
+        case .async: return .async { ChatAsyncHandler() }
+        case .sync, .thread, .pool: return .blocking { ChatRequestHandler() }
+        }
+    }
+
     /// The datagram handler for `mode` (the RFC's UDP flavour of the service).
     public func datagramHandler(for mode: ExecutionMode) -> DatagramHandler {
         let reply: DatagramReply
@@ -45,6 +56,7 @@ public enum BuiltinService: String, CaseIterable, Sendable {
         case .daytime: reply = DatagramReplies.daytime
         case .discard: reply = DatagramReplies.discard
         case .chargen: reply = DatagramReplies.chargen
+        case .chat: preconditionFailure("chat over datagrams is refused when the command line is read")
         }
         switch mode {
         case .async: return .async { ReplyingDatagramAsyncHandler(reply) }

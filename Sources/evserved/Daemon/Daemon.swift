@@ -122,11 +122,15 @@ struct Daemon {
     /// starts them; on a failure closes what was made (a Unix listener removes its socket file) and exits
     /// with one line.
     private func start() throws -> [ServingListener] {
+        let backplane = command.registry.makeBackplane(logger: Logger(label: "evserved"))
         var listeners: [ServingListener] = []
         do {
             for listener in self.listeners {
                 listeners.append(
-                    try ServingListener(listener.spec, command: command, boundSocket: listener.socket, worker: worker)
+                    try ServingListener(
+                        listener.spec, command: command, boundSocket: listener.socket, worker: worker,
+                        backplane: backplane
+                    )
                 )
             }
             try command.privileges.dropAfterBinding(socketFiles: self.listeners.compactMap(\.ownSocketFile))

@@ -17,8 +17,12 @@ struct ServingListener {
     }
 
     /// Makes the servers of `spec` as the flags say; `boundSocket` serves a socket handed down by a
-    /// supervisor instead of binding. `worker` is the worker's number, for the log lines.
-    init(_ spec: ListenerSpec, command: Evserved, boundSocket: CInt?, worker: String?) throws(ServerError) {
+    /// supervisor instead of binding. `worker` is the worker's number, for the log lines. `backplane`:
+    /// `--registry`'s, shared by every stream listener.
+    init(
+        _ spec: ListenerSpec, command: Evserved, boundSocket: CInt?, worker: String?,
+        backplane: (any ConnectionBackplane)?
+    ) throws(ServerError) {
         let (service, mode) = command.listeners.serving(spec)
         var configuration = command.configuration(for: spec)
         configuration.boundSocket = boundSocket
@@ -41,7 +45,8 @@ struct ServingListener {
         case .stream:
             servers = try ServerGroup.streamServers(
                 loops: loops, configuration: configuration,
-                handler: exec?.handler(for: mode) ?? service.handler(for: mode), hooks: hooks, logger: logger
+                handler: exec?.handler(for: mode) ?? service.handler(for: mode), hooks: hooks, logger: logger,
+                backplane: backplane
             )
         case .datagram:
             servers = try ServerGroup.datagramServers(

@@ -98,12 +98,11 @@ struct ExecOptions: ParsableArguments {
     }
 }
 
-extension Evserved {
-    /// Problems between the exec options and the listeners: a program that cannot run, a program no listener
+extension ExecOptions {
+    /// Problems between the program and the listeners: a program that cannot run, a program no listener
     /// would run, or an exec listener in async mode (a child process needs no task). Exit status 1.
-    func validate() throws {
-        try observability.validate(workers: listeners.workers)  // --metrics-listen with --workers
-        guard let program = try exec.resolvedProgram() else { return }
+    func validate(against listeners: ListenerOptions) throws {
+        guard let program = try resolvedProgram() else { return }
         let specs = listeners.listen.compactMap(\.spec).filter { $0.transport == .stream && $0.service == nil }
         // An inherited socket (systemd://, fd://) is known only once adopted: it may be a stream listener.
         guard !specs.isEmpty || listeners.listen.contains(where: { $0.spec == nil }) else {

@@ -1,0 +1,260 @@
+"""The chat service across evserved instances through a real Redis (--registry): rooms, exactly-once
+delivery to every other member wherever it is connected, and Redis going away and coming back."""
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import TIMEOUT, Daemon, connect_url, run_evserved, wait_for
+
+REDIS = shutil.which("redis-server")
+pytestmark = pytest.mark.skipif(REDIS is None, reason="redis-server is not installed (make deps installs it)")
+MESSAGE = re.compile(r"\[(\d+)\] (.*)\n")
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Redis:
+    """A throwaway redis-server on a loopback port: no persistence, bounded memory."""
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.start()
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--maxmemory", "64mb"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert wait_for(self.answers), "redis-server did not answer PING"
+
+    def answers(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/test"
+
+
+@pytest.fixture
+def redis():
+    server = Redis()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def chat_daemons():
+    started = []
+
+    def start(redis_url, *flags):
+        daemon = Daemon(
+            "--listen", "tcp://127.0.0.1:0?service=chat", "--registry", redis_url, "--drain-timeout", "1", *flags
+        )
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.stop()
+
+
+def log_count(daemon, text):
+    return daemon.stderr_text().count(text)
+
+
+class Client:
+    """A chat client: sendall, and lines read as they come."""
+
+    def __init__(self, daemon):
+        self.sock = connect_url(daemon.urls[0])
+        self.pending = b""
+
+    def send(self, line):
+        self.sock.sendall(line.encode() + b"\n")
+
+    def line(self, timeout=TIMEOUT):
+        self.sock.settimeout(timeout)
+        while b"\n" not in self.pending:
+            data = self.sock.recv(65536)
+            if not data:
+                raise AssertionError("the server closed the connection")
+            self.pending += data
+        line, _, self.pending = self.pending.partition(b"\n")
+        return line.decode() + "\n"
+
+    def join(self, room):
+        self.send(f"/join {room}")
+        assert self.line() == f"* joined {room}\n"
+
+    def texts(self, count):
+        """The texts of the next `count` chat lines."""
+        texts = []
+        for _ in range(count):
+            match = MESSAGE.fullmatch(self.line())
+            assert match, "not a chat line"
+            texts.append(match.group(2))
+        return texts
+
+    def hears_nothing(self, within=0.3):
+        if self.pending:
+            return False
+        self.sock.settimeout(within)
+        try:
+            self.sock.recv(1)
+        except socket.timeout:
+            return True
+        return False
+
+    def close(self):
+        self.sock.close()
+
+
+def wait_connected(daemon, processes=1, times=1):
+    assert wait_for(lambda: log_count(daemon, "registry connected") >= processes * times), daemon.stderr_text()
+
+
+def test_every_line_reaches_every_other_member_once_across_instances(redis, chat_daemons):
+    first = chat_daemons(redis.url, "--workers", "2")
+    second = chat_daemons(redis.url)
+    wait_connected(first, processes=2)
+    wait_connected(second)
+    clients = [Client(first) for _ in range(4)] + [Client(second) for _ in range(3)]
+    for client in clients:
+        client.join("room1")
+    for round_ in range(10):
+        for index, client in enumerate(clients):
+            client.send(f"c{index}-m{round_}")
+    for index, client in enumerate(clients):
+        heard = client.texts(10 * (len(clients) - 1))
+        assert not any(text.startswith(f"c{index}-") for text in heard), "the sender heard itself"
+        for other in range(len(clients)):
+            if other != index:  # each sender's lines exactly once, in order
+                assert [t for t in heard if t.startswith(f"c{other}-")] == [f"c{other}-m{r}" for r in range(10)]
+    assert all(client.hears_nothing() for client in clients)
+
+
+@pytest.mark.parametrize("mode", ["async", "thread", "pool"])
+def test_chat_in_other_modes_talks_across_instances(redis, chat_daemons, mode):
+    event = chat_daemons(redis.url)
+    other = chat_daemons(redis.url, "--mode", mode)
+    wait_connected(event)
+    wait_connected(other)
+    clients = [Client(event), Client(event), Client(other), Client(other)]
+    for client in clients:
+        client.join("modes")
+    for index, client in enumerate(clients):
+        client.send(f"from {index}")
+    for index, client in enumerate(clients):
+        assert sorted(client.texts(3)) == [f"from {o}" for o in range(4) if o != index]
+    assert all(client.hears_nothing() for client in clients)
+
+
+def test_rooms_isolate_across_instances(redis, chat_daemons):
+    first = chat_daemons(redis.url)
+    second = chat_daemons(redis.url)
+    wait_connected(first)
+    wait_connected(second)
+    red_a, red_b = Client(first), Client(second)
+    blue_a, blue_b = Client(first), Client(second)
+    lobby_b = Client(second)
+    red_a.join("red")
+    red_b.join("red")
+    blue_a.join("blue")
+    blue_b.join("blue")
+    red_a.send("for red")
+    blue_b.send("for blue")
+    lobby_b.send("for the lobby")
+    assert red_b.texts(1) == ["for red"] and blue_a.texts(1) == ["for blue"]
+    assert all(c.hears_nothing() for c in (red_a, red_b, blue_a, blue_b, lobby_b))
+
+
+def test_a_line_longer_than_max_line_is_refused(redis, chat_daemons):
+    daemon = chat_daemons(redis.url, "--max-line", "16")
+    client = Client(daemon)
+    client.send("x" * 17)
+    assert client.line() == "ERROR line longer than 16 bytes\r\n"
+    assert client.sock.recv(1) == b""
+
+
+def test_redis_outage_local_delivery_goes_on_and_cross_delivery_resumes(redis, chat_daemons):
+    first = chat_daemons(redis.url)
+    second = chat_daemons(redis.url)
+    wait_connected(first)
+    wait_connected(second)
+    a1, a2, b1 = Client(first), Client(first), Client(second)
+    for client in (a1, a2, b1):
+        client.join("r")
+    a1.send("before")
+    assert a2.texts(1) == ["before"] and b1.texts(1) == ["before"]
+
+    redis.stop()
+    assert wait_for(lambda: log_count(first, "registry unreachable") == 1), first.stderr_text()
+    for index in range(20):  # local delivery never stops
+        a1.send(f"during-{index}")
+        assert a2.texts(1) == [f"during-{index}"]
+    assert b1.hears_nothing()
+
+    restarted = time.monotonic()
+    redis.start()
+    wait_connected(first, times=2)
+    wait_connected(second, times=2)
+    assert time.monotonic() - restarted < 5, "cross-instance delivery took more than 5 s to resume"
+    a1.send("after")
+    assert a2.texts(1) == ["after"] and b1.texts(1) == ["after"]
+    b1.send("back")
+    assert a1.texts(1) == ["back"] and a2.texts(1) == ["back"]
+    log = first.stderr_text()
+    assert log.count("registry unreachable") == 1, "one warning per outage, however many retries"
+    lost = [int(n) for n in re.findall(r"lost-during-outage=(\d+)", log)]
+    assert lost == [0, 20], log
+
+
+def test_redis_unreachable_at_start_serves_and_connects_later(chat_daemons):
+    port = free_port()
+    daemon = chat_daemons(f"redis://127.0.0.1:{port}/test")
+    assert wait_for(lambda: log_count(daemon, "registry unreachable") == 1), daemon.stderr_text()
+    one, two = Client(daemon), Client(daemon)
+    one.send("local works")
+    assert two.texts(1) == ["local works"]
+    late = Redis(port)
+    try:
+        wait_connected(daemon)
+    finally:
+        late.stop()
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--listen", "tcp://127.0.0.1:0?service=chat", "--workers", "2"], "would split the chat rooms"),
+    (["--listen", "udp://127.0.0.1:0?service=chat"], "the chat service needs a stream listener"),
+])
+def test_chat_refuses_what_would_split_or_cannot_serve_it(args, expected):
+    status, stderr = run_evserved(*args)
+    assert status == 1 and len(stderr.splitlines()) == 1 and expected in stderr, stderr
+
+
+def test_workers_without_registry_are_fine_for_other_services_and_one_worker(daemon_factory):
+    daemon_factory("--listen", "tcp://127.0.0.1:0?service=echo", "--workers", "2")
+    daemon_factory("--listen", "tcp://127.0.0.1:0?service=chat", "--workers", "1")

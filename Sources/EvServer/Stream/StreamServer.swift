@@ -33,6 +33,7 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
     /// Finds the member of a group that holds a connection id (`send`, `broadcast`).
     private let router: ConnectionRouter?
     private let accepted = Atomic<Int>(0)
+    private let proxyStatistics: Lock<ProxyProtocolStatistics>
 
     /// Binds and listens.
     ///
@@ -71,16 +72,18 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
             maximumPerClient: configuration.maximumConnectionsPerClient
         )
         let firstID = UInt64(member?.index ?? 0) << ConnectionRouter.memberShift + 1
+        let proxyStatistics = Lock(ProxyProtocolStatistics())
         engine = try ServerEngine(
             configuration: configuration, kind: .stream, handler: handler.style, shared: member?.socket, hooks: hooks,
             logger: logger
         ) { context in
             StreamAcceptor(
                 context: context, handler: handler, limits: limits, firstConnectionID: firstID,
-                acceptsPerWakeUp: member?.sharesSocket == true ? 1 : 64
+                acceptsPerWakeUp: member?.sharesSocket == true ? 1 : 64, proxyStatistics: proxyStatistics
             )
         }
         self.limits = limits
+        self.proxyStatistics = proxyStatistics
         blocking = BlockingConnections(memberIndex: member?.index ?? 0)
         router = member?.router
         engine.attach(self)
@@ -101,6 +104,10 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
     /// this server's loop.
     public var connectionsAccepted: Int { accepted.load(ordering: .relaxed) }
     func countAccepted() { accepted.add(1, ordering: .relaxed) }
+
+    /// With `ServerConfiguration.proxyProtocol`: what became of the connections' headers so far (with a
+    /// group, this server's share).
+    public var proxyProtocolStatistics: ProxyProtocolStatistics { proxyStatistics.withLock { $0 } }
 
     /// Connections open now, in every mode (with a group: across its members, which share the count).
     public var connectionsOpen: Int { limits.openCount }

@@ -37,6 +37,7 @@ struct Evserved: ParsableCommand {
     @OptionGroup var observability: ObservabilityOptions
     @OptionGroup var exec: ExecOptions
     @OptionGroup var privileges: PrivilegeOptions
+    @OptionGroup var proxy: ProxyOptions
 
     @Option(
         help: ArgumentHelp(
@@ -65,6 +66,7 @@ struct Evserved: ParsableCommand {
         sockets.apply(to: &configuration)
         limits.apply(to: &configuration)
         timeouts.apply(to: &configuration, transport: spec.transport)
+        proxy.apply(to: &configuration, spec: spec)
         return configuration
     }
 

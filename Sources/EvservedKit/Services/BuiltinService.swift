@@ -12,6 +12,9 @@ public enum BuiltinService: String, CaseIterable, Sendable {
     case discard
     /// RFC 864: an endless stream of rotating printable-character lines.
     case chargen
+    /// One line with the client's address as the server sees it (after a PROXY protocol header, the
+    /// address it gave), then close.
+    case whoami
 
     /// The stream handler for `mode`: the service's one definition (`StreamService`) as an event handler
     /// (`.event`), an async handler (`.async`) or a blocking handler (the others). Each case names its type,
@@ -23,6 +26,7 @@ public enum BuiltinService: String, CaseIterable, Sendable {
         case .daytime: return Self.handler(running: DaytimeService.self, in: mode)
         case .discard: return Self.handler(running: DiscardService.self, in: mode)
         case .chargen: return Self.handler(running: ChargenService.self, in: mode)
+        case .whoami: return WhoamiService.handler(for: mode)
         }
     }
 
@@ -40,6 +44,7 @@ public enum BuiltinService: String, CaseIterable, Sendable {
     public func datagramHandler(for mode: ExecutionMode) -> DatagramHandler {
         let reply: DatagramReply
         switch self {
+        case .whoami: return WhoamiService.datagramHandler(for: mode)
         case .echo: reply = DatagramReplies.echo
         case .upper: reply = DatagramReplies.upper
         case .daytime: reply = DatagramReplies.daytime

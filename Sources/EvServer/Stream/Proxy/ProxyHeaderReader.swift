@@ -61,8 +61,8 @@ final class ProxyHeaderReader {
     /// when `peer` may not send one.
     func begin(_ socket: Socket, peer: SocketAddress) {
         guard policy.trusts(peer) else {
-            socket.close()
             failed(.untrusted, peer: peer, reason: "source not trusted to send PROXY protocol headers")
+            socket.close()
             return
         }
         limits.reserve()
@@ -117,12 +117,12 @@ final class ProxyHeaderReader {
         admit(connection.socket, header.source ?? connection.peer)
     }
 
-    /// Closes a connection whose header failed, and counts it.
+    /// Counts a connection whose header failed, and closes it.
     private func end(_ connection: Pending, failure: Failure, reason: String) {
         forget(connection)
+        failed(failure, peer: connection.peer, reason: reason)
         connection.socket.close()
         limits.releaseReservation()
-        failed(failure, peer: connection.peer, reason: reason)
     }
 
     private func forget(_ connection: Pending) {

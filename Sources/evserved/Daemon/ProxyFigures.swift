@@ -2,29 +2,30 @@ import EvServer
 import Logging
 
 /// A listener's PROXY protocol figures for its SIGUSR1 line, summed over its loops: `proxy-proxied`
-/// (headers with a client address), `proxy-local` (LOCAL or UNKNOWN: health checks), `proxy-refused`
-/// (untrusted source, malformed or too long header, late header, closed before it ended).
+/// (headers with a client address), `proxy-local` (LOCAL or UNKNOWN: health checks), `proxy-refused` (all
+/// the others), and the refusals by reason (`proxy-untrusted`, `proxy-invalid`, `proxy-timed-out`,
+/// `proxy-closed-early`).
 struct ProxyFigures {
-    let total: ProxyProtocolStatistics
+    var total = ProxyProtocolStatistics()
 
     init(_ servers: [StreamServer]) {
-        var total = ProxyProtocolStatistics()
         for counts in servers.map(\.proxyProtocolStatistics) {
-            total.proxied += counts.proxied
-            total.local += counts.local
-            total.untrusted += counts.untrusted
-            total.invalid += counts.invalid
-            total.timedOut += counts.timedOut
-            total.closedEarly += counts.closedEarly
+            for outcome in ProxyProtocolStatistics.Outcome.allCases { total[outcome] += counts[outcome] }
         }
-        self.total = total
     }
 
     var metadata: Logger.Metadata {
-        [
-            "proxy-proxied": "\(total.proxied)", "proxy-local": "\(total.local)", "proxy-refused": "\(total.refused)",
-            "proxy-untrusted": "\(total.untrusted)", "proxy-invalid": "\(total.invalid)",
-            "proxy-timed-out": "\(total.timedOut)",
-        ]
+        var figures: Logger.Metadata = ["proxy-refused": "\(total.refused)"]
+        for outcome in ProxyProtocolStatistics.Outcome.allCases {
+            figures["proxy-\(Self.name(outcome))"] = "\(total[outcome])"
+        }
+        return figures
+    }
+
+    /// `timedOut` as `timed-out`.
+    private static func name(_ outcome: ProxyProtocolStatistics.Outcome) -> String {
+        "\(outcome)".reduce(into: "") { name, character in
+            name += character.isUppercase ? "-\(character.lowercased())" : String(character)
+        }
     }
 }

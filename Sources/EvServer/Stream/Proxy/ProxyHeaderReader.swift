@@ -29,8 +29,6 @@ final class ProxyHeaderReader {
         }
     }
 
-    private enum Failure { case untrusted, invalid, timedOut, closedEarly }
-
     private let context: ServerContext
     private let policy: ProxyProtocolPolicy
     private let limits: ConnectionLimits
@@ -111,14 +109,12 @@ final class ProxyHeaderReader {
 
     private func finish(_ connection: Pending, header: ProxyHeader) {
         forget(connection)
-        statistics.withLock { counts in
-            if header.source == nil { counts.local += 1 } else { counts.proxied += 1 }
-        }
+        statistics.withLock { $0[header.source == nil ? .local : .proxied] += 1 }
         admit(connection.socket, header.source ?? connection.peer)
     }
 
     /// Counts a connection whose header failed, and closes it.
-    private func end(_ connection: Pending, failure: Failure, reason: String) {
+    private func end(_ connection: Pending, failure: ProxyProtocolStatistics.Outcome, reason: String) {
         forget(connection)
         failed(failure, peer: connection.peer, reason: reason)
         connection.socket.close()
@@ -131,15 +127,8 @@ final class ProxyHeaderReader {
         pending[connection.socket.descriptor] = nil
     }
 
-    private func failed(_ failure: Failure, peer: SocketAddress, reason: String) {
-        statistics.withLock { counts in
-            switch failure {
-            case .untrusted: counts.untrusted += 1
-            case .invalid: counts.invalid += 1
-            case .timedOut: counts.timedOut += 1
-            case .closedEarly: counts.closedEarly += 1
-            }
-        }
+    private func failed(_ failure: ProxyProtocolStatistics.Outcome, peer: SocketAddress, reason: String) {
+        statistics.withLock { $0[failure] += 1 }
         guard let count = failureLog.occurrence() else { return }
         context.logger.debug(
             "PROXY protocol: connection refused: \(reason)",

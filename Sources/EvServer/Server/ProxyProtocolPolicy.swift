@@ -37,26 +37,3 @@ public struct ProxyProtocolPolicy: Sendable, Hashable {
         peer.isUnix || trustedSources.contains { $0.contains(peer) }
     }
 }
-
-/// What a stream server with `ServerConfiguration.proxyProtocol` did with the headers of its connections,
-/// since it was made (in a `ServerGroup`: this member's share).
-public struct ProxyProtocolStatistics: Sendable, Hashable {
-    /// Headers with the client's address: served as that client.
-    public var proxied = 0
-    /// Headers without addresses (version 2 `LOCAL`, `PROXY UNKNOWN`): served with the connection's own.
-    public var local = 0
-    /// Connections closed at once: their source is not in `trustedSources`.
-    public var untrusted = 0
-    /// Connections closed for a malformed or too long header.
-    public var invalid = 0
-    /// Connections closed because the header was not complete within `headerTimeout`.
-    public var timedOut = 0
-    /// Connections that closed (or failed) before their header was complete.
-    public var closedEarly = 0
-
-    /// All counts zero.
-    public init() {}
-
-    /// Connections refused for their header or its source: `untrusted + invalid + timedOut + closedEarly`.
-    public var refused: Int { untrusted + invalid + timedOut + closedEarly }
-}

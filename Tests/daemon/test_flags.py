@@ -13,7 +13,8 @@ from conftest import BINARY, TIMEOUT, connect_url, recv_until, run_evserved, sho
 
 LISTEN = ["--listen", "tcp://127.0.0.1:0"]
 
-DURATION_FLAGS = ["--idle-timeout", "--read-timeout", "--write-timeout", "--max-lifetime", "--drain-timeout"]
+DURATION_FLAGS = ["--idle-timeout", "--read-timeout", "--write-timeout", "--max-lifetime", "--drain-timeout",
+                  "--proxy-header-timeout"]
 RATE_FLAGS = ["--max-connection-rate", "--max-connection-rate-per-client"]
 
 # One bad value (or more) for every flag that takes a value; test_every_flag_has_a_bad_value_case checks
@@ -62,6 +63,9 @@ BAD_VALUES = [
     ("--listen", "systemd://a:b"),
     ("--user", "no-such-user-evs"),
     ("--group", "no-such-group-evs"),
+    ("--proxy-from", "10.0.0.0/33"),
+    ("--listen", "udp://127.0.0.1:0?proxy=1"),
+    ("--listen", "tcp://127.0.0.1:0?proxy=2"),
 ]
 # Every duration: non-finite, negative, zero (except the drain timeout, where 0 means "close at once"),
 # absurd (over a year), not a number.

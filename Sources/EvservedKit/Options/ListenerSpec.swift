@@ -50,7 +50,9 @@ public struct ListenerSpec: Equatable, Sendable {
         (service, mode, proxy) = try ListenerSpec.parseQuery(query, of: text)
         (transport, address) = try ListenerSpec.parseAddress(base, of: text)
         if proxy == true, transport == .datagram {
-            throw ListenerSpecError(text, "proxy=1 is for stream listeners (tcp://, unix://): datagrams carry no header")
+            throw ListenerSpecError(
+                text, "proxy=1 is for stream listeners (tcp://, unix://): datagrams carry no header"
+            )
         }
     }
 

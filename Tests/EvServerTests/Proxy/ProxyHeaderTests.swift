@@ -83,7 +83,8 @@ struct ProxyHeaderTests {
 
     @Test("v2 PROXY over IPv4 and IPv6, with TLVs skipped, and the client's bytes after it")
     func v2Addresses() throws {
-        let v4 = v2(family: 0x11, [203, 0, 113, 7, 192, 0, 2, 1, 0xC8, 0x22, 0x01, 0xBB] + [0x01, 0x00, 0x02, 0x68, 0x32])
+        let tlv: [UInt8] = [0x01, 0x00, 0x02, 0x68, 0x32]  // ALPN "h2"
+        let v4 = v2(family: 0x11, [203, 0, 113, 7, 192, 0, 2, 1, 0xC8, 0x22, 0x01, 0xBB] + tlv)
         let (header4, consumed4) = try #require(done(ProxyHeader.parse(v4 + Array("hello".utf8))))
         #expect(consumed4 == v4.count)
         #expect(header4 == ProxyHeader(version: .v2, source: address("203.0.113.7:51234"),

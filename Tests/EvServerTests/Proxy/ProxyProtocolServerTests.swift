@@ -8,7 +8,9 @@ struct ProxyProtocolServerTests {
     private static let destination = try! SocketAddress(parsing: "192.0.2.1:443")
 
     private func proxyServer(mode: ExecutionMode, hooks: ServerHooks = ServerHooks()) throws -> StreamServer {
-        try makeServer(mode: mode, hooks: hooks, start: true) { $0.proxyProtocol = ProxyProtocolPolicy(headerTimeout: 1) }
+        try makeServer(mode: mode, hooks: hooks, start: true) {
+            $0.proxyProtocol = ProxyProtocolPolicy(headerTimeout: 1)
+        }
     }
 
     @Test("every mode sees the header's client, and the bytes after the header reach the handler", arguments: allModes)

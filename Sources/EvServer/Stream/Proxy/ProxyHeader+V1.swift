@@ -47,9 +47,9 @@ extension ProxyHeader {
     }
 
     /// A numeric address of `family` and a decimal port (0 to 65535, no sign or leading zero).
-    private static func v1Address(_ host: Slice<UnsafeRawBufferPointer>, family: CInt, port: Slice<UnsafeRawBufferPointer>)
-        -> SocketAddress?
-    {
+    private static func v1Address(
+        _ host: Slice<UnsafeRawBufferPointer>, family: CInt, port: Slice<UnsafeRawBufferPointer>
+    ) -> SocketAddress? {
         guard !port.isEmpty, port.count <= 5, port.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
             port.first != 0x30 || port.count == 1
         else { return nil }

@@ -344,3 +344,41 @@ def test_haproxy_health_checks_pass_and_log_no_errors(daemon_factory, haproxy):
     assert figures(daemon, "proxy-refused") == 0
     problems = [line for line in daemon.stderr_text().splitlines() if re.search(r" (warning|error|critical) ", line)]
     assert problems == [], problems
+
+
+# MARK: Where the other features read the client's address
+
+
+def test_exec_programs_get_the_real_client_in_tcpserver_variables(daemon_factory):
+    daemon = daemon_factory("--listen", "tcp://127.0.0.1:0", "--exec", "/usr/bin/env", "--proxy-protocol")
+    for header, proto, ip, port in [
+        (v1("203.0.113.7", "192.0.2.1", 51234, 443), "TCP", "203.0.113.7", "51234"),
+        (v2("2001:db8::1", "::1", 7, 9), "TCP6", "2001:db8::1", "7"),
+    ]:
+        data, _ = ask(daemon.urls[0], header)
+        variables = dict(line.split("=", 1) for line in data.decode().splitlines() if "=" in line)
+        assert (variables["PROTO"], variables[proto + "REMOTEIP"], variables[proto + "REMOTEPORT"]) == (proto, ip, port)
+
+
+def test_connection_lines_and_metrics_count_the_real_client(daemon_factory):
+    daemon = daemon_factory(
+        "--listen", "tcp://127.0.0.1:0?service=echo", "--proxy-protocol", "--deny", "198.51.100.0/24",
+        "--log-connections", "--metrics-listen", "tcp://127.0.0.1:0",
+    )
+    url = daemon.urls[0]
+    with client(url) as sock:
+        sock.sendall(v2("203.0.113.7", "192.0.2.1", 51234, 443) + b"hi\n")
+        assert sock.recv(10) == b"hi\n"
+    assert ask(url, v1("198.51.100.1", "192.0.2.1", 1, 2))[0] == b""  # denied by the header's address
+    assert ask(url, b"junk\r\n")[0] == b""  # refused for its header
+    assert wait_for(lambda: daemon.stderr_text().count("connection closed") == 3), daemon.stderr_text()
+    lines = [line for line in daemon.stderr_text().splitlines() if "connection closed" in line]
+    served = next(line for line in lines if "peer=203.0.113.7:51234" in line)
+    assert "bytes-in=3 bytes-out=3" in served, "the header is not the client's input"
+    assert any("peer=198.51.100.1:1 " in line and "reason=denied" in line for line in lines)
+    host, port = re.fullmatch(r"http://(.+):(\d+)/metrics", daemon.metrics_url).groups()
+    with socket.create_connection((host, int(port)), timeout=TIMEOUT) as sock:
+        sock.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+        body = recv_until_closed(sock)[0].decode()
+    refused = dict(re.findall(r'evserved_connections_refused_total\{[^}]*reason="([^"]+)"[^}]*\} (\d+)', body))
+    assert (refused.get("denied"), refused.get("proxy")) == ("1", "1"), body

@@ -129,6 +129,7 @@ final class ProxyHeaderReader {
 
     private func failed(_ failure: ProxyProtocolStatistics.Outcome, peer: SocketAddress, reason: String) {
         statistics.withLock { $0[failure] += 1 }
+        context.connectionRefused(peer, .proxy)
         guard let count = failureLog.occurrence() else { return }
         context.logger.debug(
             "PROXY protocol: connection refused: \(reason)",

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import MODES, TIMEOUT, recv_until_closed, run_evserved, tcp_address, wait_for
+from conftest import MODES, TIMEOUT, recv_until_closed, run_evserved, short_unix_path, tcp_address, wait_for
 
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 
@@ -200,6 +200,17 @@ def test_deny_applies_to_the_address_in_the_header(daemon_factory):
 def test_bad_proxy_flags_are_one_line_and_status_1(args, message):
     status, stderr = run_evserved(*args)
     assert status == 1 and message in stderr and len(stderr.strip().splitlines()) == 1, stderr
+
+
+def test_a_unix_listener_with_proxy_1_trusts_its_clients(daemon_factory):
+    # A balancer on this host may relay through a Unix socket; its file's permissions guard who connects.
+    path = short_unix_path("proxy")
+    daemon = daemon_factory("--listen", f"unix://{path}?service=whoami&proxy=1")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(TIMEOUT)
+        sock.connect(path)
+        sock.sendall(v2("203.0.113.7", "192.0.2.1", 51234, 443))
+        assert recv_until_closed(sock)[0] == b"203.0.113.7:51234\r\n"
 
 
 def test_proxy_0_turns_it_off_for_one_listener(daemon_factory):

@@ -15,7 +15,7 @@ RUN_ARGS ?= --listen tcp://127.0.0.1:7000?service=echo --listen tcp://127.0.0.1:
 .PHONY: bench bench-reload bench-quick bench-chat cluster callgrind run test deps build build-release test-swift test-daemon docs sanitize sanitize-thread sanitize-address \
         fuzz fuzz-build fuzz-replay check-fuzz clean
 
-## Installs Debian's libev-dev (the C library), pytest (the daemon tests' runner), ss and prlimit when missing.
+## Installs Debian's libev-dev (the C library), pytest (the daemon tests' runner), ss, prlimit and haproxy when missing.
 deps:
 	@if [ ! -f /usr/include/ev.h ]; then \
 	    echo "installing libev-dev"; \
@@ -39,6 +39,11 @@ deps:
 	        libhiredis-dev redis-server; \
 	fi
 	@python3 -c "import pytest" 2>/dev/null || python3 -m pip install -q pytest
+	@if ! command -v haproxy >/dev/null; then \
+	    echo "installing haproxy (the PROXY protocol tests put evserved behind it)"; \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq haproxy; \
+	fi
 
 build: deps
 	swift build $(SWIFT_BUILD_FLAGS)
@@ -110,9 +115,9 @@ sanitize-address: deps
 	    Tests/daemon/test_services.py Tests/daemon/test_datagrams.py -k "event or sync"
 
 ## Fuzzing (libFuzzer through `--sanitize=fuzzer`, with AddressSanitizer). Targets: address, listener,
-## cidr, lines. Seeds and every crash found so far live in Tests/fuzz-corpus/TARGET and are replayed by
+## cidr, lines, proxy. Seeds and every crash found so far live in Tests/fuzz-corpus/TARGET and are replayed by
 ## `make test`; a new crash file is written to .build-fuzz/crashes/ and should be added there once fixed.
-FUZZ_TARGETS := address listener cidr lines
+FUZZ_TARGETS := address listener cidr lines proxy
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS := --product evserver-fuzz --sanitize=fuzzer --sanitize=address -Xswiftc -DFUZZING \
               -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table --scratch-path .build-fuzz

@@ -38,6 +38,7 @@ struct Evserved: ParsableCommand {
     @OptionGroup var exec: ExecOptions
     @OptionGroup var privileges: PrivilegeOptions
     @OptionGroup var registry: RegistryOptions
+    @OptionGroup var proxy: ProxyOptions
 
     @Option(
         help: ArgumentHelp(
@@ -66,6 +67,7 @@ struct Evserved: ParsableCommand {
         sockets.apply(to: &configuration)
         limits.apply(to: &configuration)
         timeouts.apply(to: &configuration, transport: spec.transport)
+        proxy.apply(to: &configuration, spec: spec)
         return configuration
     }
 

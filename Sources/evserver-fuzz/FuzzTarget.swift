@@ -13,6 +13,8 @@ enum FuzzTarget: String, CaseIterable {
     case cidr
     /// `InputBuffer`: line framing of client bytes arriving in arbitrary chunks.
     case lines
+    /// `ProxyHeader.parse`: PROXY protocol v1/v2 headers from load balancers (or anyone who connects).
+    case proxy
 
     func run(_ data: UnsafeRawBufferPointer) {
         switch self {
@@ -20,6 +22,7 @@ enum FuzzTarget: String, CaseIterable {
         case .listener: FuzzTarget.listener(String(decoding: data, as: UTF8.self))
         case .cidr: FuzzTarget.cidr(String(decoding: data, as: UTF8.self))
         case .lines: FuzzTarget.lines(Array(data))
+        case .proxy: FuzzTarget.proxy(Array(data))
         }
     }
 
@@ -83,6 +86,22 @@ enum FuzzTarget: String, CaseIterable {
         }
         output += buffer.takeAll()
         check(output == input, "framing lost or reordered bytes")
+    }
+
+    /// A header read takes a prefix of the input and reads the same from that prefix alone (it never looks
+    /// past its end); written back with `encoded()`, it reads as the same header.
+    private static func proxy(_ bytes: [UInt8]) {
+        guard case .done(let header, let consumed) = ProxyHeader.parse(bytes) else { return }
+        check(consumed > 0 && consumed <= bytes.count, "consumed \(consumed) of \(bytes.count) bytes")
+        check(
+            ProxyHeader.parse(Array(bytes[..<consumed])) == .done(header, consumed: consumed),
+            "the header's own bytes read differently from the whole input"
+        )
+        let encoded = header.encoded()
+        check(
+            ProxyHeader.parse(encoded) == .done(header, consumed: encoded.count),
+            "\(header) encoded as \(encoded) reads back differently"
+        )
     }
 
     private static func check(_ condition: Bool, _ message: @autoclosure () -> String) {

@@ -13,7 +13,8 @@ from conftest import BINARY, TIMEOUT, connect_url, recv_until, run_evserved, sho
 
 LISTEN = ["--listen", "tcp://127.0.0.1:0"]
 
-DURATION_FLAGS = ["--idle-timeout", "--read-timeout", "--write-timeout", "--max-lifetime", "--drain-timeout"]
+DURATION_FLAGS = ["--idle-timeout", "--read-timeout", "--write-timeout", "--max-lifetime", "--drain-timeout",
+                  "--proxy-header-timeout"]
 RATE_FLAGS = ["--max-connection-rate", "--max-connection-rate-per-client"]
 
 # One bad value (or more) for every flag that takes a value; test_every_flag_has_a_bad_value_case checks
@@ -65,6 +66,9 @@ BAD_VALUES = [
     ("--registry", "http://127.0.0.1:6379"),
     ("--registry", "redis://127.0.0.1:65536"),
     ("--registry", "redis://127.0.0.1:6379/a*b"),
+    ("--proxy-from", "10.0.0.0/33"),
+    ("--listen", "udp://127.0.0.1:0?proxy=1"),
+    ("--listen", "tcp://127.0.0.1:0?proxy=2"),
 ]
 # Every duration: non-finite, negative, zero (except the drain timeout, where 0 means "close at once"),
 # absurd (over a year), not a number.

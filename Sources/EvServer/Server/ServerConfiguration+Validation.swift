@@ -11,7 +11,8 @@ extension ServerConfiguration {
     /// Timeouts, lifetimes and rates: finite, positive, at most a year.
     private func validateDurations() throws(ServerError) {
         let durations = [("idleTimeout", idleTimeout), ("readTimeout", readTimeout), ("writeTimeout", writeTimeout),
-                         ("maximumLifetime", maximumLifetime), ("gracefulShutdownTimeout", gracefulShutdownTimeout)]
+                         ("maximumLifetime", maximumLifetime), ("gracefulShutdownTimeout", gracefulShutdownTimeout),
+                         ("proxyProtocol.headerTimeout", proxyProtocol?.headerTimeout)]
         for (name, value) in durations {
             if let value, !(value > 0 && value <= ServerConfiguration.longestDuration) {
                 let year = Int(ServerConfiguration.longestDuration)

@@ -76,6 +76,11 @@ public struct ServerConfiguration: Sendable {
     public var allow: [AddressRange] = []
     /// Clients refused, whatever `allow` says.
     public var deny: [AddressRange] = []
+    /// Stream servers: every connection starts with a PROXY protocol header (version 1 or 2) from a load
+    /// balancer in `ProxyProtocolPolicy.trustedSources`; the client's address in it replaces the
+    /// balancer's everywhere (handlers, `allow`/`deny`, per-client limits, hooks). `nil` (the default):
+    /// no header is expected.
+    public var proxyProtocol: ProxyProtocolPolicy? = nil
     /// The longest line `StreamRequest.readLine()` reads by default (memory per connection stays bounded);
     /// a longer one throws `ConnectionError.lineTooLong`. Default 64 KiB.
     public var maximumLineLength: Int = 64 * 1024

@@ -42,6 +42,9 @@ struct ServerContext: Sendable {
     /// Why a connection is closed as soon as it is accepted.
     enum Refusal {
         case denied, verify, perClientLimit, perClientRate
+        /// Its PROXY protocol header: an untrusted source, or a bad, late or cut header (`peer` is the
+        /// balancer's address: the client's is not known).
+        case proxy
     }
 
     /// A connection refused at accept: counted, and `connectionClosed` hears of it (reason `denied` or
@@ -52,9 +55,10 @@ struct ServerContext: Sendable {
         case .verify: metrics.refusedVerify.increment()
         case .perClientLimit: metrics.refusedPerClientLimit.increment()
         case .perClientRate: metrics.refusedPerClientRate.increment()
+        case .proxy: metrics.refusedProxy.increment()
         }
         guard let connectionClosed = hooks.connectionClosed else { return }
-        let reason: ConnectionSummary.Reason = refusal == .denied || refusal == .verify ? .denied : .limit
+        let reason: ConnectionSummary.Reason = [.denied, .verify, .proxy].contains(refusal) ? .denied : .limit
         connectionClosed(ConnectionSummary(
             id: 0, peer: peer, local: localAddress, duration: 0, bytesReceived: 0, bytesSent: 0, reason: reason
         ))

@@ -7,7 +7,8 @@ import CoreMetrics
 ///
 /// The names (prefix `evserver_`): `connections_accepted_total`, `connections_open` (a meter: up at accept,
 /// down at close), `connections_refused_total{reason}` (`denied`, `verify`, `per-client-limit`,
-/// `per-client-rate`, `no-thread`), `intake_pauses_total{reason}` (times accepting or reading paused:
+/// `per-client-rate`, `no-thread`, `proxy`: an untrusted source or a bad, late or cut PROXY protocol header),
+/// `intake_pauses_total{reason}` (times accepting or reading paused:
 /// `limit`, `rate`, `workers-busy`, `resources`, `reply-back-pressure`), `bytes_received_total` and
 /// `bytes_sent_total` (added when a connection closes: a connection's bytes count once it has closed),
 /// `datagrams_received_total`, `datagrams_dropped_total{reason}` (`oversized`, `rejected`, `pool-full`,
@@ -23,6 +24,7 @@ final class ServerMetrics: Sendable {
     let refusedPerClientLimit: Counter
     let refusedPerClientRate: Counter
     let refusedNoThread: Counter
+    let refusedProxy: Counter
     let pausedLimit: Counter
     let pausedRate: Counter
     let pausedWorkersBusy: Counter
@@ -57,6 +59,7 @@ final class ServerMetrics: Sendable {
         refusedPerClientLimit = counter("connections_refused_total", reason: "per-client-limit", only: .stream)
         refusedPerClientRate = counter("connections_refused_total", reason: "per-client-rate", only: .stream)
         refusedNoThread = counter("connections_refused_total", reason: "no-thread", only: .stream)
+        refusedProxy = counter("connections_refused_total", reason: "proxy", only: .stream)
         pausedLimit = counter("intake_pauses_total", reason: "limit", only: .stream)
         pausedRate = counter("intake_pauses_total", reason: "rate", only: .stream)
         pausedWorkersBusy = counter("intake_pauses_total", reason: "workers-busy")

@@ -128,6 +128,9 @@ package final class ServerSocket: @unchecked Sendable {
         configure: ((CInt) throws -> Void)?
     ) throws(ServerError) -> ServerSocket {
         try configuration.validate()
+        if kind == .datagram, configuration.proxyProtocol != nil {
+            throw ServerError(.invalidConfiguration, "proxyProtocol is for stream servers: datagrams carry no header")
+        }
         try handler.check(configuration.mode, transport: kind.rawValue)
         if let shared { return shared }
         return try open(configuration, type: kind == .stream ? SOCK_STREAM : SOCK_DGRAM, configure: configure)

@@ -120,9 +120,10 @@ final class Socket {
         case wouldBlock
     }
 
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> ReadResult {
+    /// Reads what is there, up to `buffer.count` bytes; `flags` as `recv` takes them (`MSG_PEEK`).
+    func read(into buffer: UnsafeMutableRawBufferPointer, flags: CInt = 0) throws(SystemError) -> ReadResult {
         while true {
-            let count = Glibc.recv(descriptor, buffer.baseAddress, buffer.count, 0)
+            let count = Glibc.recv(descriptor, buffer.baseAddress, buffer.count, flags)
             if count > 0 { return .bytes(count) }
             if count == 0 { return .endOfFile }
             switch errno {

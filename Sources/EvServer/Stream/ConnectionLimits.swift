@@ -27,14 +27,40 @@ final class ConnectionLimits: Sendable {
     /// Counts a new connection from `client`, unless that client already has `maximumPerClient` open.
     func admit(_ client: SocketAddress) -> Bool {
         state.withLock { state in
-            if let limit = maximumPerClient, let host = client.host {
-                let current = state.perClient[host, default: 0]
-                guard current < limit else { return false }
-                state.perClient[host] = current + 1
-            }
+            guard countPerClient(client, in: &state) else { return false }
             state.open += 1
             return true
         }
+    }
+
+    /// Counts a connection whose client is not known yet (its PROXY header is awaited): it takes one of
+    /// `maximumConnections` now; `admitReserved` or `releaseReservation` follows.
+    func reserve() {
+        state.withLock { $0.open += 1 }
+    }
+
+    /// The client of a reserved connection is known: applies `maximumPerClient`. On `false` the caller
+    /// releases the reservation.
+    func admitReserved(_ client: SocketAddress) -> Bool {
+        state.withLock { countPerClient(client, in: &$0) }
+    }
+
+    /// A reserved connection closed before it was admitted.
+    func releaseReservation() {
+        let wasFull = state.withLock { state in
+            defer { state.open -= 1 }
+            return state.open == maximumConnections
+        }
+        if wasFull { notifySlotFreed() }
+    }
+
+    private func countPerClient(_ client: SocketAddress, in state: inout State) -> Bool {
+        if let limit = maximumPerClient, let host = client.host {
+            let current = state.perClient[host, default: 0]
+            guard current < limit else { return false }
+            state.perClient[host] = current + 1
+        }
+        return true
     }
 
     /// Counts a connection's end. - Returns: whether the server was at `maximumConnections` before it.
@@ -62,7 +88,10 @@ final class ConnectionLimits: Sendable {
 
     /// Counts a connection's end; when the limit had been reached, tells every member.
     func releaseAndNotify(_ client: SocketAddress) {
-        guard release(client) else { return }
+        if release(client) { notifySlotFreed() }
+    }
+
+    private func notifySlotFreed() {
         members.withLock { members in for onSlotFreed in members.values { onSlotFreed() } }
     }
 

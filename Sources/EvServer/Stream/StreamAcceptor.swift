@@ -25,6 +25,8 @@ final class StreamAcceptor: ServerTransport {
     private var rateLimit: TokenBucket?
     private var rateTimer: TimerWatcher!
     private var clientRateLimit: ClientRateLimit?
+    /// With `proxyProtocol`: reads each connection's header before it is admitted.
+    private var proxyHeaders: ProxyHeaderReader?
     /// Accepting or starting threads is failing for want of resources: since when, and how many pauses.
     private var shortage: (since: Double, pauses: Int)?
     private var workersBusyLog = LogThrottle()
@@ -35,7 +37,7 @@ final class StreamAcceptor: ServerTransport {
 
     init(
         context: ServerContext, handler: StreamHandler, limits: ConnectionLimits, firstConnectionID: UInt64,
-        acceptsPerWakeUp: Int, router: ConnectionRouter?
+        acceptsPerWakeUp: Int, router: ConnectionRouter?, proxyStatistics: Lock<ProxyProtocolStatistics>
     ) {
         self.acceptsPerWakeUp = acceptsPerWakeUp
         self.router = router
@@ -49,6 +51,11 @@ final class StreamAcceptor: ServerTransport {
         clientRateLimit = context.configuration.maximumConnectionRatePerClient.map { ClientRateLimit(rate: $0) }
         rateTimer = TimerWatcher(loop: context.loop, after: 1) { [unowned self] in intake.resume(.connectionRate) }
         intake.transport = self
+        proxyHeaders = context.configuration.proxyProtocol.map { policy in
+            ProxyHeaderReader(context: context, policy: policy, limits: limits, statistics: proxyStatistics) {
+                [unowned self] socket, client in admit(socket, peer: client, reserved: true)
+            }
+        }
     }
 
     /// Links the acceptor to its server: the handlers' `server`, the factories, blocking handlers' home.
@@ -96,14 +103,22 @@ final class StreamAcceptor: ServerTransport {
                 return
             }
             endShortage()
-            admit(Socket(descriptor: descriptor), peer: peer)
+            if let proxyHeaders {
+                proxyHeaders.begin(Socket(descriptor: descriptor), peer: peer)
+                if limits.isFull { intake.pause(.connectionLimit) }
+            } else {
+                admit(Socket(descriptor: descriptor), peer: peer)
+            }
         }
     }
 
-    private func admit(_ socket: Socket, peer: SocketAddress) {
-        if let (why, refusal) = refusal(of: peer) {
+    /// Admits a connection from `peer`, or refuses it. `reserved`: it already holds a slot of
+    /// `maximumConnections` (it waited for its PROXY header).
+    private func admit(_ socket: Socket, peer: SocketAddress, reserved: Bool = false) {
+        if let (why, refusal) = refusal(of: peer, reserved: reserved) {
             context.logger.debug("client refused: \(why)", metadata: ["connection.peer": "\(peer)"])
             socket.close()
+            if reserved { limits.releaseReservation() }
             context.connectionRefused(peer, refusal)
             intake.requestTaken()
             return
@@ -116,14 +131,16 @@ final class StreamAcceptor: ServerTransport {
     }
 
     /// Why `peer` is not served, or `nil` when it is (and is then counted as open).
-    private func refusal(of peer: SocketAddress) -> (String, ServerContext.Refusal)? {
+    private func refusal(of peer: SocketAddress, reserved: Bool) -> (String, ServerContext.Refusal)? {
         guard policy.admits(peer) else { return ("address not allowed", .denied) }
         guard context.hooks.verifyRequest(peer) else { return ("verifyRequest refused it", .verify) }
         // The host's text only when a per-client rate needs it: formatting it costs more than the rest of accept.
         if clientRateLimit != nil, let host = peer.host, clientRateLimit?.admit(host) == false {
             return ("too many new connections per second from this address", .perClientRate)
         }
-        guard limits.admit(peer) else { return ("too many connections from this address", .perClientLimit) }
+        guard reserved ? limits.admitReserved(peer) : limits.admit(peer) else {
+            return ("too many connections from this address", .perClientLimit)
+        }
         return nil
     }
 
@@ -267,21 +284,16 @@ final class StreamAcceptor: ServerTransport {
 
     // MARK: Closing (ServerTransport)
 
-    func closeConnections() { table.closeAll() }
+    func closeConnections() {
+        proxyHeaders?.closeAll()
+        table.closeAll()
+    }
 
     func close() {
         isClosed = true
         intake.stop()
-        table.closeAll()
+        closeConnections()
         rateTimer.stop()
         router?.detachNode(loop: context.loop)
     }
-}
-
-/// A socket handed from the loop thread to the worker that will own it.
-///
-/// `@unchecked Sendable`: ownership moves with the job; the loop thread never touches the socket again.
-struct UncheckedSocket: @unchecked Sendable {
-    let socket: Socket
-    init(_ socket: Socket) { self.socket = socket }
 }

@@ -34,6 +34,7 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
     /// Finds the member of a group that holds a connection id (`send`, `broadcast`).
     private let router: ConnectionRouter?
     private let accepted = Atomic<Int>(0)
+    private let proxyStatistics: Lock<ProxyProtocolStatistics>
 
     /// Binds and listens.
     ///
@@ -94,16 +95,19 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
         let index = member?.index ?? 0
         let node = router?.nodeNumber ?? 0
         let firstID = ConnectionIDSpace.firstID(node: node, member: index, blocking: false)
+        let proxyStatistics = Lock(ProxyProtocolStatistics())
         engine = try ServerEngine(
             configuration: configuration, kind: .stream, handler: handler.style, shared: member?.socket, hooks: hooks,
             logger: logger
         ) { context in
             StreamAcceptor(
                 context: context, handler: handler, limits: limits, firstConnectionID: firstID,
-                acceptsPerWakeUp: member?.sharesSocket == true ? 1 : 64, router: router
+                acceptsPerWakeUp: member?.sharesSocket == true ? 1 : 64, router: router,
+                proxyStatistics: proxyStatistics
             )
         }
         self.limits = limits
+        self.proxyStatistics = proxyStatistics
         blocking = BlockingConnections(firstID: ConnectionIDSpace.firstID(node: node, member: index, blocking: true))
         self.router = router
         engine.attach(self)
@@ -125,6 +129,10 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
     /// this server's loop.
     public var connectionsAccepted: Int { accepted.load(ordering: .relaxed) }
     func countAccepted() { accepted.add(1, ordering: .relaxed) }
+
+    /// With `ServerConfiguration.proxyProtocol`: what became of the connections' headers so far (with a
+    /// group, this server's share).
+    public var proxyProtocolStatistics: ProxyProtocolStatistics { proxyStatistics.withLock { $0 } }
 
     /// Connections open now, in every mode (with a group: across its members, which share the count).
     public var connectionsOpen: Int { limits.openCount }

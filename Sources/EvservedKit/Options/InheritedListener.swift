@@ -24,6 +24,8 @@ public struct InheritedListener: Equatable, Sendable {
     public let service: BuiltinService?
     /// The listener's own mode, when its URL names one.
     public let mode: ModeName?
+    /// `proxy=1` / `proxy=0`, when its URL says.
+    public let proxy: Bool?
 
     /// Parses `systemd://[NAME]` or `fd://N` (with an optional query); `nil` for any other scheme.
     public init?(parsing text: String) throws(ListenerSpecError) {
@@ -44,11 +46,11 @@ public struct InheritedListener: Equatable, Sendable {
         } else {
             return nil
         }
-        (service, mode) = try ListenerSpec.parseQuery(query, of: text)
+        (service, mode, proxy) = try ListenerSpec.parseQuery(query, of: text)
     }
 
     /// The listener once its socket is adopted: the kind and address read from the socket.
     public func spec(transport: ListenerSpec.Transport, address: SocketAddress) -> ListenerSpec {
-        ListenerSpec(transport: transport, address: address, service: service, mode: mode)
+        ListenerSpec(transport: transport, address: address, service: service, mode: mode, proxy: proxy)
     }
 }

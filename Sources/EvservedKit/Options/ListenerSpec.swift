@@ -7,6 +7,8 @@ import EvServer
 /// `?service=NAME` and/or `&mode=MODE`, for example `tcp://0.0.0.0:7?service=echo`. A listener without its
 /// own service or mode takes the daemon's `--service` / `--mode`. Inherited sockets (`systemd://`, `fd://N`)
 /// are `InheritedListener`s until adopted, then `ListenerSpec`s with the address read from the socket.
+/// Stream listeners also take `proxy=1` (every connection starts with a PROXY protocol header) or `proxy=0`
+/// (none, whatever `--proxy-protocol` says).
 public struct ListenerSpec: Equatable, Sendable {
     /// Whether the listener serves a byte stream (TCP, Unix stream) or datagrams (UDP, Unix datagram).
     public enum Transport: Equatable, Sendable { case stream, datagram }
@@ -17,6 +19,9 @@ public struct ListenerSpec: Equatable, Sendable {
     public let service: BuiltinService?
     /// The listener's own mode, when its URL names one.
     public let mode: ModeName?
+    /// `proxy=1` / `proxy=0` in the URL: whether connections start with a PROXY protocol header; `nil`
+    /// when the URL does not say (the daemon's `--proxy-protocol` decides).
+    public let proxy: Bool?
 
     /// The URL of a bound address, as printed in `listening` lines.
     public static func url(for address: SocketAddress, transport: Transport) -> String {
@@ -28,27 +33,36 @@ public struct ListenerSpec: Equatable, Sendable {
         }
     }
 
-    /// A listener of `transport` on `address`, with its own service and mode if given.
-    public init(transport: Transport, address: SocketAddress, service: BuiltinService?, mode: ModeName?) {
+    /// A listener of `transport` on `address`, with its own service, mode and PROXY protocol if given.
+    public init(
+        transport: Transport, address: SocketAddress, service: BuiltinService?, mode: ModeName?, proxy: Bool? = nil
+    ) {
         self.transport = transport
         self.address = address
         self.service = service
         self.mode = mode
+        self.proxy = proxy
     }
 
     /// Parses one `--listen` value; the error says what is wrong and shows a correct form.
     public init(parsing text: String) throws(ListenerSpecError) {
         let (base, query) = ListenerSpec.split(text, at: "?")
-        (service, mode) = try ListenerSpec.parseQuery(query, of: text)
+        (service, mode, proxy) = try ListenerSpec.parseQuery(query, of: text)
         (transport, address) = try ListenerSpec.parseAddress(base, of: text)
+        if proxy == true, transport == .datagram {
+            throw ListenerSpecError(
+                text, "proxy=1 is for stream listeners (tcp://, unix://): datagrams carry no header"
+            )
+        }
     }
 
-    /// `service=NAME&mode=MODE`, either or both.
+    /// `service=NAME&mode=MODE&proxy=1`, any of them.
     static func parseQuery(
         _ query: String?, of text: String
-    ) throws(ListenerSpecError) -> (BuiltinService?, ModeName?) {
+    ) throws(ListenerSpecError) -> (BuiltinService?, ModeName?, Bool?) {
         var service: BuiltinService?
         var mode: ModeName?
+        var proxy: Bool?
         for pair in (query ?? "").split(separator: "&", omittingEmptySubsequences: true) {
             let (key, value) = ListenerSpec.split(String(pair), at: "=")
             switch key {
@@ -62,11 +76,16 @@ public struct ListenerSpec: Equatable, Sendable {
                     throw ListenerSpecError(text, "unknown mode '\(value ?? "")' (known: \(ModeName.names))")
                 }
                 mode = parsed
+            case "proxy":
+                guard let value, value == "1" || value == "0" else {
+                    throw ListenerSpecError(text, "proxy='\(value ?? "")': use proxy=1 (PROXY protocol) or proxy=0")
+                }
+                proxy = value == "1"
             default:
-                throw ListenerSpecError(text, "unknown parameter '\(key)' (known: service, mode)")
+                throw ListenerSpecError(text, "unknown parameter '\(key)' (known: service, mode, proxy)")
             }
         }
-        return (service, mode)
+        return (service, mode, proxy)
     }
 
     /// `SCHEME://ADDRESS`: the transport and the address.

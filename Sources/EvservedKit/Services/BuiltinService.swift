@@ -14,6 +14,9 @@ public enum BuiltinService: String, CaseIterable, Sendable {
     case chargen
     /// Rooms of clients that message each other (`ChatRoom`): across processes and hosts with a registry.
     case chat
+    /// One line with the client's address as the server sees it (after a PROXY protocol header, the
+    /// address it gave), then close.
+    case whoami
 
     /// The stream handler for `mode`: the service's one definition (`StreamService`) as an event handler
     /// (`.event`), an async handler (`.async`) or a blocking handler (the others). Each case names its type,
@@ -26,6 +29,7 @@ public enum BuiltinService: String, CaseIterable, Sendable {
         case .discard: return Self.handler(running: DiscardService.self, in: mode)
         case .chargen: return Self.handler(running: ChargenService.self, in: mode)
         case .chat: return Self.chatHandler(in: mode)
+        case .whoami: return WhoamiService.handler(for: mode)
         }
     }
 
@@ -51,6 +55,7 @@ public enum BuiltinService: String, CaseIterable, Sendable {
     public func datagramHandler(for mode: ExecutionMode) -> DatagramHandler {
         let reply: DatagramReply
         switch self {
+        case .whoami: return WhoamiService.datagramHandler(for: mode)
         case .echo: reply = DatagramReplies.echo
         case .upper: reply = DatagramReplies.upper
         case .daytime: reply = DatagramReplies.daytime

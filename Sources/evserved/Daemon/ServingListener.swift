@@ -92,12 +92,14 @@ struct ServingListener {
     /// SIGUSR1: one line with the listener's figures so far.
     func logFigures() {
         var figures: Logger.Metadata = ["listener": "\(url)"]
+        let configuration = servers[0].configuration
         let streams = servers.compactMap { $0 as? StreamServer }
         let datagrams = servers.compactMap { $0 as? DatagramServer }.map(\.statistics)
         if !streams.isEmpty {
             figures["connections-accepted"] = "\(streams.map(\.connectionsAccepted).reduce(0, +))"
             figures["connections-open"] = "\(streams[0].connectionsOpen)"  // counted across the group
             if let exec { figures["exec-children"] = "\(exec.liveChildren)" }
+            if configuration.proxyProtocol != nil { figures.merge(ProxyFigures(streams).metadata) { $1 } }
         }
         if !datagrams.isEmpty {
             figures["datagrams-handled"] = "\(datagrams.map(\.handled).reduce(0, +))"

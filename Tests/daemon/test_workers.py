@@ -183,3 +183,29 @@ def test_workers_end_with_their_supervisor_even_when_it_is_killed(daemon_factory
     assert wait_for(lambda: all(not os.path.exists(f"/proc/{pid}") for pid in workers), timeout=15), \
         "the workers drained and ended"
     assert listener_closed(tcp_address(daemon.urls[0]))
+
+
+def test_a_worker_that_does_not_drain_by_the_deadline_is_killed(daemon_factory):
+    daemon = daemon_factory("--workers", "2", "--listen", "tcp://127.0.0.1:0", "--drain-timeout", "0.5")
+    assert wait_for(lambda: len(children(daemon.process.pid)) == 2)
+    stuck, other = children(daemon.process.pid)
+    os.kill(stuck, signal.SIGSTOP)  # it can take no signal and drain nothing
+    started = time.monotonic()
+    daemon.process.send_signal(signal.SIGTERM)
+    assert daemon.process.wait(15) == 1, daemon.stderr_text()  # a worker had to be killed: not a clean stop
+    assert 5 <= time.monotonic() - started < 12  # the drain timeout and 5 s of allowance
+    assert "did not finish its drain in time" in daemon.stderr_text()
+    assert not os.path.exists(f"/proc/{stuck}")
+
+
+def test_a_replaced_worker_that_does_not_drain_is_killed_and_the_new_ones_serve(daemon_factory):
+    daemon = daemon_factory("--workers", "1", "--listen", "tcp://127.0.0.1:0", "--drain-timeout", "0.5")
+    assert wait_for(lambda: len(children(daemon.process.pid)) == 1)
+    [old] = children(daemon.process.pid)
+    os.kill(old, signal.SIGSTOP)
+    daemon.process.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: "reloaded: every worker replaced" in daemon.stderr_text()), daemon.stderr_text()
+    assert wait_for(lambda: "did not finish its drain in time" in daemon.stderr_text(), timeout=15)
+    assert wait_for(lambda: old not in children(daemon.process.pid))
+    assert echo(tcp_address(daemon.urls[0])) == b"x\n"
+    assert daemon.stop() == 0

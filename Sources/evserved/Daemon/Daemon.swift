@@ -105,10 +105,13 @@ struct Daemon {
         let draining = Drain(listeners.flatMap(\.servers), timeout: drainTimeout)
         let children = listeners.contains { $0.exec != nil } ? ChildMonitor.shared : nil
         children?.terminate(after: drainTimeout)  // --exec programs: SIGTERM at the deadline, then SIGKILL
+        let giveUp = MonotonicClock.now + drainTimeout + 5  // a handler that ignores the close cannot hold us
         while !draining.isFinished {
             notifications.draining(listeners)
-            if let second = Signals.waitForStop(timeout: 0.05) {
-                logger.warning("second signal: exiting now without draining", metadata: ["signal": "\(second)"])
+            let second = Signals.waitForStop(timeout: 0.05)
+            if second != nil || MonotonicClock.now > giveUp {
+                let why = second == nil ? "the drain did not end in time" : "second signal"
+                logger.warning("\(why): exiting now without draining", metadata: ["signal": "\(second ?? signal)"])
                 children?.killAll()
                 for path in self.listeners.compactMap(\.ownSocketFile) where !keepingFiles { unlink(path) }
                 pidFile?.remove()

@@ -12,7 +12,8 @@ import Logging
 /// It restarts a worker that dies (with a back-off of at most `longestBackOff` seconds between tries of one
 /// slot, forever), on SIGHUP replaces the workers one by one (a fresh worker serves before the one it
 /// replaces drains), and on SIGTERM/SIGINT passes the signal on so that every worker drains; a second
-/// signal makes them exit at once.
+/// signal makes them exit at once. A draining worker still there 5 s after the drain timeout (hung, or
+/// stopped) is killed.
 ///
 /// Runs on the main thread of a process that has blocked SIGINT, SIGTERM and SIGCHLD and starts no thread.
 struct WorkerSupervisor {
@@ -27,6 +28,9 @@ struct WorkerSupervisor {
 
     private let count: Int
     private let logger: Logger
+    /// How long a draining worker may take before it is killed: the drain timeout, and a few seconds for
+    /// its programs' SIGKILL (`--exec`) and its exit.
+    private let drainAllowance: Double
     /// The file workers are started from (read at start: a binary replaced on disk since is the new one).
     private let executable = ChildProcess.currentExecutable()
     /// The worker's command line less `--listen` (the supervisor adds the bound URLs).
@@ -48,6 +52,7 @@ struct WorkerSupervisor {
     init(command: Evserved, listeners: [ResolvedListener], logger: Logger) throws {
         count = command.listeners.workers
         self.logger = logger
+        drainAllowance = command.timeouts.drainTimeout + 5
         notifications = ServiceNotifications(worker: false)
         baseArguments = Self.argumentsForWorkers(Array(CommandLine.arguments.dropFirst()))
         var sockets: [(CInt, String)] = []
@@ -109,27 +114,30 @@ struct WorkerSupervisor {
         var stopping = false
         var forced = false
         var failed = false
-        /// Replaced workers, draining.
-        var retiring: Set<pid_t> = []
+        /// Draining workers (replaced ones, or every one once stopping), with when they are killed if still there.
+        var deadlines: [pid_t: Double] = [:]
         /// Slots waiting to be started again, with when, and how many quick deaths in a row.
         var restarts: [Int: (at: Double, failures: Int)] = [:]
-        while !(stopping && workers.isEmpty && retiring.isEmpty) {
+        while !(stopping && workers.isEmpty && deadlines.isEmpty) {
             let signal = Self.waitForSignal(timeout: min(0.25, notifications.notifier?.watchdogInterval ?? 0.25))
             notifications.feedWatchdog()
             if signal == SIGUSR1 { signalAll(workers, signal: SIGUSR1) }  // each worker logs its figures
-            if signal == SIGHUP, !stopping { replaceAll(&workers, retiring: &retiring) }
+            if signal == SIGHUP, !stopping { replaceAll(&workers, deadlines: &deadlines) }
             if let signal, Signals.stops.contains(signal) {
                 forced = stopping
-                stop(workers, retiring: retiring, again: stopping)
+                stop(workers, draining: deadlines.keys, again: stopping)
+                if !stopping { for pid in workers.keys { deadlines[pid] = MonotonicClock.now + drainAllowance } }
                 stopping = true
             }
+            if killOverdue(&deadlines, serving: workers) { failed = true }
             for (pid, status) in Self.reap() {
-                if retiring.remove(pid) != nil {
+                let worker = workers.removeValue(forKey: pid)
+                if deadlines.removeValue(forKey: pid) != nil, worker == nil {
                     let how = Self.describe(status)
                     logger.notice("replaced worker finished", metadata: ["pid": "\(pid)", "status": "\(how)"])
                     continue
                 }
-                guard let worker = workers.removeValue(forKey: pid) else { continue }
+                guard let worker else { continue }
                 if stopping {
                     if !Self.exitedCleanly(status) { failed = true }
                     continue
@@ -143,12 +151,28 @@ struct WorkerSupervisor {
         return forced || failed ? 1 : 0
     }
 
+    /// Kills (SIGKILL: a stopped or hung worker too) every draining worker past its deadline. - Returns:
+    /// whether one of them was still a serving worker (a stop's drain, not a replaced one's).
+    private func killOverdue(_ deadlines: inout [pid_t: Double], serving workers: [pid_t: Worker]) -> Bool {
+        var killedServing = false
+        for (pid, deadline) in deadlines where deadline < MonotonicClock.now {
+            logger.warning(
+                "a worker did not finish its drain in time; killing it",
+                metadata: ["pid": "\(pid)", "allowance": "\(drainAllowance)"]
+            )
+            kill(pid, SIGKILL)
+            deadlines[pid] = .infinity  // reaped soon; killed once
+            if workers[pid] != nil { killedServing = true }
+        }
+        return killedServing
+    }
+
     /// A stop signal: the first makes every serving worker drain (retiring ones drain already); a second
     /// makes them all exit at once.
-    private func stop(_ workers: [pid_t: Worker], retiring: Set<pid_t>, again: Bool) {
+    private func stop(_ workers: [pid_t: Worker], draining: Dictionary<pid_t, Double>.Keys, again: Bool) {
         if again {
             logger.warning("second signal: workers exit now without draining")
-            for pid in retiring { kill(pid, SIGTERM) }
+            for pid in draining where workers[pid] == nil { kill(pid, SIGTERM) }
         } else {
             notifications.notifier?.stopping(status: "stopping: \(workers.count) workers draining")
             logger.notice("stopping: every worker drains its connections", metadata: ["workers": "\(workers.count)"])
@@ -160,7 +184,7 @@ struct WorkerSupervisor {
 
     /// SIGHUP: each worker in turn gives way to a fresh one, which serves before the old one drains, so the
     /// listeners never lack a worker. Stops at a worker that does not start (the old one goes on serving).
-    private func replaceAll(_ workers: inout [pid_t: Worker], retiring: inout Set<pid_t>) {
+    private func replaceAll(_ workers: inout [pid_t: Worker], deadlines: inout [pid_t: Double]) {
         logger.notice("reloading: replacing the workers one by one", metadata: ["workers": "\(workers.count)"])
         for old in workers.values.sorted(by: { $0.slot < $1.slot }) {
             guard let fresh = spawn(slot: old.slot) else {
@@ -169,7 +193,7 @@ struct WorkerSupervisor {
             }
             workers[old.pid] = nil
             workers[fresh.pid] = fresh
-            retiring.insert(old.pid)
+            deadlines[old.pid] = MonotonicClock.now + drainAllowance
             kill(old.pid, SIGTERM)
         }
         logger.notice("reloaded: every worker replaced", metadata: ["pids": "\(workers.keys.sorted())"])

@@ -231,28 +231,39 @@ def run_evserved(*args, timeout=TIMEOUT):
     return result.returncode, result.stderr.decode(errors="replace")
 
 
-@pytest.fixture
-def daemon_factory():
+def starting(make, before_kill=lambda started: None):
+    """For a fixture: yields a function that starts processes with `make` (objects with a `process`), and at
+    the end kills whatever still runs (after `before_kill(it)`) and checks that none printed a sanitizer
+    report (under `make sanitize` the programs are built with one)."""
     started = []
 
     def start(*args, **kwargs):
-        daemon = Daemon(*args, **kwargs)
-        started.append(daemon)
-        return daemon
+        item = make(*args, **kwargs)
+        started.append(item)
+        return item
 
     yield start
-    for daemon in started:
-        if daemon.process.poll() is None:
-            pid = daemon.process.pid
-            try:  # --workers: its worker processes go too
-                with open(f"/proc/{pid}/task/{pid}/children") as listing:
-                    for child in listing.read().split():
-                        os.kill(int(child), signal.SIGKILL)
-            except OSError:
-                pass
-            daemon.process.kill()
-            daemon.process.wait()
-    # Under `make sanitize` the daemon is built with a sanitizer: any report it printed fails the test.
-    for daemon in started:
-        report = daemon.stderr_text()
-        assert "Sanitizer" not in report, f"sanitizer report from {daemon.args}:\n{report[-6000:]}"
+    for item in started:
+        if item.process.poll() is None:
+            before_kill(item)
+            item.process.kill()
+            item.process.wait()
+    for item in started:
+        report = item.stderr_text()
+        assert "Sanitizer" not in report, f"sanitizer report from {item.process.args}:\n{report[-6000:]}"
+
+
+def kill_workers(daemon):
+    """--workers: the worker processes of a daemon about to be killed go too."""
+    pid = daemon.process.pid
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as listing:
+            for child in listing.read().split():
+                os.kill(int(child), signal.SIGKILL)
+    except OSError:
+        pass
+
+
+@pytest.fixture
+def daemon_factory():
+    yield from starting(Daemon, before_kill=kill_workers)

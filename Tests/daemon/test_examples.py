@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import BINARY, TIMEOUT, Daemon
+from conftest import BINARY, TIMEOUT, Daemon, starting
 
 HOST = "127.0.0.1"
 EXAMPLES = os.path.dirname(BINARY)  # the example binaries are built next to evserved
@@ -32,20 +32,7 @@ class Example(Daemon):
 
 @pytest.fixture
 def example():
-    started = []
-
-    def start(name, *args):
-        server = Example(name, *args)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        if server.process.poll() is None:
-            server.process.kill()
-            server.process.wait()
-    for server in started:  # under a sanitizer build, any report fails the test
-        assert "Sanitizer" not in server.stderr_text(), server.stderr_text()[-6000:]
+    yield from starting(Example)
 
 
 def tcp_client(port):

@@ -91,12 +91,15 @@ def test_one_line_per_connection_with_its_bytes_in_every_mode(daemon_factory, mo
     assert len(closed_lines(daemon)) == len(sizes)  # one each, never more
 
 
+def json_logging(daemon_factory, mode, *args):
+    """A daemon on 127.0.0.1 in `mode` logging JSON lines, one per closed connection."""
+    return daemon_factory("--listen", "tcp://127.0.0.1:0", "--mode", mode, *args, "--log-format", "json",
+                          "--log-connections")
+
+
 @pytest.mark.parametrize("mode", ["event", "thread"])
 def test_idle_timeout_is_the_reason(daemon_factory, mode):
-    daemon = daemon_factory(
-        "--listen", "tcp://127.0.0.1:0", "--mode", mode, "--idle-timeout", "0.3", "--log-format", "json",
-        "--log-connections",
-    )
+    daemon = json_logging(daemon_factory, mode, "--idle-timeout", "0.3")
     with daemon.connect() as sock:
         sock.sendall(b"abc")
         assert recv_until(sock, lambda data: len(data) >= 3) == b"abc"
@@ -111,10 +114,7 @@ def test_idle_timeout_is_the_reason(daemon_factory, mode):
 
 @pytest.mark.parametrize("mode", ["event", "pool", "async"])
 def test_drain_is_the_reason_for_connections_open_at_the_deadline(daemon_factory, mode):
-    daemon = daemon_factory(
-        "--listen", "tcp://127.0.0.1:0", "--mode", mode, "--drain-timeout", "0.2", "--log-format", "json",
-        "--log-connections",
-    )
+    daemon = json_logging(daemon_factory, mode, "--drain-timeout", "0.2")
     with daemon.connect() as sock:
         sock.sendall(b"x")
         assert sock.recv(1) == b"x"

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from test_reload import exit_status, subreaper  # noqa: F401 (a fixture)
 from conftest import (BINARY, ROOT, TIMEOUT, DatagramClient, Daemon, connect_url, recv_until, run_evserved,
-                      short_unix_path, wait_for)
+                      short_unix_path, starting, wait_for)
+from test_reload import exit_status, subreaper  # noqa: F401 (a fixture)
 
 ACTIVATE = shutil.which("systemd-socket-activate")
 pytestmark = pytest.mark.skipif(ACTIVATE is None, reason="systemd-socket-activate missing: run make deps")
@@ -101,18 +101,13 @@ class Activated(Daemon):
 
 @pytest.fixture
 def activated():
-    started = []
+    yield from starting(Activated)
 
-    def start(*args, **kwargs):
-        daemon = Activated(*args, **kwargs)
-        started.append(daemon)
-        return daemon
 
-    yield start
-    for daemon in started:
-        if daemon.process.poll() is None:
-            daemon.process.kill()
-            daemon.process.wait()
+def ask(sock, line):
+    """Sends one line to the upper service and returns its answer."""
+    sock.sendall(line)
+    return recv_until(sock, lambda data: b"\n" in data)
 
 
 def tcp_client(port):
@@ -127,11 +122,9 @@ def test_tcp_socket_adopted_ready_status_and_stopping(activated, notify):
     ready = notify.wait_for("READY=1")
     assert "STATUS=serving 1 listener" in ready
     # READY=1 comes once the socket serves: the client that woke systemd-socket-activate, and a new one.
-    daemon.first_client.sendall(b"first\n")
-    assert recv_until(daemon.first_client, lambda data: b"\n" in data) == b"FIRST\n"
+    assert ask(daemon.first_client, b"first\n") == b"FIRST\n"
     with daemon.connect() as client:
-        client.sendall(b"second\n")
-        assert recv_until(client, lambda data: b"\n" in data) == b"SECOND\n"
+        assert ask(client, b"second\n") == b"SECOND\n"
     daemon.first_client.close()
     assert daemon.stop() == 0
     stopping = notify.wait_for("STOPPING=1")
@@ -170,8 +163,7 @@ def test_names_pick_sockets(activated):
         tcp_client(upper), options=["--fdname=shout:clock"],
     )
     assert daemon.urls == [f"tcp://127.0.0.1:{daytime}", f"tcp://127.0.0.1:{upper}"]
-    daemon.first_client.sendall(b"abc\n")
-    assert recv_until(daemon.first_client, lambda data: b"\n" in data) == b"ABC\n"
+    assert ask(daemon.first_client, b"abc\n") == b"ABC\n"
     with daemon.connect(0) as client:
         assert recv_until(client, lambda data: data.endswith(b"\r\n")).endswith(b"-UTC\r\n")
     daemon.first_client.close()
@@ -237,8 +229,7 @@ def test_workers_serve_adopted_sockets_and_children_see_no_listen_variables(acti
         # The supervisor's own environ shows what it was started with; its children never got them.
         if pid != daemon.process.pid:
             assert not any(name.startswith(b"LISTEN_") for name in names), names
-    daemon.first_client.sendall(b"worker\n")
-    assert recv_until(daemon.first_client, lambda data: b"\n" in data) == b"WORKER\n"
+    assert ask(daemon.first_client, b"worker\n") == b"WORKER\n"
     daemon.first_client.close()
     assert daemon.stop() == 0
     notify.wait_for("STOPPING=1")
@@ -255,8 +246,7 @@ def test_fd_n_adopts_an_inherited_socket():
     try:
         assert daemon.urls == [f"tcp://127.0.0.1:{port}"]
         with daemon.connect() as client:
-            client.sendall(b"inherited\n")
-            assert recv_until(client, lambda data: b"\n" in data) == b"INHERITED\n"
+            assert ask(client, b"inherited\n") == b"INHERITED\n"
         # Adopted close-on-exec: no program evserved would run inherits it.
         with open(f"/proc/{daemon.process.pid}/fdinfo/{number}") as info:
             flags = int(next(line for line in info if line.startswith("flags:")).split()[1], 8)
@@ -335,19 +325,16 @@ def test_sighup_reload_the_new_process_takes_the_passed_socket_and_becomes_the_m
     subreaper.append(new)
     assert new != daemon.process.pid
     # The connection open at the reload finishes on the old process; new clients reach the new one.
-    daemon.first_client.sendall(b"old\n")
-    assert recv_until(daemon.first_client, lambda data: b"\n" in data) == b"OLD\n"
+    assert ask(daemon.first_client, b"old\n") == b"OLD\n"
     with daemon.connect() as client:
-        client.sendall(b"new\n")
-        assert recv_until(client, lambda data: b"\n" in data) == b"NEW\n"
+        assert ask(client, b"new\n") == b"NEW\n"
     daemon.first_client.close()
     assert daemon.process.wait(TIMEOUT) == 0
     while notify.receive(timeout=0):  # what the old process sent is queued by now
         pass
     assert not any("STOPPING=1" in message for message in notify.messages), notify.messages
     with daemon.connect() as client:
-        client.sendall(b"still\n")
-        assert recv_until(client, lambda data: b"\n" in data) == b"STILL\n"
+        assert ask(client, b"still\n") == b"STILL\n"
     os.kill(new, signal.SIGTERM)
     notify.wait_for("STOPPING=1")
     assert exit_status(new) == 0

@@ -174,15 +174,8 @@ struct AsyncHandlerTests {
 
     @Test("a receiver that lets more than 16 high water marks of messages pile up is closed as too slow")
     func slowReceiverClosed() throws {
-        final class Member: StreamAsyncHandler {
-            func handle(_ connection: AsyncConnection) async throws {
-                connection.join(topic: "room")
-                try await connection.write("joined\n")
-                while try await connection.readLine() != nil {}
-            }
-        }
         let ticks = LoopTicks()
-        let server = try asyncServer(handler: .async { Member() }, hooks: ticks.hooks) { $0.serviceActionsInterval = LoopTicks.interval }
+        let server = try asyncServer(handler: .async { TopicMember(topic: "room", greeting: { _ in "joined\n" }) }, hooks: ticks.hooks) { $0.serviceActionsInterval = LoopTicks.interval }
         defer { server.close() }
         let reader = try TestClient(server.localAddress)  // reads nothing until the broadcasts are queued
         #expect(try reader.readLine() == "joined\n")

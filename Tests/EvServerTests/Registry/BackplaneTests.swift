@@ -35,20 +35,15 @@ struct BackplaneTests {
 
     @Test("a broadcast reaches every other node's connections once, and its own node's once (echo ignored)")
     func echoIgnored() throws {
-        final class Member: StreamAsyncHandler {
-            func handle(_ connection: AsyncConnection) async throws {
-                connection.join(topic: "room")
-                try await connection.write("id \(connection.id)\n")
-                while try await connection.readLine() != nil {}
-            }
-        }
         let configuration = ServerConfiguration(address: try loopback(), mode: .async)
         let backplane = EchoingBackplane()
         let first = try StreamServer(
-            configuration: configuration, handler: .async { Member() }, logger: .silent, backplane: backplane
+            configuration: configuration, handler: .async { TopicMember(topic: "room") }, logger: .silent,
+            backplane: backplane
         )
         let second = try StreamServer(
-            configuration: configuration, handler: .async { Member() }, logger: .silent, backplane: backplane
+            configuration: configuration, handler: .async { TopicMember(topic: "room") }, logger: .silent,
+            backplane: backplane
         )
         defer { first.close(); second.close() }
         try first.start()

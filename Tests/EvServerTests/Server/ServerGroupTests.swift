@@ -28,16 +28,9 @@ struct ServerGroupTests {
 
     @Test("send and broadcast on any member reach the connections of every loop")
     func talkAcrossLoops() throws {
-        final class Greeter: StreamAsyncHandler {
-            func handle(_ connection: AsyncConnection) async throws {
-                connection.join(topic: "all")
-                try await connection.write("id \(connection.id)\n")
-                while try await connection.readLine() != nil {}
-            }
-        }
         let servers = try ServerGroup.streamServers(
             loops: 2, configuration: ServerConfiguration(address: try loopback(), mode: .async),
-            handler: .async { Greeter() }
+            handler: .async { TopicMember(topic: "all") }
         )
         defer { for server in servers { server.close() } }
         for server in servers { try server.start() }

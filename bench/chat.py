@@ -179,20 +179,22 @@ def main():
                 rate, latencies, cpu = run(sender, receiver, args.receivers, args.messages, args.window, args.rate,
                                            pids)
                 deliveries = args.messages * args.receivers
+                per_line = [seconds / args.messages * 1e6 for seconds in cpu]
                 results[name].append((rate, percentile(latencies, 0.5), percentile(latencies, 0.99),
-                                      sum(cpu[:3]) / deliveries * 1e6, cpu[3] / args.messages * 1e6))
+                                      sum(cpu[:3]) / deliveries * 1e6, *per_line))
                 print(f"round {round_ + 1} {name:12} {rate:9.0f} msg/s  p50 {results[name][-1][1]:6.2f} ms"
                       f"  p99 {results[name][-1][2]:6.2f} ms  CPU s: alone/first/second/redis "
                       + "/".join(f"{c:.2f}" for c in cpu), file=sys.stderr)
         print(f"\n{args.receivers} receivers, {args.messages} lines per throughput round, latency at "
               f"{args.rate:.0f} lines/s; medians of {args.rounds} rounds")
+        print("CPU: us per delivery (all evserved), then us per line sent of each process: the one without "
+              "--registry, the two sharing Redis (the sender's first), Redis")
         print(f"{'setup':14} {'lines/s sent':>13} {'deliveries/s':>13} {'p50 ms':>8} {'p99 ms':>8} "
-              f"{'evserved CPU us/delivery':>25} {'Redis CPU us/line':>18}")
+              f"{'us/delivery':>12} {'alone':>7} {'first':>7} {'second':>7} {'redis':>7}")
         for name, rows in results.items():
-            rate = statistics.median(r[0] for r in rows)
-            print(f"{name:14} {rate:13.0f} {rate * args.receivers:13.0f} "
-                  f"{statistics.median(r[1] for r in rows):8.2f} {statistics.median(r[2] for r in rows):8.2f} "
-                  f"{statistics.median(r[3] for r in rows):25.2f} {statistics.median(r[4] for r in rows):18.2f}")
+            median = [statistics.median(r[column] for r in rows) for column in range(8)]
+            print(f"{name:14} {median[0]:13.0f} {median[0] * args.receivers:13.0f} {median[1]:8.2f} {median[2]:8.2f} "
+                  f"{median[3]:12.2f} " + " ".join(f"{value:7.2f}" for value in median[4:]))
     finally:
         for server in servers:
             server.stop()

@@ -80,12 +80,17 @@ bench-reload: deps
 bench-quick: deps
 	python3 bench/run.py --rounds 1 --seconds 2
 
-## Chat broadcast through Redis between two evserved instances beside the in-process figure (BENCHMARKS.md).
+## Chat broadcast through Redis between two evserved instances beside the in-process figure, with CPU per
+## delivery; then memory per idle connection (evserved and kernel) and Redis's cost per PUBLISH by number of
+## subscribed processes: the README's capacity table ("Scaling out") is worked out from these (BENCHMARKS.md).
 bench-chat: deps
 	swift build -c release --product evserved
 	python3 bench/chat.py --evserved .build/release/evserved
+	python3 bench/capacity.py --evserved .build/release/evserved
 
-## The chat across hosts: network namespaces on a bridge (HAProxy, two evserved, Redis), always removed after.
+## The chat across hosts: network namespaces on a bridge (HAProxy with send-proxy/send-proxy-v2 and health checks,
+## two evserved with --proxy-protocol, Redis, the clients), always removed after; checks the daemons log the
+## clients' own addresses.
 ## Needs root (ip netns); installs haproxy when missing.
 cluster: build
 	@if ! command -v haproxy >/dev/null; then \

@@ -10,7 +10,9 @@ Throughput: MESSAGES lines sent as fast as the slowest receiver allows (at most 
 from the first send until every receiver has every line. Latency: lines paced at RATE per second, each
 carrying its send time; p50 and p99 of sender -> receiver over every receiver. The clients are one Python
 process (selectors); on a 2-core machine they share the cores with the servers and Redis, so compare the
-setups with each other, not with other figures.
+setups with each other, not with other figures. CPU: user + system seconds of each evserved and of Redis over
+the throughput phase (from /proc), per line delivered to a receiver: what the README's capacity table uses,
+and what the machine's load moves least.
 `make bench-chat` runs it (release build).
 """
 import argparse
@@ -33,6 +35,13 @@ def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds of process `pid` so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_until(predicate, timeout=10):
@@ -69,8 +78,9 @@ def client(port, room="bench"):
     return sock
 
 
-def run(sender_port, receiver_port, receivers, messages, window, rate):
-    """One round: (messages per second, latencies in ms)."""
+def run(sender_port, receiver_port, receivers, messages, window, rate, pids):
+    """One round: (messages per second, latencies in ms, CPU seconds of each of `pids` while the throughput
+    phase ran)."""
     sender = client(sender_port)
     readers = [client(receiver_port) for _ in range(receivers)]
     # A probe until every receiver hears the sender: the path (and Redis's subscription) is ready.
@@ -93,11 +103,13 @@ def run(sender_port, receiver_port, receivers, messages, window, rate):
                 pass
         except BlockingIOError:
             pass
+    before = [cpu_seconds(pid) for pid in pids]
     throughput = exchange(sender, readers, messages, window, None)[0]
+    cpu = [cpu_seconds(pid) - start for pid, start in zip(pids, before)]
     latencies = exchange(sender, readers, int(rate * 2), window, rate)[1]
     for sock in [sender, *readers]:
         sock.close()
-    return throughput, latencies
+    return throughput, latencies, cpu
 
 
 def exchange(sender, readers, messages, window, rate):
@@ -160,20 +172,29 @@ def main():
         servers = [alone, first, second]
         setups = {"in-process": (alone.port, alone.port), "redis-local": (first.port, first.port),
                   "redis-cross": (first.port, second.port)}
+        pids = [alone.process.pid, first.process.pid, second.process.pid, redis.pid]
         results = {name: [] for name in setups}
         for round_ in range(args.rounds):
             for name, (sender, receiver) in setups.items():
-                rate, latencies = run(sender, receiver, args.receivers, args.messages, args.window, args.rate)
-                results[name].append((rate, percentile(latencies, 0.5), percentile(latencies, 0.99)))
+                rate, latencies, cpu = run(sender, receiver, args.receivers, args.messages, args.window, args.rate,
+                                           pids)
+                deliveries = args.messages * args.receivers
+                per_line = [seconds / args.messages * 1e6 for seconds in cpu]
+                results[name].append((rate, percentile(latencies, 0.5), percentile(latencies, 0.99),
+                                      sum(cpu[:3]) / deliveries * 1e6, *per_line))
                 print(f"round {round_ + 1} {name:12} {rate:9.0f} msg/s  p50 {results[name][-1][1]:6.2f} ms"
-                      f"  p99 {results[name][-1][2]:6.2f} ms", file=sys.stderr)
+                      f"  p99 {results[name][-1][2]:6.2f} ms  CPU s: alone/first/second/redis "
+                      + "/".join(f"{c:.2f}" for c in cpu), file=sys.stderr)
         print(f"\n{args.receivers} receivers, {args.messages} lines per throughput round, latency at "
               f"{args.rate:.0f} lines/s; medians of {args.rounds} rounds")
-        print(f"{'setup':14} {'lines/s sent':>13} {'deliveries/s':>13} {'p50 ms':>8} {'p99 ms':>8}")
+        print("CPU: us per delivery (all evserved), then us per line sent of each process: the one without "
+              "--registry, the two sharing Redis (the sender's first), Redis")
+        print(f"{'setup':14} {'lines/s sent':>13} {'deliveries/s':>13} {'p50 ms':>8} {'p99 ms':>8} "
+              f"{'us/delivery':>12} {'alone':>7} {'first':>7} {'second':>7} {'redis':>7}")
         for name, rows in results.items():
-            rate = statistics.median(r[0] for r in rows)
-            print(f"{name:14} {rate:13.0f} {rate * args.receivers:13.0f} "
-                  f"{statistics.median(r[1] for r in rows):8.2f} {statistics.median(r[2] for r in rows):8.2f}")
+            median = [statistics.median(r[column] for r in rows) for column in range(8)]
+            print(f"{name:14} {median[0]:13.0f} {median[0] * args.receivers:13.0f} {median[1]:8.2f} {median[2]:8.2f} "
+                  f"{median[3]:12.2f} " + " ".join(f"{value:7.2f}" for value in median[4:]))
     finally:
         for server in servers:
             server.stop()

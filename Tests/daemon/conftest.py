@@ -197,6 +197,13 @@ def wait_for(predicate, timeout=TIMEOUT, interval=0.02):
         time.sleep(interval)
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago (for programs that need a port in their config)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def tcp_address(url):
     host, port = url[len("tcp://"):].rsplit(":", 1)
     return host.strip("[]"), int(port)

@@ -1,68 +1,14 @@
 """The chat service across evserved instances through a real Redis (--registry): rooms, exactly-once
 delivery to every other member wherever it is connected, and Redis going away and coming back."""
 import re
-import shutil
-import signal
-import socket
-import subprocess
 import time
 
 import pytest
 
-from conftest import TIMEOUT, Daemon, connect_url, run_evserved, wait_for
+from conftest import Daemon, free_port, run_evserved, wait_for
+from redis_server import REDIS, ChatClient, Redis, log_count, redis, wait_connected  # noqa: F401 (the fixture)
 
-REDIS = shutil.which("redis-server")
 pytestmark = pytest.mark.skipif(REDIS is None, reason="redis-server is not installed (make deps installs it)")
-MESSAGE = re.compile(r"\[(\d+)\] (.*)\n")
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Redis:
-    """A throwaway redis-server on a loopback port: no persistence, bounded memory."""
-
-    def __init__(self, port=None):
-        self.port = port or free_port()
-        self.start()
-
-    def start(self):
-        self.process = subprocess.Popen(
-            [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--maxmemory", "64mb"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        assert wait_for(self.answers), "redis-server did not answer PING"
-
-    def answers(self):
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(64).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    @property
-    def url(self):
-        return f"redis://127.0.0.1:{self.port}/test"
-
-
-@pytest.fixture
-def redis():
-    server = Redis()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -81,67 +27,12 @@ def chat_daemons():
         daemon.stop()
 
 
-def log_count(daemon, text):
-    return daemon.stderr_text().count(text)
-
-
-class Client:
-    """A chat client: sendall, and lines read as they come."""
-
-    def __init__(self, daemon):
-        self.sock = connect_url(daemon.urls[0])
-        self.pending = b""
-
-    def send(self, line):
-        self.sock.sendall(line.encode() + b"\n")
-
-    def line(self, timeout=TIMEOUT):
-        self.sock.settimeout(timeout)
-        while b"\n" not in self.pending:
-            data = self.sock.recv(65536)
-            if not data:
-                raise AssertionError("the server closed the connection")
-            self.pending += data
-        line, _, self.pending = self.pending.partition(b"\n")
-        return line.decode() + "\n"
-
-    def join(self, room):
-        self.send(f"/join {room}")
-        assert self.line() == f"* joined {room}\n"
-
-    def texts(self, count):
-        """The texts of the next `count` chat lines."""
-        texts = []
-        for _ in range(count):
-            match = MESSAGE.fullmatch(self.line())
-            assert match, "not a chat line"
-            texts.append(match.group(2))
-        return texts
-
-    def hears_nothing(self, within=0.3):
-        if self.pending:
-            return False
-        self.sock.settimeout(within)
-        try:
-            self.sock.recv(1)
-        except socket.timeout:
-            return True
-        return False
-
-    def close(self):
-        self.sock.close()
-
-
-def wait_connected(daemon, processes=1, times=1):
-    assert wait_for(lambda: log_count(daemon, "registry connected") >= processes * times), daemon.stderr_text()
-
-
 def test_every_line_reaches_every_other_member_once_across_instances(redis, chat_daemons):
     first = chat_daemons(redis.url, "--workers", "2")
     second = chat_daemons(redis.url)
     wait_connected(first, processes=2)
     wait_connected(second)
-    clients = [Client(first) for _ in range(4)] + [Client(second) for _ in range(3)]
+    clients = [ChatClient(first.urls[0]) for _ in range(4)] + [ChatClient(second.urls[0]) for _ in range(3)]
     for client in clients:
         client.join("room1")
     for round_ in range(10):
@@ -162,7 +53,7 @@ def test_chat_in_other_modes_talks_across_instances(redis, chat_daemons, mode):
     other = chat_daemons(redis.url, "--mode", mode)
     wait_connected(event)
     wait_connected(other)
-    clients = [Client(event), Client(event), Client(other), Client(other)]
+    clients = [ChatClient(daemon.urls[0]) for daemon in (event, event, other, other)]
     for client in clients:
         client.join("modes")
     for index, client in enumerate(clients):
@@ -177,9 +68,9 @@ def test_rooms_isolate_across_instances(redis, chat_daemons):
     second = chat_daemons(redis.url)
     wait_connected(first)
     wait_connected(second)
-    red_a, red_b = Client(first), Client(second)
-    blue_a, blue_b = Client(first), Client(second)
-    lobby_b = Client(second)
+    red_a, red_b = ChatClient(first.urls[0]), ChatClient(second.urls[0])
+    blue_a, blue_b = ChatClient(first.urls[0]), ChatClient(second.urls[0])
+    lobby_b = ChatClient(second.urls[0])
     red_a.join("red")
     red_b.join("red")
     blue_a.join("blue")
@@ -193,7 +84,7 @@ def test_rooms_isolate_across_instances(redis, chat_daemons):
 
 def test_a_line_longer_than_max_line_is_refused(redis, chat_daemons):
     daemon = chat_daemons(redis.url, "--max-line", "16")
-    client = Client(daemon)
+    client = ChatClient(daemon.urls[0])
     client.send("x" * 17)
     assert client.line() == "ERROR line longer than 16 bytes\r\n"
     assert client.sock.recv(1) == b""
@@ -204,7 +95,7 @@ def test_redis_outage_local_delivery_goes_on_and_cross_delivery_resumes(redis, c
     second = chat_daemons(redis.url)
     wait_connected(first)
     wait_connected(second)
-    a1, a2, b1 = Client(first), Client(first), Client(second)
+    a1, a2, b1 = ChatClient(first.urls[0]), ChatClient(first.urls[0]), ChatClient(second.urls[0])
     for client in (a1, a2, b1):
         client.join("r")
     a1.send("before")
@@ -236,7 +127,7 @@ def test_redis_unreachable_at_start_serves_and_connects_later(chat_daemons):
     port = free_port()
     daemon = chat_daemons(f"redis://127.0.0.1:{port}/test")
     assert wait_for(lambda: log_count(daemon, "registry unreachable") == 1), daemon.stderr_text()
-    one, two = Client(daemon), Client(daemon)
+    one, two = ChatClient(daemon.urls[0]), ChatClient(daemon.urls[0])
     one.send("local works")
     assert two.texts(1) == ["local works"]
     late = Redis(port)

@@ -1,19 +1,17 @@
 """PROXY protocol v1 and v2 (--proxy-protocol, ?proxy=1, --proxy-from): behind the real HAProxy (Debian's
 haproxy: `make deps` installs it), and with raw clients sending hand-made headers. The `whoami` service
 answers the client's address as the daemon sees it, so each test reads what got through."""
-import os
 import re
-import shutil
 import signal
 import socket
 import struct
 import subprocess
-import tempfile
 import time
 
 import pytest
 
 from conftest import MODES, TIMEOUT, recv_until_closed, run_evserved, short_unix_path, tcp_address, wait_for
+from haproxy import haproxy  # noqa: F401 (the fixture)
 
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 
@@ -227,98 +225,6 @@ def test_proxy_0_turns_it_off_for_one_listener(daemon_factory):
 # MARK: Behind HAProxy
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class HAProxy:
-    """haproxy in the foreground (-db) with a config in a temporary directory; `stat(backend)` reads its
-    stats socket."""
-
-    def __init__(self, backends):
-        """`backends`: name -> (evserved URL, "send-proxy" or "send-proxy-v2")."""
-        self.directory = tempfile.mkdtemp(prefix="evs-haproxy-")
-        self.stats_path = os.path.join(self.directory, "stats.sock")
-        self.ports = {name: free_port() for name in backends}
-        lines = [
-            "global", f"    stats socket {self.stats_path} level admin", "    maxconn 200",
-            "defaults", "    mode tcp", "    timeout connect 2s", "    timeout client 10s", "    timeout server 10s",
-        ]
-        for name, (url, send) in backends.items():
-            host, port = tcp_address(url)
-            lines += [
-                f"frontend fe_{name}", f"    bind 127.0.0.1:{self.ports[name]}", f"    default_backend be_{name}",
-                f"backend be_{name}", f"    server s_{name} {host}:{port} {send} check check-send-proxy inter 100ms",
-            ]
-        path = os.path.join(self.directory, "haproxy.cfg")
-        with open(path, "w") as config:
-            config.write("\n".join(lines) + "\n")
-        self.log = open(os.path.join(self.directory, "haproxy.log"), "w+")
-        self.process = subprocess.Popen(["haproxy", "-f", path, "-db"], stdout=self.log, stderr=subprocess.STDOUT)
-        assert wait_for(lambda: os.path.exists(self.stats_path) or self.process.poll() is not None)
-        assert self.process.poll() is None, self.log_text()
-        assert wait_for(lambda: all(self.accepting(port) for port in self.ports.values())), self.log_text()
-
-    def log_text(self):
-        self.log.flush()
-        with open(self.log.name) as log:
-            return log.read()
-
-    @staticmethod
-    def accepting(port):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            return False
-
-    def url(self, name):
-        return f"tcp://127.0.0.1:{self.ports[name]}"
-
-    def stat(self, name):
-        """The `show stat` row of backend `name`'s server, as a dict (status, check_status, ...)."""
-        with socket.socket(socket.AF_UNIX) as sock:
-            sock.settimeout(TIMEOUT)
-            sock.connect(self.stats_path)
-            sock.sendall(b"show stat\n")
-            text = recv_until_closed(sock)[0].decode()
-        header, *rows = [line for line in text.splitlines() if line]
-        keys = header.lstrip("# ").split(",")
-        for row in rows:
-            values = dict(zip(keys, row.split(",")))
-            if values["pxname"] == f"be_{name}" and values["svname"] == f"s_{name}":
-                return values
-        raise AssertionError(f"no server row for {name}: {text}")
-
-    def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
-        shutil.rmtree(self.directory, ignore_errors=True)
-
-
-@pytest.fixture
-def haproxy():
-    if shutil.which("haproxy") is None:
-        pytest.fail("haproxy is not installed: run `make deps` (it installs Debian's haproxy)")
-    started = []
-
-    def start(backends):
-        proxy = HAProxy(backends)
-        started.append(proxy)
-        return proxy
-
-    yield start
-    for proxy in started:
-        proxy.stop()
-
-
 @pytest.mark.parametrize("mode", ["event", "pool", "async"])
 def test_behind_haproxy_the_daemon_sees_the_real_clients_and_denies_by_their_address(daemon_factory, haproxy, mode):
     daemon = daemon_factory(
@@ -349,9 +255,7 @@ def test_haproxy_health_checks_pass_and_log_no_errors(daemon_factory, haproxy):
     proxy = haproxy({"v1": (daemon.urls[0], "send-proxy"), "v2": (daemon.urls[1], "send-proxy-v2")})
     assert wait_for(lambda: figures(daemon, "proxy-local") + figures(daemon, "proxy-proxied") >= 10), "checks"
     for name in ("v1", "v2"):
-        row = proxy.stat(name)
-        # "* L4OK" while the next check runs (every 100 ms).
-        assert row["status"] == "UP" and row["check_status"].lstrip("* ") == "L4OK", row
+        assert proxy.checked_up(name), proxy.stat(name)
     assert figures(daemon, "proxy-refused") == 0
     problems = [line for line in daemon.stderr_text().splitlines() if re.search(r" (warning|error|critical) ", line)]
     assert problems == [], problems

@@ -72,6 +72,7 @@ docs: deps
 BENCH_ARGS ?= --rounds 5 --seconds 5 --charts bench/charts
 bench: deps
 	python3 bench/run.py $(BENCH_ARGS)
+	python3 bench/chat.py --evserved .build/release/evserved
 
 ## What a SIGHUP reload costs clients: churn with and without reloads, without and with --workers (BENCHMARKS.md).
 bench-reload: deps

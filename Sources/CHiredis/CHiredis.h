@@ -40,4 +40,23 @@ static inline const char *CHiredis_errstr(const redisAsyncContext *context) {
     return context->c.err != 0 ? context->c.errstr : NULL;
 }
 
+/// `INCR key` on a blocking connection of its own to host:port, which may take `timeout_ms` to connect and
+/// as long to answer: the counter's new value, or -1 when Redis cannot be reached or answers otherwise.
+/// For a number handed out once at start (a node number), not for the serving path.
+static inline long long CHiredis_increment(const char *host, int port, int timeout_ms, const char *key) {
+    struct timeval timeout = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+    redisContext *context = redisConnectWithTimeout(host, port, timeout);
+    if (context == NULL) return -1;
+    if (context->err != 0) {
+        redisFree(context);
+        return -1;
+    }
+    redisSetTimeout(context, timeout);
+    redisReply *reply = redisCommand(context, "INCR %s", key);
+    long long value = reply != NULL && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+    if (reply != NULL) freeReplyObject(reply);
+    redisFree(context);
+    return value;
+}
+
 #endif // C_HIREDIS_H

@@ -1,3 +1,4 @@
+internal import CHiredis
 import EvServer
 import Logging
 import Synchronization
@@ -71,15 +72,30 @@ public final class RedisBackplane: ConnectionBackplane, @unchecked Sendable {
 
     // MARK: ConnectionBackplane
 
+    /// A number no other node on this Redis has: the next value of the counter `PREFIX:nodes` (one `INCR`
+    /// on a short-lived connection, at most a second), so unique across every process and host until a
+    /// million groups have started. When Redis cannot be reached at start, one drawn at random (unique in
+    /// this process only; logged).
     public func makeNodeNumber() -> UInt32 {
-        state.withLock { state in
-            var number: UInt32
-            repeat {
+        let counted = url.host.withCString { host in
+            "\(url.prefix):nodes".withCString { CHiredis_increment(host, CInt(url.port), 1000, $0) }
+        }
+        let largest = Int64(ConnectionIDSpace.largestNode)
+        let number = state.withLock { state -> UInt32 in
+            var number = counted > 0 ? UInt32((counted - 1) % largest + 1) : 0
+            while number == 0 || state.numbers.contains(number) {
                 number = UInt32.random(in: 1...ConnectionIDSpace.largestNode)
-            } while state.numbers.contains(number)
+            }
             state.numbers.insert(number)
             return number
         }
+        if counted <= 0 {
+            logger.warning(
+                "Redis not reachable at start: node number drawn at random (another host may draw the same one)",
+                metadata: ["redis": "\(url)", "node": "\(number)"]
+            )
+        }
+        return number
     }
 
     public func attach(_ node: BackplaneNode) {

@@ -149,3 +149,19 @@ def test_chat_refuses_what_would_split_or_cannot_serve_it(args, expected):
 def test_workers_without_registry_are_fine_for_other_services_and_one_worker(daemon_factory):
     daemon_factory("--listen", "tcp://127.0.0.1:0?service=echo", "--workers", "2")
     daemon_factory("--listen", "tcp://127.0.0.1:0?service=chat", "--workers", "1")
+
+
+def test_node_numbers_come_from_redis_so_ids_never_collide_across_instances(redis, chat_daemons):
+    first = chat_daemons(redis.url, "--workers", "2")
+    second = chat_daemons(redis.url)
+    wait_connected(first, processes=2)
+    wait_connected(second)
+    clients = [ChatClient(first.urls[0]) for _ in range(6)] + [ChatClient(second.urls[0]) for _ in range(2)]
+    listener = ChatClient(second.urls[0])
+    for client in clients:
+        client.send(f"hello from {id(client)}")
+    node_of = {text.split()[-1]: sender >> 44 for sender, text in listener.messages(len(clients))}
+    # One node per process, numbered by Redis's counter in the order they started: the workers 1 and 2
+    # (whichever took each client), then the second daemon 3.
+    assert {node_of[str(id(client))] for client in clients[:6]} <= {1, 2}, node_of
+    assert {node_of[str(id(client))] for client in clients[6:]} == {3}, node_of

@@ -15,7 +15,8 @@
 /// away is counted and logged, never retried later out of order.
 public protocol ConnectionBackplane: AnyObject, Sendable {
     /// A node number for a new server group: 1 to `ConnectionIDSpace.largestNode`, not used by another
-    /// group of this process. Any thread.
+    /// group of this process nor, as far as the backplane can tell, by any other node. Any thread but a
+    /// loop's (it may ask the backplane's server).
     func makeNodeNumber() -> UInt32
 
     /// The server group of `node` is made: deliver what other nodes send it with `node.deliver(_:)`. Called

@@ -9,10 +9,9 @@
 /// | 33    | 1     | blocking: set for the connections of blocking handlers (`StreamRequest.id`)            |
 /// | 32-0  | 33    | number: counts the member's connections from 1 (8.6 billion before it wraps)           |
 ///
-/// A node number is drawn at random by the backplane for each group (1 to 2^20 - 1, unique within the
-/// process); two groups in different processes drawing the same one is possible but unlikely (with 100
-/// groups on one backplane about 0.5 %): they would take each other's direct sends and ignore each other's
-/// broadcasts as echoes.
+/// The backplane gives each group its node number (1 to 2^20 - 1; `ConnectionBackplane.makeNodeNumber()`):
+/// Redis's from a counter on the server, unique across every process and host; two groups with the same
+/// number would take each other's direct sends and ignore each other's broadcasts as echoes.
 public enum ConnectionIDSpace {
     /// Bits of the node number.
     public static let nodeBits: UInt64 = 20

@@ -274,10 +274,17 @@ def test_banner_comes_first_on_a_builtin_service(daemon_factory, mode):
     stop(daemon)
 
 
-def test_banner_comes_before_the_programs_output_and_is_sent_as_given(daemon_factory):
+def test_banner_is_a_line_that_comes_before_the_programs_output(daemon_factory):
     daemon = daemon_factory("--listen", "tcp://127.0.0.1:0", "--banner", "220 ready", "--", "/bin/cat")
     with daemon.connect() as sock:
-        assert exchange(sock, b"line\n") == b"220 readyline\n"
+        assert exchange(sock, b"line\n") == b"220 ready\r\nline\n"  # CRLF added
+    stop(daemon)
+
+
+def test_a_banner_with_its_own_line_end_is_sent_as_given(daemon_factory):
+    daemon = daemon_factory("--listen", "tcp://127.0.0.1:0?service=echo", "--banner", "hello\n")
+    with daemon.connect() as sock:
+        assert exchange(sock, b"x") == b"hello\nx"
     stop(daemon)
 
 

@@ -42,9 +42,9 @@ struct ExecOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
             """
-            Sent as given, before anything else, to each client of every stream listener (built-in services \
-            and programs alike), at most \(Self.longestBanner) bytes; as tcpserver's -B, no line end is added \
-            (in a shell: --banner $'hello\\r\\n').
+            A line sent before anything else to each client of every stream listener (built-in services and \
+            programs alike), at most \(Self.longestBanner) bytes: CRLF is added unless the text ends with a \
+            line end of its own.
             """,
             valueName: "text"
         ),

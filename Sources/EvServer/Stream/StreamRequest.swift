@@ -33,7 +33,9 @@ public final class StreamRequest {
     let deliveryTimeout: Double
     /// The connection's id, for `StreamServer.send(_:to:)` and `broadcast` (set once it is registered).
     public internal(set) var id: ConnectionID = 0
-    private var input: InputBuffer
+    var input: InputBuffer
+    /// The array `read(upTo:lending:)` lends, kept for its capacity.
+    var lent: [UInt8] = []
     /// What `bufferedWrite` holds until `flush`.
     private var output: [UInt8] = []
     private var inputEnded = false
@@ -59,9 +61,6 @@ public final class StreamRequest {
         deadline = configuration.maximumLifetime.map { MonotonicClock.now + $0 }
         deliveryTimeout = configuration.writeTimeout ?? configuration.idleTimeout ?? 10
     }
-
-    /// The connection's descriptor, for socket options (socketserver's `request.fileno()`). Do not close it.
-    public var descriptor: CInt { socket.descriptor }
 
     // MARK: Reading
 
@@ -125,7 +124,7 @@ public final class StreamRequest {
 
     /// Appends one read's worth of bytes (no more than the buffer has room for), waiting up to the
     /// timeouts; `false` at end of input.
-    private func fill() throws -> Bool {
+    func fill() throws -> Bool {
         if inputEnded { return false }
         try useBlockingIO(idleTimeout == nil && readTimeout == nil && deadline == nil)
         let room = min(scratch.count, input.room)

@@ -43,6 +43,8 @@ public final class StreamConnection {
     private var writeTimer: TimerWatcher?
     /// `maximumLifetime`.
     private var lifetimeTimer: TimerWatcher?
+    /// A watcher trampoline is running without a reference to the connection; `finish` then keeps it (see there).
+    @exclusivity(unchecked) var inWatcherCall = false, keptForWatcherCall = false
     /// Bytes each way and why it ended, for `ServerHooks.connectionClosed` and the metrics.
     @exclusivity(unchecked) var tally: ConnectionTally
 
@@ -283,6 +285,7 @@ public final class StreamConnection {
         loop.preconditionInLoop()
         guard state != .closed else { return false }
         state = .closed
+        keepForWatcherCall()
         tally.note(reason ?? error.map(ConnectionTally.reason(for:)) ?? .closedByHandler)
         for watcher in [readWatcher, writeWatcher] { watcher?.stop() }
         for timer in [idleTimer, readTimer, writeTimer, lifetimeTimer] { timer?.stop() }

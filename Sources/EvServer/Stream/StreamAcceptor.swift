@@ -8,8 +8,7 @@ import Glibc
 /// applies the limits, the address policy and `verifyRequest`, and hands each connection to its execution
 /// mode — an event-mode `StreamConnection` in the `ConnectionTable`, or a blocking handler on the workers.
 ///
-/// Confined to the server's loop thread (so the state read per accept has `@exclusivity(unchecked)`: no
-/// overlapping access can happen, and the runtime checks were 3 % of a connection's instructions).
+/// Confined to the server's loop thread (the state read per accept is `@exclusivity(unchecked)`: 3 % less).
 final class StreamAcceptor: ServerTransport {
     let intake: Intake
     /// The open event and async connections.

@@ -68,7 +68,7 @@ def malloc_calls(text):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", metavar="PATH",
-                        help="also count this evserved binary (same arguments) in each evserved entry, as NAME-baseline")
+                        help="also count this evserved binary (same arguments) in each evserved entry: NAME-baseline")
     parser.add_argument("--only", help="comma-separated evserved entries to count (the C reference always is)")
     args = parser.parse_args()
     build(swift=False)

@@ -91,9 +91,10 @@ static inline int CLibEv_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_o
 //
 // recv, send, recvfrom, sendto and accept4 are POSIX cancellation points: once a process has a second
 // thread, glibc brackets each of these calls with __pthread_enable_asynccancel/__pthread_disable_asynccancel
-// (about 30 instructions per call, measured with callgrind; a single-threaded C server never pays it). EvServer never cancels a thread (no pthread_cancel
-// anywhere), so its socket I/O makes the system calls directly. Same arguments, result and errno as the
-// libc functions; recv and send are recvfrom and sendto with no address, as in glibc.
+// (about 30 instructions per call, measured with callgrind; a single-threaded C server never pays it).
+// EvServer never cancels a thread (no pthread_cancel anywhere), so its socket I/O makes the system calls
+// directly. Same arguments, result and errno as the libc functions; recv and send are recvfrom and sendto
+// with no address, as in glibc.
 static inline ssize_t CLibEv_recvfrom(int fd, void *buffer, size_t length, int flags, struct sockaddr *address,
                                       socklen_t *address_length) {
     return syscall(SYS_recvfrom, fd, buffer, length, flags, address, address_length);

@@ -91,15 +91,20 @@ final class DatagramReceiver: ServerTransport {
             )
             return
         }
-        switch handler {
-        case .event(let makeHandler):
+        // Event mode: the handler is made once; afterwards the enum's payload need not be copied per datagram.
+        if eventHandler == nil, case .event(let makeHandler) = handler { eventHandler = makeHandler() }
+        if let eventHandler {
             counters.handled.increment()
-            if eventHandler == nil { eventHandler = makeHandler() }
             do {
-                try eventHandler.unsafelyUnwrapped.channel(channel.unsafelyUnwrapped, received: bytes, from: client)
+                try eventHandler.channel(channel.unsafelyUnwrapped, received: bytes, from: client)
             } catch {
                 context.reportHandlerError(error, client: client)
             }
+            return
+        }
+        switch handler {
+        case .event:
+            preconditionFailure("an event handler is made above")
         case .async(let makeHandler):
             counters.handled.increment()
             let handler = asyncHandler ?? LoopBound(makeHandler(), loop: context.loop)

@@ -68,7 +68,7 @@ def malloc_calls(text):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", metavar="PATH",
-                        help="also count this evserved binary (same arguments), reported as evserved-event-baseline")
+                        help="also count this evserved binary (same arguments) in each evserved entry: NAME-baseline")
     parser.add_argument("--only", help="comma-separated evserved entries to count (the C reference always is)")
     args = parser.parse_args()
     build(swift=False)
@@ -84,8 +84,10 @@ def main():
         "evserved-event-metrics": [evserved, *arguments, "--metrics-listen", "tcp://127.0.0.1:0"],
     }
     if args.baseline:
-        servers["evserved-event-baseline"] = [without_debug_info(os.path.abspath(args.baseline), "baseline"),
-                                              *arguments]
+        old = without_debug_info(os.path.abspath(args.baseline), "baseline")
+        for name, command in list(servers.items()):
+            if name.startswith("evserved"):
+                servers[f"{name}-baseline"] = [old, *command[1:]]
     if args.only:
         servers = {name: command for name, command in servers.items() if name in args.only.split(",") + ["c-libev"]}
     rows = {}

@@ -22,10 +22,11 @@ public final class DatagramChannel {
     private let lowWaterMark: Int
     /// Tells the core to pause (`true`) or resume (`false`) reading.
     private let onBackPressure: (Bool) -> Void
-    private var pending: [Pending] = []
-    private var pendingHead = 0
-    private var pendingBytes = 0
-    private var backPressured = false
+    // Unchecked: loop-confined, only short accesses in this file; the runtime checks cost ~5 % per datagram.
+    @exclusivity(unchecked) private var pending: [Pending] = []
+    @exclusivity(unchecked) private var pendingHead = 0
+    @exclusivity(unchecked) private var pendingBytes = 0
+    @exclusivity(unchecked) private var backPressured = false
     private var writeWatcher: IOWatcher!
 
     init(

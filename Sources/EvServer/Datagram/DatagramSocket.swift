@@ -23,11 +23,13 @@ final class DatagramSocket: @unchecked Sendable {
 
     init(_ server: ServerSocket, counters: DatagramCounters, logger: Logger) {
         self.server = server
+        socket = server.socket
         self.counters = counters
         self.logger = logger
     }
 
-    var socket: Socket { server.socket }
+    /// `server.socket`, kept here: read for every datagram, and a stored `let` costs no retain to reach.
+    let socket: Socket
     var address: SocketAddress { server.localAddress }
 
     /// Whether `client` can be sent to. A Unix client that did not bind a path has no address: its replies

@@ -108,7 +108,8 @@ package final class EventLoop: @unchecked Sendable {
 
     /// True on the thread that runs the loop.
     package var inLoop: Bool {
-        pthread_equal(pthread_t(runningThread.load(ordering: .acquiring)), pthread_self()) != 0
+        // pthread_t is an integer on Linux and pthread_equal compares it: inline, for every loop-only call.
+        pthread_t(runningThread.load(ordering: .acquiring)) == pthread_self()
     }
 
     /// Traps unless called on the loop's thread: the guard on every loop-only entry point.

@@ -19,6 +19,18 @@ final class IOWatcher {
         memory.attach(owner: self)
     }
 
+    /// A watcher whose events go straight to `owner` through `callback`, a trampoline written for the
+    /// owner's type that finds it (unretained) in the watcher's `data`: for the per-event hot path, where
+    /// the closure of the other initialiser would cost a retain and release of its context, and its
+    /// `[unowned self]` another, on every event. `owner` must outlive the watcher (it owns it), and the
+    /// trampoline must hold a strong reference to it for the duration of the call.
+    init(loop: EventLoop, descriptor: CInt, events: IOEvents, owner: AnyObject, callback: CLibEv_io_cb) {
+        self.loop = loop
+        onEvent = { _ in }
+        memory = WatcherMemory(ev_io()) { CLibEv_ev_io_init($0, callback, descriptor, events.rawValue) }
+        memory.attach(owner: owner)
+    }
+
     deinit { memory.free(kind: "IOWatcher") }
 
     var isActive: Bool { memory.isActive }

@@ -1,3 +1,5 @@
+internal import CLibEv
+
 /// The loop side of the engine, shared by both transports: the watcher on the server's socket, the serving
 /// session (`serveForever` / `handleRequest`, with its timeout and `serviceActions` timers) and why taking
 /// work is paused. The transport does the taking (`ServerTransport.takeWork`) when the watcher fires.
@@ -23,9 +25,9 @@ final class Intake {
         lifecycle = context.lifecycle
         hooks = context.hooks
         metrics = context.metrics
-        watcher = IOWatcher(loop: loop, descriptor: context.socket.descriptor, events: .read) { [unowned self] _ in
-            transport.takeWork()
-        }
+        watcher = IOWatcher(
+            loop: loop, descriptor: context.socket.descriptor, events: .read, owner: self, callback: intakeReadable
+        )
         shortageTimer = TimerWatcher(loop: loop, after: 1) { [unowned self] in resume(.resourceShortage) }
         session = ServingSession(
             loop: loop, serviceActionsInterval: context.configuration.serviceActionsInterval,
@@ -129,4 +131,12 @@ final class Intake {
         shortageTimer.stop()
         session.stopTimers()
     }
+}
+
+/// The C callback of the intake's watcher (`data` holds the intake, unretained): the server's socket has work.
+/// No reference is taken to the intake: the transport owns it, and `transport` is loaded (retained) first, so
+/// the intake lives through the call. (A closure with `[unowned self]` cost two retain/release pairs a wake-up.)
+private func intakeReadable(_ loop: OpaquePointer?, _ watcher: UnsafeMutablePointer<ev_io>?, _ revents: CInt) {
+    guard let context = watcher?.pointee.data else { return }
+    Unmanaged<Intake>.fromOpaque(context)._withUnsafeGuaranteedRef { $0.transport }.takeWork()
 }

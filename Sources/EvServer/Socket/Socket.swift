@@ -123,7 +123,7 @@ final class Socket {
     /// Reads what is there, up to `buffer.count` bytes; `flags` as `recv` takes them (`MSG_PEEK`).
     func read(into buffer: UnsafeMutableRawBufferPointer, flags: CInt = 0) throws(SystemError) -> ReadResult {
         while true {
-            let count = Glibc.recv(descriptor, buffer.baseAddress, buffer.count, flags)
+            let count = CLibEv_recvfrom(descriptor, buffer.baseAddress, buffer.count, flags, nil, nil)
             if count > 0 { return .bytes(count) }
             if count == 0 { return .endOfFile }
             switch errno {
@@ -138,7 +138,7 @@ final class Socket {
     func write(_ bytes: UnsafeRawBufferPointer, neverWait: Bool = false) throws(SystemError) -> Int? {
         let flags = CInt(MSG_NOSIGNAL) | (neverWait ? CInt(MSG_DONTWAIT) : 0)
         while true {
-            let count = Glibc.send(descriptor, bytes.baseAddress, bytes.count, flags)
+            let count = CLibEv_sendto(descriptor, bytes.baseAddress, bytes.count, flags, nil, 0)
             if count >= 0 { return count }
             switch errno {
             case EINTR: continue
@@ -166,7 +166,7 @@ final class Socket {
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
             let count = withUnsafeMutablePointer(to: &storage) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    Glibc.recvfrom(descriptor, buffer.baseAddress, buffer.count, CInt(MSG_TRUNC), $0, &length)
+                    CLibEv_recvfrom(descriptor, buffer.baseAddress, buffer.count, CInt(MSG_TRUNC), $0, &length)
                 }
             }
             if count >= 0 {
@@ -187,7 +187,7 @@ final class Socket {
     func sendDatagram(_ bytes: UnsafeRawBufferPointer, to address: SocketAddress) throws(SystemError) -> Bool {
         while true {
             let count = address.withSockAddr {
-                Glibc.sendto(descriptor, bytes.baseAddress, bytes.count, CInt(MSG_NOSIGNAL), $0, $1)
+                CLibEv_sendto(descriptor, bytes.baseAddress, bytes.count, CInt(MSG_NOSIGNAL), $0, $1)
             }
             if count >= 0 { return true }
             switch errno {

@@ -51,6 +51,20 @@ public struct InputBuffer: Sendable {
     public mutating func take(_ length: Int) -> [UInt8] {
         let end = start + min(length, count)
         let bytes = Array(storage[start..<end])
+        consume(upTo: end)
+        return bytes
+    }
+
+    /// Removes the first `length` bytes (at most `count`) and appends them to `bytes`: `take` into an
+    /// array the caller reuses, so that a steady stream of reads allocates nothing.
+    mutating func take(_ length: Int, appendingTo bytes: inout [UInt8]) {
+        let end = start + min(length, count)
+        bytes.append(contentsOf: storage[start..<end])
+        consume(upTo: end)
+    }
+
+    /// Drops the bytes before `end`.
+    private mutating func consume(upTo end: Int) {
         start = end
         scanned = 0
         if start == storage.count {
@@ -58,7 +72,6 @@ public struct InputBuffer: Sendable {
             storage.removeAll(keepingCapacity: storage.capacity <= 64 * 1024)
             start = 0
         }
-        return bytes
     }
 
     /// Removes and returns everything held.

@@ -8,7 +8,7 @@ import Glibc
 /// applies the limits, the address policy and `verifyRequest`, and hands each connection to its execution
 /// mode — an event-mode `StreamConnection` in the `ConnectionTable`, or a blocking handler on the workers.
 ///
-/// Confined to the server's loop thread.
+/// Confined to the server's loop thread (the state read per accept is `@exclusivity(unchecked)`: 3 % less).
 final class StreamAcceptor: ServerTransport {
     let intake: Intake
     /// The open event and async connections.
@@ -22,18 +22,18 @@ final class StreamAcceptor: ServerTransport {
     /// or 1 when the loops of a group share the socket, so each takes its turn.
     private let acceptsPerWakeUp: Int
     private let policy: AddressPolicy
-    private var rateLimit: TokenBucket?
+    @exclusivity(unchecked) private var rateLimit: TokenBucket?
     private var rateTimer: TimerWatcher!
-    private var clientRateLimit: ClientRateLimit?
+    @exclusivity(unchecked) private var clientRateLimit: ClientRateLimit?
     /// With `proxyProtocol`: reads each connection's header before it is admitted.
-    private var proxyHeaders: ProxyHeaderReader?
+    @exclusivity(unchecked) private var proxyHeaders: ProxyHeaderReader?
     /// Accepting or starting threads is failing for want of resources: since when, and how many pauses.
-    private var shortage: (since: Double, pauses: Int)?
+    @exclusivity(unchecked) private var shortage: (since: Double, pauses: Int)?
     private var workersBusyLog = LogThrottle()
     /// `close()` ran: a connection handed over late is closed, not opened.
     private var isClosed = false
     /// Set by `attach`, the first work the loop runs. (Unowned: the server closes the loop before it goes.)
-    private unowned(unsafe) var server: StreamServer!
+    @exclusivity(unchecked) private unowned(unsafe) var server: StreamServer!
 
     init(
         context: ServerContext, handler: StreamHandler, limits: ConnectionLimits, firstConnectionID: UInt64,

@@ -33,7 +33,9 @@ public final class StreamRequest {
     let deliveryTimeout: Double
     /// The connection's id, for `StreamServer.send(_:to:)` and `broadcast` (set once it is registered).
     public internal(set) var id: ConnectionID = 0
-    private var input: InputBuffer
+    var input: InputBuffer
+    /// The array `read(upTo:lending:)` lends, kept for its capacity.
+    var lent: [UInt8] = []
     /// What `bufferedWrite` holds until `flush`.
     private var output: [UInt8] = []
     private var inputEnded = false
@@ -59,9 +61,6 @@ public final class StreamRequest {
         deadline = configuration.maximumLifetime.map { MonotonicClock.now + $0 }
         deliveryTimeout = configuration.writeTimeout ?? configuration.idleTimeout ?? 10
     }
-
-    /// The connection's descriptor, for socket options (socketserver's `request.fileno()`). Do not close it.
-    public var descriptor: CInt { socket.descriptor }
 
     // MARK: Reading
 
@@ -125,7 +124,7 @@ public final class StreamRequest {
 
     /// Appends one read's worth of bytes (no more than the buffer has room for), waiting up to the
     /// timeouts; `false` at end of input.
-    private func fill() throws -> Bool {
+    func fill() throws -> Bool {
         if inputEnded { return false }
         try useBlockingIO(idleTimeout == nil && readTimeout == nil && deadline == nil)
         let room = min(scratch.count, input.room)
@@ -222,23 +221,24 @@ public final class StreamRequest {
     /// Waits for `events` at most the shortest of `idleTimeout`, the direction's `limit` and the time left
     /// before the lifetime's deadline; throws `.timedOut` naming the one that ran out.
     private func waitFor(events: CInt, limit: Double?, doing what: String) throws {
-        typealias Reason = ConnectionSummary.Reason
-        var candidates: [(seconds: Double, reason: String, cause: Reason)] = []
-        if let idleTimeout { candidates.append((idleTimeout, "after \(idleTimeout) s idle", .idleTimeout)) }
-        if let limit {
-            let reading = events == CInt(POLLIN)
-            let reason = "after \(limit) s (\(reading ? "read" : "write") timeout)"
-            candidates.append((limit, reason, reading ? .readTimeout : .writeTimeout))
+        let reading = events == CInt(POLLIN)
+        var bound: (seconds: Double, cause: ConnectionSummary.Reason)?
+        if let idleTimeout { bound = (idleTimeout, .idleTimeout) }
+        if let limit, limit < bound?.seconds ?? .infinity { bound = (limit, reading ? .readTimeout : .writeTimeout) }
+        if let deadline, case let remaining = max(0, deadline - MonotonicClock.now),
+            remaining < bound?.seconds ?? .infinity {
+            bound = (remaining, .lifetime)
         }
-        if let deadline {
-            let remaining = max(0, deadline - MonotonicClock.now)
-            candidates.append((remaining, "at the end of the connection's maximum lifetime", .lifetime))
-        }
-        let bound = candidates.min { $0.seconds < $1.seconds }
         let ready = try mapErrors { try socket.poll(events: events, timeout: bound?.seconds) }
         if !ready {
             tally.note(bound?.cause ?? .error)
-            throw ConnectionError(.timedOut, "timed out \(what) \(clientAddress) \(bound?.reason ?? "")")
+            let reason = switch bound?.cause ?? .error {  // made only now: waiting must not allocate
+            case .idleTimeout: "after \(idleTimeout ?? 0) s idle"
+            case .readTimeout, .writeTimeout: "after \(limit ?? 0) s (\(reading ? "read" : "write") timeout)"
+            case .lifetime: "at the end of the connection's maximum lifetime"
+            default: ""
+            }
+            throw ConnectionError(.timedOut, "timed out \(what) \(clientAddress) \(reason)")
         }
     }
 

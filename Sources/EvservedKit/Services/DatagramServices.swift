@@ -40,7 +40,8 @@ enum DatagramReplies {
 /// A service as an event-driven datagram handler (one per server, on the loop: one reply buffer reused).
 final class ReplyingDatagramEventHandler: DatagramEventHandler {
     private let reply: DatagramReply
-    private var buffer: [UInt8] = []
+    /// Unchecked: only `channel(_:received:from:)` touches it, on the loop thread, and `reply` cannot reach it.
+    @exclusivity(unchecked) private var buffer: [UInt8] = []
     init(_ reply: @escaping DatagramReply) { self.reply = reply }
 
     func channel(_ channel: DatagramChannel, received datagram: UnsafeRawBufferPointer, from client: SocketAddress) {

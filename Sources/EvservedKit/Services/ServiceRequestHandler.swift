@@ -15,10 +15,9 @@ final class ServiceRequestHandler<Service: StreamService>: StreamRequestHandler 
                 return  // the client going away is how the stream ends
             }
         }
-        while true {
-            let bytes = try request.read(upTo: 64 * 1024)
-            if bytes.isEmpty { return }
-            if try bytes.withUnsafeBytes({ try service.received($0, send: send) }) { return }
-        }
+        // Lent bytes, not an array per read: no allocation per request.
+        while try request.read(upTo: 64 * 1024, lending: { bytes in
+            try !bytes.isEmpty && !service.received(bytes, send: send)
+        }) {}
     }
 }

@@ -37,7 +37,7 @@ extension StreamService {
 /// are produced, never blocking; an endless service writes while the connection is writable.
 extension StreamEventHandler where Self: StreamService {
     func connectionOpened(_ connection: StreamConnection) {
-        if opened(maximumLineLength: connection.maximumLineLength, send: connection.write) {
+        if opened(maximumLineLength: connection.maximumLineLength, send: { connection.write($0) }) {
             connection.close()
         } else {
             produce(connection)
@@ -45,7 +45,7 @@ extension StreamEventHandler where Self: StreamService {
     }
 
     func connection(_ connection: StreamConnection, received bytes: UnsafeRawBufferPointer) {
-        guard Self.endlessOutput == nil, received(bytes, send: connection.write) else { return }
+        guard Self.endlessOutput == nil, received(bytes, send: { connection.write($0) }) else { return }
         connection.close()
     }
 

@@ -158,6 +158,8 @@ def test_node_numbers_come_from_redis_so_ids_never_collide_across_instances(redi
     wait_connected(second)
     clients = [ChatClient(first.urls[0]) for _ in range(6)] + [ChatClient(second.urls[0]) for _ in range(2)]
     listener = ChatClient(second.urls[0])
+    for client in clients + [listener]:
+        client.join("ids")  # answered once the member is in the room: no line can miss it
     for client in clients:
         client.send(f"hello from {id(client)}")
     node_of = {text.split()[-1]: sender >> 44 for sender, text in listener.messages(len(clients))}

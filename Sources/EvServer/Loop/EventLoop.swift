@@ -27,6 +27,11 @@ package final class EventLoop: @unchecked Sendable {
     private let runningThread = Atomic<UInt>(0)
     /// The loop's half of a double buffer: drained work is swapped in here, so steady state allocates nothing.
     private var batch: [@Sendable () -> Void] = []
+    /// Async jobs enqueued on the loop's own thread (`enqueueInLoop`), and the half being run: plain values
+    /// in a double buffer, so steady state allocates nothing.
+    private var inLoopJobs: [(job: UnownedJob, executor: UnownedTaskExecutor)] = []
+    private var inLoopBatch: [(job: UnownedJob, executor: UnownedTaskExecutor)] = []
+    private var runningInLoopJobs = false
 
     /// Creates a loop (epoll on Linux) that leaves the signal mask alone, as POSIX requires in a threaded
     /// program.
@@ -82,7 +87,7 @@ package final class EventLoop: @unchecked Sendable {
         precondition(exchanged, "EventLoop.run() called while another thread runs the loop")
         defer { runningThread.store(0, ordering: .releasing) }
         ev_run(raw, 0)
-        drainQueue()
+        repeat { drainQueue() } while !inLoopJobs.isEmpty
     }
 
     /// Makes `run()` return after the current iteration. Any thread.
@@ -129,14 +134,37 @@ package final class EventLoop: @unchecked Sendable {
         }
     }
 
-    /// Runs the queued work; called by the async watcher on the loop thread.
+    /// Runs `job` on the loop thread, soon, when called on that thread: the common case of an async handler
+    /// resumed by one of the loop's own callbacks. No lock, no closure, no syscall: the wake-up watcher is
+    /// fed (`ev_feed_event`), so the job runs in this same loop iteration. A job enqueued by a job waits for
+    /// the next iteration (`ev_async_send`), so tasks that keep resuming each other cannot starve I/O.
+    package func enqueueInLoop(_ job: UnownedJob, on executor: UnownedTaskExecutor) {
+        preconditionInLoop()
+        inLoopJobs.append((job, executor))
+        guard inLoopJobs.count == 1 else { return }
+        if runningInLoopJobs { ev_async_send(raw, wakeup) } else { ev_feed_event(raw, wakeup, CInt(EV_ASYNC)) }
+    }
+
+    /// Runs the jobs enqueued in the loop, then the queued work; called by the async watcher on the loop
+    /// thread, and once more when the loop ends.
     fileprivate func drainQueue() {
+        runInLoopJobs()
         while true {
             queue.withLock { queue in swap(&queue.work, &batch) }
             if batch.isEmpty { return }
             for work in batch { work() }
             batch.removeAll(keepingCapacity: true)
         }
+    }
+
+    /// Runs the jobs enqueued in the loop so far (those they enqueue wait for the next call).
+    private func runInLoopJobs() {
+        if inLoopJobs.isEmpty { return }
+        swap(&inLoopJobs, &inLoopBatch)
+        runningInLoopJobs = true
+        for (job, executor) in inLoopBatch { job.runSynchronously(on: executor) }
+        runningInLoopJobs = false
+        inLoopBatch.removeAll(keepingCapacity: true)
     }
 }
 

@@ -3,8 +3,9 @@
 final class AsyncHandlerBridge: StreamEventHandler {
     private let makeHandler: @Sendable () -> any StreamAsyncHandler
     private let context: ServerContext
-    private var asyncConnection: AsyncConnection?
-    private var task: Task<Void, Never>?
+    // Unchecked exclusivity: loop-confined, and no access outlives a call.
+    @exclusivity(unchecked) private var asyncConnection: AsyncConnection?
+    @exclusivity(unchecked) private var task: Task<Void, Never>?
 
     init(makeHandler: @escaping @Sendable () -> any StreamAsyncHandler, context: ServerContext) {
         self.makeHandler = makeHandler

@@ -51,6 +51,12 @@ public struct InputBuffer: Sendable {
     public mutating func take(_ length: Int) -> [UInt8] {
         let end = start + min(length, count)
         let bytes = Array(storage[start..<end])
+        consume(upTo: end)
+        return bytes
+    }
+
+    /// Drops the bytes before `end`.
+    private mutating func consume(upTo end: Int) {
         start = end
         scanned = 0
         if start == storage.count {
@@ -58,11 +64,18 @@ public struct InputBuffer: Sendable {
             storage.removeAll(keepingCapacity: storage.capacity <= 64 * 1024)
             start = 0
         }
-        return bytes
     }
 
     /// Removes and returns everything held.
     public mutating func takeAll() -> [UInt8] { take(count) }
+
+    /// Lends the first `length` bytes (at most `count`) to `body`, then removes them: `take` without an array.
+    /// The bytes are valid only during the call.
+    mutating func lend<Result>(_ length: Int, to body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        let range = start..<(start + min(length, count))
+        defer { consume(upTo: range.upperBound) }
+        return try storage.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[range])) }
+    }
 
     /// Drops consumed bytes once they are at least half the storage, so appends stay amortised O(1).
     private mutating func compactIfWorthIt() {

@@ -6,8 +6,7 @@ final class ServiceAsyncHandler<Service: StreamService>: StreamAsyncHandler {
     func handle(_ connection: AsyncConnection) async throws {
         let service = Service()
         var output: [UInt8] = []
-        let collect = { (bytes: UnsafeRawBufferPointer) in output.append(contentsOf: bytes) }
-        let close = service.opened(maximumLineLength: connection.maximumLineLength, send: collect)
+        let close = service.opened(maximumLineLength: connection.maximumLineLength) { output.append(contentsOf: $0) }
         try await flush(&output, to: connection)
         if close { return }
         if let endless = Service.endlessOutput {
@@ -18,9 +17,10 @@ final class ServiceAsyncHandler<Service: StreamService>: StreamAsyncHandler {
             }
         }
         while true {
-            let bytes = try await connection.read(upTo: 64 * 1024)
-            if bytes.isEmpty { return }
-            let close = bytes.withUnsafeBytes { service.received($0, send: collect) }
+            // Lent bytes, not an array per read: no allocation per request.
+            let close = try await connection.read(upTo: 64 * 1024) { bytes in
+                bytes.isEmpty || service.received(bytes) { output.append(contentsOf: $0) }
+            }
             try await flush(&output, to: connection)
             if close { return }
         }

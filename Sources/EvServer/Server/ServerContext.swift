@@ -5,7 +5,7 @@ import Logging
 ///
 /// A class, not a struct: objects made per connection (an async handler's bridge and task) hold it, and a
 /// copy of every field would cost each connection about 500 bytes. Immutable, so `Sendable`.
-final class ServerContext: Sendable {
+internal final class ServerContext: Sendable {
     let configuration: ServerConfiguration
     let hooks: ServerHooks
     let logger: Logger

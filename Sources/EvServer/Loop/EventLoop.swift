@@ -137,8 +137,9 @@ package final class EventLoop: @unchecked Sendable {
 
     /// Runs `job` on the loop thread, soon, when called on that thread: the common case of an async handler
     /// resumed by one of the loop's own callbacks. No lock, no closure, no syscall: the wake-up watcher is
-    /// fed (`ev_feed_event` with `EV_CUSTOM`, so only these jobs run), so the job runs in this same loop iteration. A job enqueued by a job waits for
-    /// the next iteration (`ev_async_send`), so tasks that keep resuming each other cannot starve I/O.
+    /// fed (`ev_feed_event` with `EV_CUSTOM`, so only these jobs run), and the job runs in this same loop
+    /// iteration. A job enqueued by a job waits for the next iteration (`ev_async_send`), so tasks that keep
+    /// resuming each other cannot starve I/O.
     package func enqueueInLoop(_ job: UnownedJob, on executor: UnownedTaskExecutor) {
         preconditionInLoop()
         inLoopJobs.append((job, executor))

@@ -117,6 +117,7 @@ final class DatagramReceiver: ServerTransport {
                 } catch {
                     context.reportHandlerError(error, client: client)
                 }
+                context.asyncTasks.ended()
             }
         case .blocking(let makeHandler):
             let datagram = Array(bytes)

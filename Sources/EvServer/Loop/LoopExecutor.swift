@@ -2,8 +2,10 @@
 /// executor preference run every step (and resume after every `await`) on the loop that owns their
 /// connection, so a suspension costs no thread hop and the handler may use loop-confined objects.
 ///
-/// Jobs go through `EventLoop.execute`, in order. Once the loop is gone, jobs are dropped (the server
-/// waits for its tasks before it frees the loop; a handler that ignores cancellation past that is lost).
+/// A job enqueued on the loop thread (a handler resumed by the loop's own callbacks: the common case) goes
+/// through `EventLoop.enqueueInLoop`, which costs no lock, allocation or syscall; one from another thread
+/// through `EventLoop.execute`. Once the loop is gone, jobs are dropped (the server waits for its tasks
+/// before it frees the loop; a handler that ignores cancellation past that is lost).
 final class LoopExecutor: TaskExecutor {
     let loop: EventLoop
 
@@ -11,6 +13,10 @@ final class LoopExecutor: TaskExecutor {
 
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        loop.execute { [self] in job.runSynchronously(on: asUnownedTaskExecutor()) }
+        if loop.inLoop {
+            loop.enqueueInLoop(job, on: asUnownedTaskExecutor())
+        } else {
+            loop.execute { [self] in job.runSynchronously(on: asUnownedTaskExecutor()) }
+        }
     }
 }

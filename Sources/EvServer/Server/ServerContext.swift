@@ -2,7 +2,10 @@ import Logging
 
 /// What every part of one server shares, fixed when the server is made: its configuration, hooks and
 /// logger, its socket and loop, where its blocking handlers run, its async tasks and its lifecycle.
-struct ServerContext: Sendable {
+///
+/// A class, not a struct: objects made per connection (an async handler's bridge and task) hold it, and a
+/// copy of every field would cost each connection about 500 bytes. Immutable, so `Sendable`.
+internal final class ServerContext: Sendable {
     let configuration: ServerConfiguration
     let hooks: ServerHooks
     let logger: Logger
@@ -17,6 +20,21 @@ struct ServerContext: Sendable {
     /// Seconds connections get, after their input ended at a graceful shutdown's deadline (or async
     /// handlers after cancellation at close), to send their last replies.
     let lastRepliesGrace = 1.0
+
+    init(
+        configuration: ServerConfiguration, hooks: ServerHooks, logger: Logger, socket: ServerSocket, loop: EventLoop,
+        workers: Workers, asyncTasks: AsyncTasks, lifecycle: ServerLifecycle, metrics: ServerMetrics
+    ) {
+        self.configuration = configuration
+        self.hooks = hooks
+        self.logger = logger
+        self.socket = socket
+        self.loop = loop
+        self.workers = workers
+        self.asyncTasks = asyncTasks
+        self.lifecycle = lifecycle
+        self.metrics = metrics
+    }
 
     /// The address the server is bound to, with the real port when port 0 was asked.
     var localAddress: SocketAddress { socket.localAddress }

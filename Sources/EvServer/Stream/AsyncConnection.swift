@@ -3,7 +3,8 @@
 ///
 /// Confined to its loop's thread: the handler runs there (see `StreamAsyncHandler`), and so does every
 /// method. It is `@unchecked Sendable` only so that the handler's task can hold it; every entry point
-/// checks the thread.
+/// checks the thread. Its state is `@exclusivity(unchecked)`: one thread, and no method holds an access
+/// to it across a call that could reach it again, so the runtime checks would only cost time.
 public final class AsyncConnection: @unchecked Sendable {
     /// The client's address.
     public let clientAddress: SocketAddress
@@ -12,18 +13,18 @@ public final class AsyncConnection: @unchecked Sendable {
     /// The server that accepted the connection.
     public var server: StreamServer { connection.server }
     /// `readLine()`'s default limit: the server's `maximumLineLength`.
-    public var maximumLineLength: Int
+    @exclusivity(unchecked) public var maximumLineLength: Int
 
     let connection: StreamConnection
-    private var input = InputBuffer()
+    @exclusivity(unchecked) private var input = InputBuffer()
     /// Reading pauses while this much input waits (the server's `maximumInputBuffer`).
     private let inputLimit: Int
-    private var inputEnded = false
+    @exclusivity(unchecked) private var inputEnded = false
     /// Why the connection closed under the handler, once it has.
-    private var failure: ConnectionError?
+    @exclusivity(unchecked) private var failure: ConnectionError?
     /// The handler's task, waiting for input or for the write queue to drain.
-    private var readWaiter: UnsafeContinuation<Void, any Error>?
-    private var writeWaiter: UnsafeContinuation<Void, any Error>?
+    @exclusivity(unchecked) private var readWaiter: UnsafeContinuation<Void, any Error>?
+    @exclusivity(unchecked) private var writeWaiter: UnsafeContinuation<Void, any Error>?
 
     init(connection: StreamConnection, configuration: ServerConfiguration) {
         self.connection = connection
@@ -38,7 +39,7 @@ public final class AsyncConnection: @unchecked Sendable {
     ///
     /// - Parameter maxLength: a longer line throws `ConnectionError.lineTooLong`; by default
     ///   `maximumLineLength`.
-    public func readLine(maxLength: Int? = nil) async throws -> [UInt8]? {
+    public nonisolated(nonsending) func readLine(maxLength: Int? = nil) async throws -> [UInt8]? {
         let maxLength = min(maxLength ?? maximumLineLength, inputLimit)
         while true {
             do {
@@ -53,16 +54,28 @@ public final class AsyncConnection: @unchecked Sendable {
     }
 
     /// Reads what is available, at most `maxLength` bytes, waiting for at least one. Empty at end of input.
-    public func read(upTo maxLength: Int) async throws -> [UInt8] {
+    public nonisolated(nonsending) func read(upTo maxLength: Int) async throws -> [UInt8] {
         precondition(maxLength > 0, "read(upTo:) needs a positive length")
         if input.isEmpty, try await !waitForInput() { return [] }
         return consumed(input.take(maxLength))
     }
 
+    /// Reads what is available, at most `maxLength` bytes, waiting for at least one, and lends them to `body`
+    /// (empty at end of input): `read(upTo:)` without an array per read. The bytes are valid only during
+    /// the call.
+    public nonisolated(nonsending) func read<Result>(
+        upTo maxLength: Int, lending body: (UnsafeRawBufferPointer) throws -> Result
+    ) async throws -> Result {
+        precondition(maxLength > 0, "read(upTo:lending:) needs a positive length")
+        if input.isEmpty, try await !waitForInput() { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        defer { consumed() }
+        return try input.lend(maxLength, to: body)
+    }
+
     /// Reads exactly `count` bytes; `nil` when the input ends first.
     ///
     /// - Throws: `ConnectionError.inputTooLarge` when `count` is more than the server's `maximumInputBuffer`.
-    public func read(exactly count: Int) async throws -> [UInt8]? {
+    public nonisolated(nonsending) func read(exactly count: Int) async throws -> [UInt8]? {
         guard count <= inputLimit else {
             throw ConnectionError(
                 .inputTooLarge, "read(exactly: \(count)) is more than maximumInputBuffer (\(inputLimit) bytes)"
@@ -78,7 +91,7 @@ public final class AsyncConnection: @unchecked Sendable {
     ///
     /// - Parameter maxLength: the most bytes it may return, by default the server's `maximumInputBuffer`;
     ///   more input than that throws `ConnectionError.inputTooLarge`.
-    public func readToEnd(maxLength: Int? = nil) async throws -> [UInt8] {
+    public nonisolated(nonsending) func readToEnd(maxLength: Int? = nil) async throws -> [UInt8] {
         let limit = min(maxLength ?? inputLimit, inputLimit)
         while try await waitForInput() {
             // A full buffer cannot tell whether more follows: input of `maximumInputBuffer` bytes is too long.
@@ -113,7 +126,7 @@ public final class AsyncConnection: @unchecked Sendable {
 
     /// Waits until more input arrives (`true`) or the input ends (`false`); throws when the connection
     /// closed under the handler or timed out.
-    private func waitForInput() async throws -> Bool {
+    private nonisolated(nonsending) func waitForInput() async throws -> Bool {
         connection.loop.preconditionInLoop()
         if let failure { throw failure }
         if inputEnded { return false }
@@ -126,27 +139,31 @@ public final class AsyncConnection: @unchecked Sendable {
 
     /// Resumes reading once the handler has taken input below the limit.
     private func consumed(_ bytes: [UInt8]) -> [UInt8] {
-        if input.count < inputLimit { connection.resumeReading() }
+        consumed()
         return bytes
+    }
+
+    private func consumed() {
+        if input.count < inputLimit { connection.resumeReading() }
     }
 
     // MARK: Writing
 
     /// Queues `bytes` for the client; suspends while the queue is above the server's high water mark (a
     /// client slow to read its replies), so memory stays bounded.
-    public func write(_ bytes: UnsafeRawBufferPointer) async throws {
+    public nonisolated(nonsending) func write(_ bytes: UnsafeRawBufferPointer) async throws {
         try queue(bytes)
         try await waitForRoom()
     }
 
     /// Queues `bytes`; suspends while the queue is above the high water mark.
-    public func write(_ bytes: [UInt8]) async throws {
+    public nonisolated(nonsending) func write(_ bytes: [UInt8]) async throws {
         try bytes.withUnsafeBytes { try queue($0) }
         try await waitForRoom()
     }
 
     /// Queues the string's UTF-8 bytes; suspends while the queue is above the high water mark.
-    public func write(_ text: String) async throws {
+    public nonisolated(nonsending) func write(_ text: String) async throws {
         var text = text
         try text.withUTF8 { try queue(UnsafeRawBufferPointer($0)) }
         try await waitForRoom()
@@ -159,7 +176,7 @@ public final class AsyncConnection: @unchecked Sendable {
     }
 
     /// Waits while the write queue is above the high water mark.
-    private func waitForRoom() async throws {
+    private nonisolated(nonsending) func waitForRoom() async throws {
         while connection.bufferedByteCount > connection.highWaterMark {
             try await withUnsafeThrowingContinuation { writeWaiter = $0 }
             if let failure { throw failure }

@@ -3,8 +3,9 @@
 final class AsyncHandlerBridge: StreamEventHandler {
     private let makeHandler: @Sendable () -> any StreamAsyncHandler
     private let context: ServerContext
-    private var asyncConnection: AsyncConnection?
-    private var task: Task<Void, Never>?
+    // Unchecked exclusivity: loop-confined, and no access outlives a call.
+    @exclusivity(unchecked) private var asyncConnection: AsyncConnection?
+    @exclusivity(unchecked) private var task: Task<Void, Never>?
 
     init(makeHandler: @escaping @Sendable () -> any StreamAsyncHandler, context: ServerContext) {
         self.makeHandler = makeHandler
@@ -17,15 +18,21 @@ final class AsyncHandlerBridge: StreamEventHandler {
         task = context.asyncTasks.start { [makeHandler, context] in
             do {
                 try await makeHandler().handle(asyncConnection)
-            } catch let error as ConnectionError where error.code == .closed {
-                // The server closed the connection: nothing to report.
-            } catch is CancellationError {
             } catch {
-                asyncConnection.connection.tally.note(.handlerError)
-                context.reportHandlerError(error, client: asyncConnection.clientAddress)
+                Self.report(error, of: asyncConnection, to: context)
             }
             asyncConnection.close()
+            context.asyncTasks.ended()
         }
+    }
+
+    /// Reports what the handler threw, unless it is the connection closing under it. (Out of the task's
+    /// closure, so that its async frame, held while the connection is idle, stays small.)
+    private static func report(_ error: any Error, of asyncConnection: AsyncConnection, to context: ServerContext) {
+        if let error = error as? ConnectionError, error.code == .closed { return }  // the server closed it
+        if error is CancellationError { return }
+        asyncConnection.connection.tally.note(.handlerError)
+        context.reportHandlerError(error, client: asyncConnection.clientAddress)
     }
 
     func connection(_ connection: StreamConnection, received bytes: UnsafeRawBufferPointer) throws {

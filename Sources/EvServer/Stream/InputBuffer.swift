@@ -77,6 +77,14 @@ public struct InputBuffer: Sendable {
     /// Removes and returns everything held.
     public mutating func takeAll() -> [UInt8] { take(count) }
 
+    /// Lends the first `length` bytes (at most `count`) to `body`, then removes them: `take` without an array.
+    /// The bytes are valid only during the call.
+    mutating func lend<Result>(_ length: Int, to body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        let range = start..<(start + min(length, count))
+        defer { consume(upTo: range.upperBound) }
+        return try storage.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[range])) }
+    }
+
     /// Drops consumed bytes once they are at least half the storage, so appends stay amortised O(1).
     private mutating func compactIfWorthIt() {
         if start > 0 && start >= storage.count / 2 {

@@ -7,6 +7,11 @@
 /// calls (`sleep`, blocking file or socket I/O, long computations) stall every connection of the loop:
 /// move them elsewhere (`Task.detached`, a pool) and `await` the result.
 ///
+/// `AsyncConnection`'s methods are `nonisolated(nonsending)`: they run where their caller runs, with no hop
+/// to an executor and back (the hops cost more than the read or write itself). Call them from the
+/// handler's task — `handle` and the plain async functions and default actors it calls, all of which run on
+/// the loop — not from code isolated to an actor with an executor of its own (the main actor): it traps.
+///
 /// When `handle` returns, the connection closes once its queued replies are sent. An error it throws is
 /// reported once to the `handleError` hook. When the connection closes under it (the client reset it, a
 /// timeout, the server's close), its reads and writes throw `ConnectionError` and its task is cancelled.

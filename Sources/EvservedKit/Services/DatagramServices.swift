@@ -62,12 +62,19 @@ final class ReplyingDatagramRequestHandler: DatagramRequestHandler {
 }
 
 /// A service as an async datagram handler.
+///
+/// Its tasks run on the loop thread and do not suspend, so one answer buffer serves them all, reused for its
+/// capacity (no allocation per datagram).
 final class ReplyingDatagramAsyncHandler: DatagramAsyncHandler {
     private let reply: DatagramReply
+    @exclusivity(unchecked) private var answer: [UInt8] = []
     init(_ reply: @escaping DatagramReply) { self.reply = reply }
 
     func handle(_ datagram: [UInt8], from client: SocketAddress, channel: DatagramChannel) async throws {
-        var answer: [UInt8] = []
+        var answer = self.answer
+        self.answer = []
+        defer { self.answer = answer }
+        answer.removeAll(keepingCapacity: true)
         if datagram.withUnsafeBytes({ reply($0, &answer) }) { channel.send(answer, to: client) }
     }
 }

@@ -27,11 +27,17 @@ def chat_daemons():
         daemon.stop()
 
 
-def test_every_line_reaches_every_other_member_once_across_instances(redis, chat_daemons):
+def two_instances(redis, chat_daemons):
+    """Two daemons on one Redis, the first with two workers, each process connected to Redis."""
     first = chat_daemons(redis.url, "--workers", "2")
     second = chat_daemons(redis.url)
     wait_connected(first, processes=2)
     wait_connected(second)
+    return first, second
+
+
+def test_every_line_reaches_every_other_member_once_across_instances(redis, chat_daemons):
+    first, second = two_instances(redis, chat_daemons)
     clients = [ChatClient(first.urls[0]) for _ in range(4)] + [ChatClient(second.urls[0]) for _ in range(3)]
     for client in clients:
         client.join("room1")
@@ -152,10 +158,7 @@ def test_workers_without_registry_are_fine_for_other_services_and_one_worker(dae
 
 
 def test_node_numbers_come_from_redis_so_ids_never_collide_across_instances(redis, chat_daemons):
-    first = chat_daemons(redis.url, "--workers", "2")
-    second = chat_daemons(redis.url)
-    wait_connected(first, processes=2)
-    wait_connected(second)
+    first, second = two_instances(redis, chat_daemons)
     clients = [ChatClient(first.urls[0]) for _ in range(6)] + [ChatClient(second.urls[0]) for _ in range(2)]
     listener = ChatClient(second.urls[0])
     for client in clients + [listener]:

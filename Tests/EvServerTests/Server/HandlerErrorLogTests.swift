@@ -3,21 +3,6 @@ import Logging
 import Synchronization
 import Testing
 
-/// A log handler that keeps what it is given.
-private final class CapturingLogHandler: LogHandler, @unchecked Sendable {
-    struct Entry { let level: Logger.Level; let message: String; let metadata: Logger.Metadata }
-    let entries = Mutex<[Entry]>([])
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-    func log(event: LogEvent) {
-        entries.withLock { $0.append(Entry(level: event.level, message: "\(event.message)", metadata: event.metadata ?? [:])) }
-    }
-}
-
 private struct Failure: Error, CustomStringConvertible { var description: String { "the handler gave up" } }
 
 private final class ThrowingHandler: StreamRequestHandler {

@@ -244,19 +244,20 @@ struct SocketServerScenarioTests {
         final class Failing: StreamRequestHandler {
             func handle(_ request: StreamRequest) throws { throw Boom() }
         }
-        let log = Record()
+        let recorder = CapturingLogHandler()
         var configuration = ServerConfiguration(address: try loopback(), mode: .sync)
         configuration.timeout = 5
         let server = try StreamServer(
             configuration: configuration, handler: .blocking { Failing() },
-            logger: Logger(label: "test", factory: { _ in RecordingLogHandler(log) })
+            logger: Logger(label: "test", factory: { _ in recorder })
         )
         defer { server.close() }
         let client = try TestClient(server.localAddress)
         #expect(try server.handleRequest())
         #expect(client.ending().ending == .endOfStream)
-        #expect(log.all.filter { $0.hasPrefix("error handler failed") }.count == 1, "\(log.all)")
-        #expect(log.all.contains { $0.contains("Boom()") })
+        let failures = recorder.entries.withLock { $0.filter { $0.level == .error && $0.message == "handler failed" } }
+        #expect(failures.count == 1, "\(failures)")
+        #expect(failures.contains { "\($0.metadata)".contains("Boom()") })
     }
 
     // 23 `SocketWriterTest.test_basics`: the request exposes the connection's descriptor (`fileno()`).
@@ -312,22 +313,6 @@ func bindsRawly(port: Int, type: __socket_type) -> Bool {
     return withUnsafePointer(to: &storage) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
     } == 0
-}
-
-/// A swift-log handler that keeps "level message" lines, for tests of what a server logs.
-struct RecordingLogHandler: LogHandler {
-    let record: Record
-    init(_ record: Record) { self.record = record }
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-    func log(event: LogEvent) {
-        let details = (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-        record.add("\(event.level) \(event.message) \(details.joined(separator: " "))")
-    }
 }
 
 /// Holds the only reference to a server and drops it on a thread of its own (where `deinit` runs).

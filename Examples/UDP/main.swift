@@ -21,16 +21,13 @@ final class UpperDatagramHandler: DatagramRequestHandler {
     }
 }
 
-var signals = sigset_t()  // blocked before the server starts threads, so they inherit it: only sigwait takes them
-sigemptyset(&signals); sigaddset(&signals, SIGINT); sigaddset(&signals, SIGTERM)
-pthread_sigmask(SIG_BLOCK, &signals, nil)
+let stop = StopSignals()  // before the server starts threads: they inherit the blocked SIGINT and SIGTERM
 
 let port = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 0 : 0
 let server = try UDPServer(host: "127.0.0.1", port: port, mode: .sync) { UpperDatagramHandler() }
 try server.start()
 print("listening udp://\(server.localAddress)")
 fflush(nil)
-var received: CInt = 0
-sigwait(&signals, &received)  // Ctrl-C (KeyboardInterrupt) or SIGTERM
+stop.wait()  // Ctrl-C (KeyboardInterrupt) or SIGTERM
 server.shutdown()
 server.close()

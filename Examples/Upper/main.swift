@@ -25,16 +25,13 @@ final class UpperHandler: StreamRequestHandler {
     }
 }
 
-var signals = sigset_t()  // blocked before the server starts threads, so they inherit it: only sigwait takes them
-sigemptyset(&signals); sigaddset(&signals, SIGINT); sigaddset(&signals, SIGTERM)
-pthread_sigmask(SIG_BLOCK, &signals, nil)
+let stop = StopSignals()  // before the server starts threads: they inherit the blocked SIGINT and SIGTERM
 
 let port = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 0 : 0
 let server = try TCPServer(host: "127.0.0.1", port: port, mode: .sync) { UpperHandler() }
 try server.start()
 print("listening tcp://\(server.localAddress)")
 fflush(nil)
-var received: CInt = 0
-sigwait(&signals, &received)  // Ctrl-C (KeyboardInterrupt) or SIGTERM
+stop.wait()  // Ctrl-C (KeyboardInterrupt) or SIGTERM
 server.shutdown()
 server.close()

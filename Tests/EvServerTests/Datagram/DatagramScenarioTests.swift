@@ -158,19 +158,16 @@ struct DatagramScenarioTests {
     @Test("thread mode stops reading at maximumThreads and loses nothing")
     func threadModeIsBounded() throws {
         let gate = Gate()
-        final class Peak: Sendable {
-            let state = Mutex((now: 0, most: 0))
-        }
-        let running = Peak()
+        let running = PeakCount()
         final class Waiting: DatagramRequestHandler {
             let gate: Gate
-            let running: Peak
-            init(_ gate: Gate, _ running: Peak) { self.gate = gate; self.running = running }
+            let running: PeakCount
+            init(_ gate: Gate, _ running: PeakCount) { self.gate = gate; self.running = running }
             func handle(_ request: DatagramRequest) throws {
-                running.state.withLock { $0.now += 1; $0.most = max($0.most, $0.now) }
-                defer { running.state.withLock { $0.now -= 1 } }
-                try gate.wait()
-                try request.reply(request.datagram)
+                try running.during {
+                    try gate.wait()
+                    try request.reply(request.datagram)
+                }
             }
         }
         let ticks = LoopTicks()
@@ -192,7 +189,7 @@ struct DatagramScenarioTests {
         var replies: Set<String> = []
         for _ in 0..<10 { replies.insert(try client.receiveText()) }
         #expect(replies == Set((0..<10).map { "\($0)" }))
-        #expect(running.state.withLock { $0.most } == 2)
+        #expect(running.most == 2)
         #expect(!gate.expired)
     }
 

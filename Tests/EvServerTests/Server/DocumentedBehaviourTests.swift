@@ -76,17 +76,16 @@ struct DocumentedBehaviourTests {
         let gate = Gate()
         let accepted = Counter()
         let ticks = LoopTicks()
-        final class Peak: Sendable { let state = Mutex((now: 0, most: 0)) }
-        let running = Peak()
+        let running = PeakCount()
         final class Waiting: StreamRequestHandler {
             let gate: Gate
-            let running: Peak
-            init(_ gate: Gate, _ running: Peak) { self.gate = gate; self.running = running }
+            let running: PeakCount
+            init(_ gate: Gate, _ running: PeakCount) { self.gate = gate; self.running = running }
             func handle(_ request: StreamRequest) throws {
-                running.state.withLock { $0.now += 1; $0.most = max($0.most, $0.now) }
-                defer { running.state.withLock { $0.now -= 1 } }
-                try gate.wait()
-                try request.write("served\n")
+                try running.during {
+                    try gate.wait()
+                    try request.write("served\n")
+                }
             }
         }
         var hooks = ticks.hooks
@@ -103,7 +102,7 @@ struct DocumentedBehaviourTests {
         gate.open()
         for client in clients { #expect(try client.readLine() == "served\n") }
         #expect(accepted.count == 5)
-        #expect(running.state.withLock { $0.most } == 2)
+        #expect(running.most == 2)
         #expect(!gate.expired)
     }
 

@@ -273,3 +273,20 @@ def test_reload_hands_the_metrics_socket_over_and_no_other_process_can_join_its_
     intruder.close()
     os.kill(new, signal.SIGTERM)
     assert exit_status(new) == 0
+
+
+def test_after_a_reload_a_second_signal_still_removes_the_socket_file(daemon_factory, subreaper, tmp_path):
+    pid_file = str(tmp_path / "evserved.pid")
+    unix = short_unix_path("second")
+    daemon = daemon_factory("--listen", f"unix://{unix}", "--pid-file", pid_file, "--drain-timeout", "30")
+    _, new = reload(daemon, pid_file, subreaper)
+    assert daemon.process.wait(TIMEOUT) == 0 and os.path.exists(unix)
+    held = connect_url(daemon.urls[0])  # keeps the new process draining
+    assert echo(daemon.urls[0]) == b"ping\n"
+    drains = daemon.stderr_text().count("shutting down")  # the old process's, in the shared log
+    os.kill(new, signal.SIGTERM)
+    assert wait_for(lambda: daemon.stderr_text().count("shutting down") == drains + 1), "the new one drains"
+    os.kill(new, signal.SIGTERM)
+    assert exit_status(new) == 1
+    assert not os.path.exists(unix), "the file the new process took over goes with it"
+    held.close()

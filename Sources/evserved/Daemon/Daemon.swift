@@ -90,7 +90,8 @@ struct Daemon {
     }
 
     /// Drains every server for up to the drain timeout; a second stop signal exits at once (status 1),
-    /// removing the Unix socket files unless `keepingFiles` (a new process serves them). `--exec` programs
+    /// removing the Unix socket files it owns (bound, or taken over in a reload) unless `keepingFiles` (a
+    /// new process serves them). `--exec` programs
     /// still running at the deadline get SIGTERM, and a second later SIGKILL.
     private func drain(
         _ listeners: [ServingListener], after signal: String, keepingFiles: Bool, pidFile: PidFile?,
@@ -113,7 +114,9 @@ struct Daemon {
                 let why = second == nil ? "the drain did not end in time" : "second signal"
                 logger.warning("\(why): exiting now without draining", metadata: ["signal": "\(second ?? signal)"])
                 children?.killAll()
-                for path in self.listeners.compactMap(\.ownSocketFile) where !keepingFiles { unlink(path) }
+                for listener in listeners where listener.ownsSocketFile && !keepingFiles {
+                    if let path = listener.servers[0].configuration.address.unixPath { unlink(path) }
+                }
                 pidFile?.remove()
                 Glibc.exit(1)
             }

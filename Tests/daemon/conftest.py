@@ -82,7 +82,9 @@ class Daemon:
             raise AssertionError(f"evserved did not exit within {TIMEOUT}s of {sig!r}")
 
 
-def connect_url(url):
+def connect_url(url, receive_buffer=None):
+    """A connected client; `receive_buffer` sets SO_RCVBUF before connecting, so the window the client offers
+    is that small from the handshake on (set afterwards, the kernel keeps the larger window it offered)."""
     if url.startswith("unix://"):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(TIMEOUT)
@@ -94,6 +96,8 @@ def connect_url(url):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.settimeout(TIMEOUT)
+    if receive_buffer is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
     sock.connect((host, port))
     return sock
 

@@ -191,9 +191,8 @@ def test_allow_serves_only_the_listed_range(daemon_factory):
 
 
 def test_write_timeout_closes_a_client_that_never_reads(daemon_factory):
-    daemon = daemon_factory("--listen", "tcp://127.0.0.1:0", "--write-timeout", "0.5")
-    sock = connect_url(daemon.urls[0])
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    daemon = daemon_factory("--listen", "tcp://127.0.0.1:0", "--write-timeout", "0.5", "--send-buffer", "4096")
+    sock = connect_url(daemon.urls[0], receive_buffer=4096)
     sock.settimeout(0.2)
     start = time.monotonic()
     closed = False

@@ -39,16 +39,20 @@ struct TimeoutsAndDrainTests {
 
     @Test("a client that never reads its replies is closed by the server's write timeout", arguments: [ExecutionMode.event, .thread])
     func writeTimeout(mode: ExecutionMode) throws {
-        let server = try echoServer(mode: mode) { $0.writeTimeout = 0.5 }
+        let summaries = Summaries()
+        let server = try makeServer(mode: mode, hooks: summaries.hooks, start: true) {
+            $0.writeTimeout = 0.5
+            $0.sendBufferSize = 4096
+        }
         defer { server.close() }
-        let client = try TestClient(server.localAddress)
-        var size: CInt = 4096
-        setsockopt(client.descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<CInt>.size))
-        // The client has no send timeout of its own here: it waits for room with poll and sends without
-        // blocking, so the only way out before the deadline is the kernel reporting that the server ended
-        // the connection (it resets it: the client's unread lines are still in the server's buffer).
+        // Small buffers both ways from the handshake on: the client's window closes for good once a few KiB
+        // are in it (no trickle of progress that would restart the timeout). The client has no send timeout
+        // of its own here: it waits for room with poll and sends without blocking, so the only way out before
+        // the deadline is the kernel reporting that the server ended the connection (it resets it: the
+        // client's unread lines are still in the server's buffer).
+        let client = try TestClient(server.localAddress, receiveBuffer: 4096)
         let line = [UInt8](repeating: 65, count: 1023) + [10]
-        let deadline = monotonicNow() + 8
+        let deadline = monotonicNow() + 10
         var ended: CInt? = nil
         while ended == nil && monotonicNow() < deadline {
             var entry = pollfd(fd: client.descriptor, events: Int16(POLLOUT), revents: 0)
@@ -64,6 +68,8 @@ struct TimeoutsAndDrainTests {
             if count < 0 && errno != EAGAIN && errno != EINTR { ended = errno }
         }
         #expect(ended == ECONNRESET || ended == EPIPE, "the server closed the connection (errno \(ended.map(String.init) ?? "none: still open"))")
+        let reasons = summaries.wait(for: 1).map(\.reason)
+        #expect(reasons == [.writeTimeout], "and says it was the write timeout")
         let fresh = try TestClient(server.localAddress)
         try fresh.send("next\n")
         #expect(try fresh.readLine() == "next\n", "and goes on serving others")

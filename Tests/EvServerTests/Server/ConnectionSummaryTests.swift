@@ -5,21 +5,6 @@ import Testing
 /// `ServerHooks.connectionClosed`: one summary per connection, in every mode, with its bytes and reason.
 @Suite("connection summaries")
 struct ConnectionSummaryTests {
-    /// Collects the summaries a server reports.
-    final class Summaries: Sendable {
-        private let all = Mutex<[ConnectionSummary]>([])
-        var hooks: ServerHooks {
-            ServerHooks(connectionClosed: { summary in self.all.withLock { $0.append(summary) } })
-        }
-        var list: [ConnectionSummary] { all.withLock { $0 } }
-
-        /// Waits for `count` summaries, then returns them.
-        func wait(for count: Int) -> [ConnectionSummary] {
-            _ = waitUntil { list.count >= count }
-            return list
-        }
-    }
-
     @Test("the client ends: its bytes each way, closed-by-peer", arguments: allModes)
     func closedByPeer(mode: ExecutionMode) throws {
         let summaries = Summaries()

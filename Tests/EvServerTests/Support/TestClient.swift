@@ -9,12 +9,18 @@ import Glibc
 final class TestClient {
     private(set) var descriptor: CInt
 
-    init(_ address: SocketAddress, timeout: Double = 10) throws {
+    /// `receiveBuffer`: SO_RCVBUF set before connecting, so the window the client offers is that small from
+    /// the first segment (set after the handshake, the kernel keeps the larger window it already offered and
+    /// takes more in by trickles).
+    init(_ address: SocketAddress, timeout: Double = 10, receiveBuffer: CInt? = nil) throws {
         let (family, initial, length) = rawAddress(address)
         var storage = initial
         descriptor = socket(family, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { throw TestFailure("socket() failed: errno \(errno)") }
         setTimeouts(descriptor, timeout)
+        if var size = receiveBuffer {
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<CInt>.size))
+        }
         let result = withUnsafePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, length) }
         }

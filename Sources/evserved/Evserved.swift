@@ -45,7 +45,7 @@ struct Evserved: ParsableCommand {
             "Lowest level logged to standard error: trace, debug, info, notice, warning, error, critical.",
             valueName: "level"
         ),
-        transform: { text throws(FlagValueError) in try FlagValue.choice(text, flag: "--log-level") }
+        transform: FlagValue.choice(flag: "--log-level")
     )
     var logLevel: Logger.Level = .notice
 
@@ -57,7 +57,7 @@ struct Evserved: ParsableCommand {
             """,
             valueName: "path"
         ),
-        transform: { text throws(FlagValueError) in try FlagValue.writablePath(text, flag: "--pid-file") }
+        transform: FlagValue.writablePath(flag: "--pid-file")
     )
     var pidFile: String?
 

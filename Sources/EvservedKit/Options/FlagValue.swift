@@ -53,7 +53,6 @@ public enum FlagValue {
         return value
     }
 
-    /// One of a fixed set of names.
     /// A path of a file the daemon will write: not empty, in a directory that exists and it may write to.
     public static func writablePath(_ text: String, flag: String) throws(FlagValueError) -> String {
         guard !text.isEmpty else { throw FlagValueError(flag, text, "empty: give a file path") }
@@ -78,6 +77,7 @@ public enum FlagValue {
         }
     }
 
+    /// One of a fixed set of names.
     public static func choice<Value: RawRepresentable & CaseIterable>(
         _ text: String, flag: String, as type: Value.Type = Value.self
     ) throws(FlagValueError) -> Value where Value.RawValue == String {

@@ -10,9 +10,7 @@ struct LimitOptions: ParsableArguments {
             "Most connections open at once per stream listener; at the limit it stops accepting until one closes.",
             valueName: "n"
         ),
-        transform: { text throws(FlagValueError) in
-            try FlagValue.integer(text, flag: "--max-connections", in: 1...Int.max)
-        }
+        transform: FlagValue.integer(flag: "--max-connections", in: 1...Int.max)
     )
     var maxConnections: Int?
 
@@ -22,9 +20,7 @@ struct LimitOptions: ParsableArguments {
             "Most connections open at once from one IP address; more are closed at once.",
             valueName: "n"
         ),
-        transform: { text throws(FlagValueError) in
-            try FlagValue.integer(text, flag: "--max-connections-per-client", in: 1...Int.max)
-        }
+        transform: FlagValue.integer(flag: "--max-connections-per-client", in: 1...Int.max)
     )
     var maxConnectionsPerClient: Int?
 
@@ -34,7 +30,7 @@ struct LimitOptions: ParsableArguments {
             "Most new connections accepted per second per listener; above it accepting pauses.",
             valueName: "per-second"
         ),
-        transform: { text throws(FlagValueError) in try FlagValue.rate(text, flag: "--max-connection-rate") }
+        transform: FlagValue.rate(flag: "--max-connection-rate")
     )
     var maxConnectionRate: Double?
 
@@ -44,9 +40,7 @@ struct LimitOptions: ParsableArguments {
             "Most new connections accepted per second from one IP address; more are closed at once.",
             valueName: "per-second"
         ),
-        transform: { text throws(FlagValueError) in
-            try FlagValue.rate(text, flag: "--max-connection-rate-per-client")
-        }
+        transform: FlagValue.rate(flag: "--max-connection-rate-per-client")
     )
     var maxConnectionRatePerClient: Double?
 
@@ -56,14 +50,14 @@ struct LimitOptions: ParsableArguments {
             "Serve only clients in this CIDR range (10.0.0.0/8, ::1/128); repeatable.",
             valueName: "cidr"
         ),
-        transform: { text throws(FlagValueError) in try FlagValue.range(text, flag: "--allow") }
+        transform: FlagValue.range(flag: "--allow")
     )
     var allow: [AddressRange] = []
 
     @Option(
         name: .customLong("deny"),
         help: ArgumentHelp("Refuse clients in this CIDR range, whatever --allow says; repeatable.", valueName: "cidr"),
-        transform: { text throws(FlagValueError) in try FlagValue.range(text, flag: "--deny") }
+        transform: FlagValue.range(flag: "--deny")
     )
     var deny: [AddressRange] = []
 
@@ -73,9 +67,7 @@ struct LimitOptions: ParsableArguments {
             "Longest line the line services (upper) accept; a longer one gets an error line and the connection closes.",
             valueName: "bytes"
         ),
-        transform: { text throws(FlagValueError) in
-            try FlagValue.integer(text, flag: "--max-line", in: 1...Self.longestLine)
-        }
+        transform: FlagValue.integer(flag: "--max-line", in: 1...Self.longestLine)
     )
     var maxLine: Int = 64 * 1024
 

@@ -30,13 +30,13 @@ struct ListenerOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp("Service for listeners without their own: \(BuiltinService.names).", valueName: "service"),
-        transform: { text throws(FlagValueError) in try FlagValue.choice(text, flag: "--service") }
+        transform: FlagValue.choice(flag: "--service")
     )
     var service: BuiltinService = .echo
 
     @Option(
         help: ArgumentHelp("Execution mode for listeners without their own: \(ModeName.names).", valueName: "mode"),
-        transform: { text throws(FlagValueError) in try FlagValue.choice(text, flag: "--mode") }
+        transform: FlagValue.choice(flag: "--mode")
     )
     var mode: ModeName = .event
 
@@ -56,9 +56,7 @@ struct ListenerOptions: ParsableArguments {
                 """,
             valueName: "n"
         ),
-        transform: { text throws(FlagValueError) in
-            try FlagValue.integer(text, flag: "--loops", in: 1...Self.mostLoops)
-        }
+        transform: FlagValue.integer(flag: "--loops", in: 1...Self.mostLoops)
     )
     var loops: Int?
 
@@ -71,18 +69,14 @@ struct ListenerOptions: ParsableArguments {
             """,
             valueName: "n"
         ),
-        transform: { text throws(FlagValueError) in
-            try FlagValue.integer(text, flag: "--workers", in: 0...Self.mostWorkers)
-        }
+        transform: FlagValue.integer(flag: "--workers", in: 0...Self.mostWorkers)
     )
     var workers: Int = 0
 
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp("Worker threads in pool mode.", valueName: "n"),
-        transform: { text throws(FlagValueError) in
-            try FlagValue.integer(text, flag: "--threads", in: 1...Self.mostThreads)
-        }
+        transform: FlagValue.integer(flag: "--threads", in: 1...Self.mostThreads)
     )
     var threads: Int = 8
 
@@ -95,9 +89,7 @@ struct ListenerOptions: ParsableArguments {
             """,
             valueName: "n"
         ),
-        transform: { text throws(FlagValueError) in
-            try FlagValue.integer(text, flag: "--queue", in: 0...Self.longestQueue)
-        }
+        transform: FlagValue.integer(flag: "--queue", in: 0...Self.longestQueue)
     )
     var queue: Int = 64
 

@@ -15,7 +15,7 @@ struct ObservabilityOptions: ParsableArguments {
             "Log lines as text (swift-log's format) or json (one object per line: time, level, message, metadata).",
             valueName: "format"
         ),
-        transform: { text throws(FlagValueError) in try FlagValue.choice(text, flag: "--log-format") }
+        transform: FlagValue.choice(flag: "--log-format")
     )
     var logFormat: LogFormat = .text
 
@@ -36,7 +36,7 @@ struct ObservabilityOptions: ParsableArguments {
             """,
             valueName: "tcp://host:port"
         ),
-        transform: { text throws(FlagValueError) in try FlagValue.tcpAddress(text, flag: "--metrics-listen") }
+        transform: FlagValue.tcpAddress(flag: "--metrics-listen")
     )
     var metricsListen: SocketAddress?
 

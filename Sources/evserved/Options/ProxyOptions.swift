@@ -25,14 +25,14 @@ struct ProxyOptions: ParsableArguments {
             """,
             valueName: "cidr"
         ),
-        transform: { text throws(FlagValueError) in try FlagValue.range(text, flag: "--proxy-from") }
+        transform: FlagValue.range(flag: "--proxy-from")
     )
     var proxyFrom: [AddressRange] = []
 
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp("Seconds a connection has to send its whole PROXY protocol header.", valueName: "seconds"),
-        transform: { text throws(FlagValueError) in try FlagValue.duration(text, flag: "--proxy-header-timeout") }
+        transform: FlagValue.duration(flag: "--proxy-header-timeout")
     )
     var proxyHeaderTimeout: Double = 3
 

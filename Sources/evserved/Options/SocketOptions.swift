@@ -11,9 +11,7 @@ struct SocketOptions: ParsableArguments {
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp("Listen backlog (connections the kernel queues before they are accepted).", valueName: "n"),
-        transform: { text throws(FlagValueError) in
-            try FlagValue.integer(text, flag: "--backlog", in: 0...Int(Int32.max))
-        }
+        transform: FlagValue.integer(flag: "--backlog", in: 0...Int(Int32.max))
     )
     var backlog: Int = Int(SOMAXCONN)
 
@@ -34,9 +32,7 @@ struct SocketOptions: ParsableArguments {
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp("Largest datagram served; larger ones are dropped whole and logged.", valueName: "bytes"),
-        transform: { text throws(FlagValueError) in
-            try FlagValue.integer(text, flag: "--max-datagram-size", in: 1...ServerConfiguration.largestDatagramSize)
-        }
+        transform: FlagValue.integer(flag: "--max-datagram-size", in: 1...ServerConfiguration.largestDatagramSize)
     )
     var maxDatagramSize: Int = 65_507
 
@@ -50,9 +46,7 @@ struct SocketOptions: ParsableArguments {
             """,
             valueName: "bytes"
         ),
-        transform: { text throws(FlagValueError) in
-            try FlagValue.integer(text, flag: "--send-buffer", in: FlagValue.sendBufferRange)
-        }
+        transform: FlagValue.integer(flag: "--send-buffer", in: FlagValue.sendBufferRange)
     )
     var sendBuffer: Int?
 

@@ -23,7 +23,7 @@ struct TimeoutOptions: ParsableArguments {
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp("Close a connection that sends nothing for this many seconds.", valueName: "seconds"),
-        transform: { text throws(FlagValueError) in try FlagValue.duration(text, flag: "--read-timeout") }
+        transform: FlagValue.duration(flag: "--read-timeout")
     )
     var readTimeout: Double?
 
@@ -36,14 +36,14 @@ struct TimeoutOptions: ParsableArguments {
             """,
             valueName: "seconds"
         ),
-        transform: { text throws(FlagValueError) in try FlagValue.duration(text, flag: "--write-timeout") }
+        transform: FlagValue.duration(flag: "--write-timeout")
     )
     var writeTimeout: Double?
 
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp("Close any connection after this many seconds.", valueName: "seconds"),
-        transform: { text throws(FlagValueError) in try FlagValue.duration(text, flag: "--max-lifetime") }
+        transform: FlagValue.duration(flag: "--max-lifetime")
     )
     var maxLifetime: Double?
 
@@ -56,9 +56,7 @@ struct TimeoutOptions: ParsableArguments {
             """,
             valueName: "seconds"
         ),
-        transform: { text throws(FlagValueError) in
-            try FlagValue.duration(text, flag: "--drain-timeout", allowZero: true)
-        }
+        transform: FlagValue.duration(flag: "--drain-timeout", allowZero: true)
     )
     var drainTimeout: Double = 10
 

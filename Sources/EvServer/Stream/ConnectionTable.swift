@@ -26,6 +26,7 @@ final class ConnectionTable: ConnectionOwner {
     private let traceLogger: Logger?
     /// Whether a closed connection's summary is wanted: a `connectionClosed` hook or a metrics backend.
     private let summarizes: Bool
+    private let settings: ConnectionSettings
 
     init(context: ServerContext, limits: ConnectionLimits, intake: Intake, firstID: ConnectionID) {
         self.context = context
@@ -36,6 +37,7 @@ final class ConnectionTable: ConnectionOwner {
         readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
         traceLogger = context.logger.logLevel <= .trace ? context.logger : nil
         summarizes = context.hooks.connectionClosed != nil || context.metrics.isRecording
+        settings = ConnectionSettings(context.configuration)
     }
 
     deinit {
@@ -51,7 +53,7 @@ final class ConnectionTable: ConnectionOwner {
         nextID = ConnectionIDSpace.next(after: id)
         let connection = StreamConnection(
             descriptor: descriptor, clientAddress: peer, id: id, handler: handler, owner: self, server: server,
-            readBuffer: readBuffer, readIO: watchers.take(), configuration: context.configuration, tally: tally
+            readBuffer: readBuffer, readIO: watchers.take(), settings: settings, tally: tally
         )
         registry.add(connection)
         traceLogger?.trace("connection opened", metadata: ["connection.id": "\(id)", "connection.peer": "\(peer)"])

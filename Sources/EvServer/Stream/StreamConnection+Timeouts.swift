@@ -1,21 +1,21 @@
 extension StreamConnection {
-    /// Makes the timers of the timeouts `configuration` sets, stopped (`open()` starts them). None by
+    /// Makes the timers of the timeouts `settings` has, stopped (`open()` starts them). None by
     /// default, and then no closure is made either (one per connection cost an allocation, unused).
-    func makeTimers(_ configuration: ServerConfiguration) {
-        if let seconds = configuration.idleTimeout {
+    func makeTimers(_ settings: ConnectionSettings) {
+        if let seconds = settings.idleTimeout {
             idleTimer = timeoutTimer(seconds, repeating: true, .idleTimeout) { "was idle for \($0) s" }
         }
-        if let seconds = configuration.readTimeout {
+        if let seconds = settings.readTimeout {
             readTimer = timeoutTimer(seconds, repeating: true, .readTimeout) { [unowned self] seconds in
                 awaitsInput ? "sent nothing for \(seconds) s (read timeout)" : nil
             }
         }
-        if let seconds = configuration.writeTimeout {
+        if let seconds = settings.writeTimeout {
             writeTimer = timeoutTimer(seconds, repeating: true, .writeTimeout) {
                 "took none of its replies for \($0) s (write timeout)"
             }
         }
-        if let seconds = configuration.maximumLifetime {
+        if let seconds = settings.maximumLifetime {
             lifetimeTimer = timeoutTimer(seconds, repeating: false, .lifetime) {
                 "reached the maximum lifetime of \($0) s"
             }

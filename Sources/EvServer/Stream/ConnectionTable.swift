@@ -6,8 +6,10 @@ import Logging
 ///
 /// Confined to the server's loop thread.
 final class ConnectionTable: ConnectionOwner {
-    /// Set by the acceptor's `attach`: the `server` of every connection.
-    @exclusivity(unchecked) unowned(unsafe) var server: StreamServer!
+    /// Set by the acceptor's `attach`: the `server` of every connection. Unmanaged, used without a retain:
+    /// the server outlives its table, and the group's router holds it weakly, which sends each retain and
+    /// release of it down the runtime's slow path (~100 instructions a pair).
+    @exclusivity(unchecked) var server: Unmanaged<StreamServer>!
     private let context: ServerContext
     private let limits: ConnectionLimits
     /// Told when a connection closes (a `handleRequest()` session may wait for it). Unowned(unsafe): the
@@ -51,10 +53,12 @@ final class ConnectionTable: ConnectionOwner {
     ) -> StreamConnection {
         let id = nextID
         nextID = ConnectionIDSpace.next(after: id)
-        let connection = StreamConnection(
-            descriptor: descriptor, clientAddress: peer, id: id, handler: handler, owner: self, server: server,
-            readBuffer: readBuffer, readIO: watchers.take(), settings: settings, tally: tally
-        )
+        let connection = server._withUnsafeGuaranteedRef { server in
+            StreamConnection(
+                descriptor: descriptor, clientAddress: peer, id: id, handler: handler, owner: self, server: server,
+                loop: context.loop, readBuffer: readBuffer, readIO: watchers.take(), settings: settings, tally: tally
+            )
+        }
         registry.add(connection)
         traceLogger?.trace("connection opened", metadata: ["connection.id": "\(id)", "connection.peer": "\(peer)"])
         return connection

@@ -32,8 +32,8 @@ final class StreamAcceptor: ServerTransport {
     private var workersBusyLog = LogThrottle()
     /// `close()` ran: a connection handed over late is closed, not opened.
     private var isClosed = false
-    /// Set by `attach`, the first work the loop runs. (Unowned: the server closes the loop before it goes.)
-    @exclusivity(unchecked) private unowned(unsafe) var server: StreamServer!
+    /// Set by `attach`, the first work the loop runs. (Unmanaged: see `ConnectionTable.server`.)
+    @exclusivity(unchecked) private var server: Unmanaged<StreamServer>!
 
     init(
         context: ServerContext, handler: StreamHandler, limits: ConnectionLimits, firstConnectionID: UInt64,
@@ -60,8 +60,8 @@ final class StreamAcceptor: ServerTransport {
 
     /// Links the acceptor to its server: the handlers' `server`, the factories, blocking handlers' home.
     func attach(to server: StreamServer) {
-        self.server = server
-        table.server = server
+        self.server = .passUnretained(server)
+        table.server = self.server
     }
 
     // MARK: Accepting (ServerTransport)
@@ -124,7 +124,7 @@ final class StreamAcceptor: ServerTransport {
             return
         }
         configure(SocketDescriptor(descriptor), peer: peer)
-        server.countAccepted()
+        server._withUnsafeGuaranteedRef { $0.countAccepted() }
         context.connectionOpened()
         dispatch(descriptor, peer: peer)
         if limits.isFull { intake.pause(.connectionLimit) }
@@ -177,7 +177,7 @@ final class StreamAcceptor: ServerTransport {
         case .blocking(let makeHandler):
             let socket = UncheckedSocket(Socket(descriptor: descriptor))
             // Unowned: close() waits for the workers before the server's memory goes.
-            let job: @Sendable () -> Void = { [unowned(unsafe) server = server!, socket] in
+            let job: @Sendable () -> Void = { [unowned(unsafe) server = server.takeUnretainedValue(), socket] in
                 server.serveBlocking(socket.socket, peer: peer, handler: makeHandler())
             }
             runBlocking(job, peer: peer)

@@ -58,7 +58,7 @@ public final class StreamConnection {
 
     init(
         descriptor: CInt, clientAddress: SocketAddress, id: UInt64, handler: any StreamEventHandler,
-        owner: any ConnectionOwner, server: StreamServer, readBuffer: UnsafeMutableRawBufferPointer,
+        owner: any ConnectionOwner, server: StreamServer, loop: EventLoop, readBuffer: UnsafeMutableRawBufferPointer,
         readIO: UnsafeMutablePointer<ev_io>, settings: ConnectionSettings, tally: ConnectionTally
     ) {
         socket = SocketDescriptor(descriptor)
@@ -70,7 +70,7 @@ public final class StreamConnection {
         self.owner = owner
         self.server = server
         self.readBuffer = readBuffer
-        loop = server.engine.loop
+        self.loop = loop
         highWaterMark = settings.highWaterMark
         lowWaterMark = settings.lowWaterMark
         CLibEv_ev_io_init(readIO, streamConnectionReadable, descriptor, IOEvents.read.rawValue)

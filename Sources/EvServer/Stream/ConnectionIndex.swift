@@ -3,9 +3,10 @@
 /// evenly without a hash function: a `Dictionary` spent ~280 instructions a connection hashing the id
 /// (SipHash), and about as much again inserting and removing.
 ///
-/// Loop-confined, a value owned by the `ConnectionRegistry`.
-struct ConnectionIndex {
-    private var buckets: ContiguousArray<StreamConnection?>
+/// Loop-confined, a value owned by the `ConnectionRegistry` (generic for its tests; specialised for
+/// `StreamConnection` in the module).
+struct ConnectionIndex<Connection: IdentifiedConnection> {
+    private var buckets: ContiguousArray<Connection?>
     private var mask: Int
     private(set) var count = 0
 
@@ -15,7 +16,7 @@ struct ConnectionIndex {
     }
 
     /// The connection with `id`, if open.
-    subscript(id: ConnectionID) -> StreamConnection? {
+    subscript(id: ConnectionID) -> Connection? {
         var index = Int(truncatingIfNeeded: id) & mask
         while let connection = buckets[index] {
             if connection.id == id { return connection }
@@ -25,7 +26,7 @@ struct ConnectionIndex {
     }
 
     /// Adds `connection` (its id is not in the table).
-    mutating func insert(_ connection: StreamConnection) {
+    mutating func insert(_ connection: Connection) {
         if (count + 1) * 2 > buckets.count { grow() }
         var index = Int(truncatingIfNeeded: connection.id) & mask
         while buckets[index] != nil { index = (index + 1) & mask }
@@ -58,7 +59,7 @@ struct ConnectionIndex {
     }
 
     /// Every open connection.
-    var all: [StreamConnection] { buckets.compactMap { $0 } }
+    var all: [Connection] { buckets.compactMap { $0 } }
 
     mutating func removeAll() {
         buckets = ContiguousArray(repeating: nil, count: 16)
@@ -74,3 +75,10 @@ struct ConnectionIndex {
         for case let connection? in old { insert(connection) }
     }
 }
+
+/// An object with a connection id, as `ConnectionIndex` keys it.
+protocol IdentifiedConnection: AnyObject {
+    var id: ConnectionID { get }
+}
+
+extension StreamConnection: IdentifiedConnection {}

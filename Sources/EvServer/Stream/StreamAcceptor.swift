@@ -242,9 +242,8 @@ final class StreamAcceptor: ServerTransport {
             ))
             return
         }
-        let connection = table.add(
-            handedOff.socket.takeDescriptor(), peer: handedOff.peer, handler: handedOff.successor.handler, tally: handedOff.tally
-        )
+        let (socket, handler) = (handedOff.socket.takeDescriptor(), handedOff.successor.handler)
+        let connection = table.add(socket, peer: handedOff.peer, handler: handler, tally: handedOff.tally)
         connection.open()
         connection.receivedBefore(handedOff.unread, inputEnded: handedOff.inputEnded)
     }

@@ -38,10 +38,14 @@ final class ServerMetrics: Sendable {
     let droppedPoolFull: Counter
     let droppedNoThread: Counter
     let handlerErrors: Counter
+    /// Whether a backend was bootstrapped when the server was made (its counters then record somewhere):
+    /// without one, the per-connection work that only feeds them (a summary per close) is skipped.
+    let isRecording: Bool
 
     /// The metrics of a server of `kind`; those of the other kind (datagrams of a stream server,
     /// connections of a datagram server) record nowhere, so the backend shows only what applies.
     init(_ address: SocketAddress, kind: ServerSocket.Kind) {
+        isRecording = !(MetricsSystem.factory is NOOPMetricsHandler)
         let label = [("listener", Self.listenerLabel(address, kind: kind))]
         func counter(_ name: String, reason: String? = nil, only: ServerSocket.Kind? = nil) -> Counter {
             let dimensions = label + (reason.map { [("reason", $0)] } ?? [])

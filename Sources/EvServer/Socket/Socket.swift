@@ -46,10 +46,7 @@ final class Socket {
     // MARK: Options
 
     func setOption(level: CInt, name: CInt, value: CInt, what: String) throws(SystemError) {
-        var value = value
-        guard setsockopt(descriptor, level, name, &value, socklen_t(MemoryLayout<CInt>.size)) == 0 else {
-            throw SystemError(operation: "setsockopt(\(what))", errno: errno)
-        }
+        try SocketDescriptor(descriptor).setOption(level: level, name: name, value: value, what: what)
     }
 
     func option(level: CInt, name: CInt, what: String) throws(SystemError) -> CInt {
@@ -122,30 +119,12 @@ final class Socket {
 
     /// Reads what is there, up to `buffer.count` bytes; `flags` as `recv` takes them (`MSG_PEEK`).
     func read(into buffer: UnsafeMutableRawBufferPointer, flags: CInt = 0) throws(SystemError) -> ReadResult {
-        while true {
-            let count = CLibEv_recvfrom(descriptor, buffer.baseAddress, buffer.count, flags, nil, nil)
-            if count > 0 { return .bytes(count) }
-            if count == 0 { return .endOfFile }
-            switch errno {
-            case EINTR: continue
-            case EAGAIN, EWOULDBLOCK: return .wouldBlock
-            case let code: throw SystemError(operation: "recv", errno: code)
-            }
-        }
+        try SocketDescriptor(descriptor).read(into: buffer, flags: flags)
     }
 
     /// Sends what the kernel takes now; `nil` when it takes nothing. Never raises SIGPIPE.
     func write(_ bytes: UnsafeRawBufferPointer, neverWait: Bool = false) throws(SystemError) -> Int? {
-        let flags = CInt(MSG_NOSIGNAL) | (neverWait ? CInt(MSG_DONTWAIT) : 0)
-        while true {
-            let count = CLibEv_sendto(descriptor, bytes.baseAddress, bytes.count, flags, nil, 0)
-            if count >= 0 { return count }
-            switch errno {
-            case EINTR: continue
-            case EAGAIN, EWOULDBLOCK: return nil
-            case let code: throw SystemError(operation: "send", errno: code)
-            }
-        }
+        try SocketDescriptor(descriptor).write(bytes, neverWait: neverWait)
     }
 
     // MARK: Datagrams

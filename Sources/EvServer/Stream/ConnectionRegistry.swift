@@ -8,17 +8,18 @@ public typealias ConnectionID = UInt64
 /// Messages from other connections are queued on the receiver like its own replies; a receiver that lets
 /// more than `slowConsumerLimit` bytes pile up is closed, so one stuck client cannot grow the server's memory.
 struct ConnectionRegistry {
-    private(set) var connections: [ConnectionID: StreamConnection] = [:]
+    private(set) var connections = ConnectionIndex<StreamConnection>()
     private var topics: [String: Set<ConnectionID>] = [:]
     private var topicsOf: [ConnectionID: Set<String>] = [:]
     let slowConsumerLimit: Int
 
     init(slowConsumerLimit: Int) { self.slowConsumerLimit = slowConsumerLimit }
 
-    mutating func add(_ connection: StreamConnection) { connections[connection.id] = connection }
+    mutating func add(_ connection: StreamConnection) { connections.insert(connection) }
 
     mutating func remove(_ id: ConnectionID) {
-        connections[id] = nil
+        connections.remove(id)
+        guard !topicsOf.isEmpty else { return }  // no hashing when no connection joined a topic
         for topic in topicsOf.removeValue(forKey: id) ?? [] {
             topics[topic]?.remove(id)
             if topics[topic]?.isEmpty == true { topics[topic] = nil }
@@ -27,7 +28,7 @@ struct ConnectionRegistry {
 
     mutating func removeAll() -> [StreamConnection] {
         defer { connections.removeAll(); topics.removeAll(); topicsOf.removeAll() }
-        return Array(connections.values)
+        return connections.all
     }
 
     mutating func join(_ id: ConnectionID, topic: String) {
@@ -43,7 +44,7 @@ struct ConnectionRegistry {
 
     /// The connections in `topic`, or all when `nil`.
     func members(of topic: String?) -> [StreamConnection] {
-        guard let topic else { return Array(connections.values) }
+        guard let topic else { return connections.all }
         return (topics[topic] ?? []).compactMap { connections[$0] }
     }
 

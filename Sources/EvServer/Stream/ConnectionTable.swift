@@ -6,18 +6,29 @@ import Logging
 ///
 /// Confined to the server's loop thread.
 final class ConnectionTable: ConnectionOwner {
-    /// Set by the acceptor's `attach`: the `server` of every connection.
-    @exclusivity(unchecked) unowned(unsafe) var server: StreamServer!
+    /// Set by the acceptor's `attach`: the `server` of every connection. Unmanaged, used without a retain:
+    /// the server outlives its table, and the group's router holds it weakly, which sends each retain and
+    /// release of it down the runtime's slow path (~100 instructions a pair).
+    @exclusivity(unchecked) var server: Unmanaged<StreamServer>!
     private let context: ServerContext
     private let limits: ConnectionLimits
-    /// Told when a connection closes (a `handleRequest()` session may wait for it).
-    private unowned let intake: Intake
+    /// Told when a connection closes (a `handleRequest()` session may wait for it). Unowned(unsafe): the
+    /// acceptor owns both and the intake goes with it (a checked reference cost its slow path per close).
+    private unowned(unsafe) let intake: Intake
     /// (Unchecked: loop-confined, and only short accesses; the runtime checks were 3 % of a connection's cost.)
     @exclusivity(unchecked) private var registry: ConnectionRegistry
     /// Ids are unique within a server group: each member starts its own range.
     @exclusivity(unchecked) private var nextID: ConnectionID
     /// Shared by every connection's reads: each read's bytes are handed to the handler before the next read.
     private let readBuffer: UnsafeMutableRawBufferPointer
+    /// The connections' read watchers' memory.
+    private let watchers = WatcherSlab()
+    /// The logger, when it logs at trace level: the per-connection lines then (copying the `Logger` to ask
+    /// cost ~120 instructions a connection at other levels).
+    private let traceLogger: Logger?
+    /// Whether a closed connection's summary is wanted: a `connectionClosed` hook or a metrics backend.
+    private let summarizes: Bool
+    private let settings: ConnectionSettings
 
     init(context: ServerContext, limits: ConnectionLimits, intake: Intake, firstID: ConnectionID) {
         self.context = context
@@ -26,6 +37,9 @@ final class ConnectionTable: ConnectionOwner {
         nextID = firstID
         registry = ConnectionRegistry(slowConsumerLimit: 16 * context.configuration.writeBufferHighWaterMark)
         readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
+        traceLogger = context.logger.logLevel <= .trace ? context.logger : nil
+        summarizes = context.hooks.connectionClosed != nil || context.metrics.isRecording
+        settings = ConnectionSettings(context.configuration)
     }
 
     deinit {
@@ -34,39 +48,49 @@ final class ConnectionTable: ConnectionOwner {
 
     /// Makes and registers a connection for an accepted socket; the caller opens it.
     func add(
-        _ socket: Socket, peer: SocketAddress, handler: any StreamEventHandler,
+        _ descriptor: CInt, peer: SocketAddress, handler: any StreamEventHandler,
         tally: ConnectionTally = ConnectionTally()
     ) -> StreamConnection {
         let id = nextID
         nextID = ConnectionIDSpace.next(after: id)
-        let connection = StreamConnection(
-            socket: socket, clientAddress: peer, id: id, handler: handler, owner: self, server: server,
-            readBuffer: readBuffer, configuration: context.configuration, tally: tally
-        )
+        let connection = server._withUnsafeGuaranteedRef { server in
+            StreamConnection(
+                descriptor: descriptor, clientAddress: peer, id: id, handler: handler, owner: self, server: server,
+                loop: context.loop, readBuffer: readBuffer, readIO: watchers.take(), settings: settings, tally: tally
+            )
+        }
         registry.add(connection)
-        context.logger.trace("connection opened", metadata: ["connection.id": "\(id)", "connection.peer": "\(peer)"])
+        traceLogger?.trace("connection opened", metadata: ["connection.id": "\(id)", "connection.peer": "\(peer)"])
         return connection
     }
 
     // MARK: ConnectionOwner
 
     func connectionDidClose(_ connection: StreamConnection, tally: ConnectionTally) {
-        registry.remove(connection.id)
+        forget(connection)
         limits.releaseAndNotify(connection.clientAddress)
-        context.connectionClosed(tally.summary(
-            id: connection.id, peer: connection.clientAddress, local: context.localAddress, otherwise: .serverClosed
-        ))
-        context.logger.trace("connection closed", metadata: ["connection.id": "\(connection.id)"])
+        if summarizes { context.connectionClosed(summary(of: connection, tally)) }
+        traceLogger?.trace("connection closed", metadata: ["connection.id": "\(connection.id)"])
         intake.connectionClosed(connection.id)
     }
 
     func connectionDidDetach(_ connection: StreamConnection, tally: ConnectionTally) {
-        registry.remove(connection.id)
-        context.metrics.record(tally.summary(
-            id: connection.id, peer: connection.clientAddress, local: context.localAddress, otherwise: .serverClosed
-        ))
-        context.logger.trace("connection detached", metadata: ["connection.id": "\(connection.id)"])
+        forget(connection)
+        if summarizes { context.metrics.record(summary(of: connection, tally)) }
+        traceLogger?.trace("connection detached", metadata: ["connection.id": "\(connection.id)"])
         intake.connectionClosed(connection.id)
+    }
+
+    /// Out of the registry; its read watcher's memory (stopped by `finish()`) back to the slab.
+    private func forget(_ connection: StreamConnection) {
+        registry.remove(connection.id)
+        watchers.give(connection.readIO)
+    }
+
+    private func summary(of connection: StreamConnection, _ tally: ConnectionTally) -> ConnectionSummary {
+        tally.summary(
+            id: connection.id, peer: connection.clientAddress, local: context.localAddress, otherwise: .serverClosed
+        )
     }
 
     func reportHandlerError(_ error: any Error, client: SocketAddress) {

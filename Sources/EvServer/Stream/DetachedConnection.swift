@@ -59,7 +59,7 @@ extension StreamConnection {
     public func detach() -> DetachedConnection? {
         guard finish(error: nil, detaching: true) else { return nil }
         let detached = DetachedConnection(
-            descriptor: socket.takeDescriptor(), clientAddress: clientAddress, id: id, limits: server.limits
+            descriptor: socket.take(), clientAddress: clientAddress, id: id, limits: server.limits
         )
         owner.connectionDidDetach(self, tally: tally)
         return detached

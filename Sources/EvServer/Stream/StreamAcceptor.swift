@@ -32,8 +32,8 @@ final class StreamAcceptor: ServerTransport {
     private var workersBusyLog = LogThrottle()
     /// `close()` ran: a connection handed over late is closed, not opened.
     private var isClosed = false
-    /// Set by `attach`, the first work the loop runs. (Unowned: the server closes the loop before it goes.)
-    @exclusivity(unchecked) private unowned(unsafe) var server: StreamServer!
+    /// Set by `attach`, the first work the loop runs. (Unmanaged: see `ConnectionTable.server`.)
+    @exclusivity(unchecked) private var server: Unmanaged<StreamServer>!
 
     init(
         context: ServerContext, handler: StreamHandler, limits: ConnectionLimits, firstConnectionID: UInt64,
@@ -53,15 +53,15 @@ final class StreamAcceptor: ServerTransport {
         intake.transport = self
         proxyHeaders = context.configuration.proxyProtocol.map { policy in
             ProxyHeaderReader(context: context, policy: policy, limits: limits, statistics: proxyStatistics) {
-                [unowned self] socket, client in admit(socket, peer: client, reserved: true)
+                [unowned self] socket, client in admit(socket.takeDescriptor(), peer: client, reserved: true)
             }
         }
     }
 
     /// Links the acceptor to its server: the handlers' `server`, the factories, blocking handlers' home.
     func attach(to server: StreamServer) {
-        self.server = server
-        table.server = server
+        self.server = .passUnretained(server)
+        table.server = self.server
     }
 
     // MARK: Accepting (ServerTransport)
@@ -107,26 +107,26 @@ final class StreamAcceptor: ServerTransport {
                 proxyHeaders.begin(Socket(descriptor: descriptor), peer: peer)
                 if limits.isFull { intake.pause(.connectionLimit) }
             } else {
-                admit(Socket(descriptor: descriptor), peer: peer)
+                admit(descriptor, peer: peer)
             }
         }
     }
 
-    /// Admits a connection from `peer`, or refuses it. `reserved`: it already holds a slot of
-    /// `maximumConnections` (it waited for its PROXY header).
-    private func admit(_ socket: Socket, peer: SocketAddress, reserved: Bool = false) {
+    /// Admits the connection `descriptor` (owned) from `peer`, or refuses it. `reserved`: it already holds a
+    /// slot of `maximumConnections` (it waited for its PROXY header).
+    private func admit(_ descriptor: CInt, peer: SocketAddress, reserved: Bool = false) {
         if let (why, refusal) = refusal(of: peer, reserved: reserved) {
             context.logger.debug("client refused: \(why)", metadata: ["connection.peer": "\(peer)"])
-            socket.close()
+            _ = Glibc.close(descriptor)
             if reserved { limits.releaseReservation() }
             context.connectionRefused(peer, refusal)
             intake.requestTaken()
             return
         }
-        configure(socket, peer: peer)
-        server.countAccepted()
+        configure(SocketDescriptor(descriptor), peer: peer)
+        server._withUnsafeGuaranteedRef { $0.countAccepted() }
         context.connectionOpened()
-        dispatch(socket, peer: peer)
+        dispatch(descriptor, peer: peer)
         if limits.isFull { intake.pause(.connectionLimit) }
     }
 
@@ -144,7 +144,7 @@ final class StreamAcceptor: ServerTransport {
         return nil
     }
 
-    private func configure(_ socket: Socket, peer: SocketAddress) {
+    private func configure(_ socket: SocketDescriptor, peer: SocketAddress) {
         let configuration = context.configuration
         if configuration.noDelay && !peer.isUnix {
             try? socket.setOption(level: CInt(IPPROTO_TCP), name: TCP_NODELAY, value: 1, what: "TCP_NODELAY")
@@ -168,15 +168,16 @@ final class StreamAcceptor: ServerTransport {
 
     // MARK: Dispatch
 
-    private func dispatch(_ socket: Socket, peer: SocketAddress) {
+    private func dispatch(_ descriptor: CInt, peer: SocketAddress) {
         switch handler {
         case .event(let makeHandler):
-            open(socket, peer: peer, handler: makeHandler())
+            open(descriptor, peer: peer, handler: makeHandler())
         case .async(let makeHandler):
-            open(socket, peer: peer, handler: AsyncHandlerBridge(makeHandler: makeHandler, context: context))
+            open(descriptor, peer: peer, handler: AsyncHandlerBridge(makeHandler: makeHandler, context: context))
         case .blocking(let makeHandler):
+            let socket = UncheckedSocket(Socket(descriptor: descriptor))
             // Unowned: close() waits for the workers before the server's memory goes.
-            let job: @Sendable () -> Void = { [unowned(unsafe) server = server!, socket = UncheckedSocket(socket)] in
+            let job: @Sendable () -> Void = { [unowned(unsafe) server = server.takeUnretainedValue(), socket] in
                 server.serveBlocking(socket.socket, peer: peer, handler: makeHandler())
             }
             runBlocking(job, peer: peer)
@@ -185,8 +186,8 @@ final class StreamAcceptor: ServerTransport {
     }
 
     /// Opens an event-mode connection; a `handleRequest()` session lasts until it closes.
-    private func open(_ socket: Socket, peer: SocketAddress, handler: any StreamEventHandler) {
-        let connection = table.add(socket, peer: peer, handler: handler)
+    private func open(_ descriptor: CInt, peer: SocketAddress, handler: any StreamEventHandler) {
+        let connection = table.add(descriptor, peer: peer, handler: handler)
         intake.requestTaken(heldBy: connection.id)
         connection.open()
     }
@@ -241,9 +242,8 @@ final class StreamAcceptor: ServerTransport {
             ))
             return
         }
-        let connection = table.add(
-            handedOff.socket, peer: handedOff.peer, handler: handedOff.successor.handler, tally: handedOff.tally
-        )
+        let (socket, handler) = (handedOff.socket.takeDescriptor(), handedOff.successor.handler)
+        let connection = table.add(socket, peer: handedOff.peer, handler: handler, tally: handedOff.tally)
         connection.open()
         connection.receivedBefore(handedOff.unread, inputEnded: handedOff.inputEnded)
     }

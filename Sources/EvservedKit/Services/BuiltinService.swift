@@ -23,11 +23,11 @@ public enum BuiltinService: String, CaseIterable, Sendable {
     /// so the adapters are specialised for it.
     public func handler(for mode: ExecutionMode) -> StreamHandler {
         switch self {
-        case .echo: return Self.handler(running: EchoService.self, in: mode)
+        case .echo: return Self.handler(sharing: EchoService.self, in: mode)
         case .upper: return Self.handler(running: UpperService.self, in: mode)
-        case .daytime: return Self.handler(running: DaytimeService.self, in: mode)
-        case .discard: return Self.handler(running: DiscardService.self, in: mode)
-        case .chargen: return Self.handler(running: ChargenService.self, in: mode)
+        case .daytime: return Self.handler(sharing: DaytimeService.self, in: mode)
+        case .discard: return Self.handler(sharing: DiscardService.self, in: mode)
+        case .chargen: return Self.handler(sharing: ChargenService.self, in: mode)
         case .chat: return Self.chatHandler(in: mode)
         case .whoami: return WhoamiService.handler(for: mode)
         }
@@ -41,6 +41,16 @@ public enum BuiltinService: String, CaseIterable, Sendable {
         case .async: return .async { ServiceAsyncHandler<Service>() }
         case .sync, .thread, .pool: return .blocking { ServiceRequestHandler<Service>() }
         }
+    }
+
+    /// A service without state (no stored properties, so `Sendable`): in event mode one object serves every
+    /// connection, instead of one made per connection (an allocation and its release each).
+    private static func handler<Service: StreamService & StreamEventHandler & Sendable>(
+        sharing service: Service.Type, in mode: ExecutionMode
+    ) -> StreamHandler {
+        guard case .event = mode else { return handler(running: service, in: mode) }
+        let shared = Service()
+        return .event { shared }
     }
 
     private static func chatHandler(in mode: ExecutionMode) -> StreamHandler {

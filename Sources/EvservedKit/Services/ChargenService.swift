@@ -14,7 +14,7 @@ let chargenPattern: [UInt8] = {
 
 /// RFC 864: the pattern over and over, as fast as the client takes it, until it goes away; input is
 /// ignored.
-final class ChargenService: StreamService, StreamEventHandler {
+final class ChargenService: StreamService, StreamEventHandler, Sendable {
     init() {}
     static var endlessOutput: [UInt8]? { chargenPattern }
 }

@@ -15,7 +15,7 @@ func daytimeLine() -> String {
 }
 
 /// RFC 867: one line with the date and time on connect, then close; input is ignored.
-final class DaytimeService: StreamService, StreamEventHandler {
+final class DaytimeService: StreamService, StreamEventHandler, Sendable {
     init() {}
 
     func opened(maximumLineLength: Int, send: (UnsafeRawBufferPointer) throws -> Void) rethrows -> Bool {

@@ -1,6 +1,6 @@
 import EvServer
 
 /// RFC 863: input is read and thrown away; nothing is sent.
-final class DiscardService: StreamService, StreamEventHandler {
+final class DiscardService: StreamService, StreamEventHandler, Sendable {
     init() {}
 }

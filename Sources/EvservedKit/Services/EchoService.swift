@@ -1,7 +1,7 @@
 import EvServer
 
 /// RFC 862: every byte back, verbatim, as it arrives.
-final class EchoService: StreamService, StreamEventHandler {
+final class EchoService: StreamService, StreamEventHandler, Sendable {
     init() {}
 
     func received(_ bytes: UnsafeRawBufferPointer, send: (UnsafeRawBufferPointer) throws -> Void) rethrows -> Bool {

@@ -4,9 +4,10 @@ noisy machine): evserved in event, async, thread and pool mode (one loop) and th
 under callgrind while the load generator runs ping-pong on one connection, UDP in two regimes, then churn
 (connect, one request, close: instructions per connection). UDP's cost per datagram depends on how many
 datagrams a server finds per wake-up, so both regimes are counted, each the same for every server: `udp` is
-one client with one datagram in flight (every server sleeps in epoll_wait per datagram: the regime where
-"× C" compares like with like), `udp-drained` is 16 clients with one each (a server finds several datagrams
-per wake-up). The `wake-ups` column (epoll_wait calls per request) shows the regime each really ran in.
+one client with one datagram in flight that pauses 500 µs after each echo (so every server finds its socket
+empty after a reply and sleeps in epoll_wait per datagram: the regime where "× C" compares like with like;
+without the pause a server slowed by valgrind often finds the next datagram already there), `udp-drained` is
+16 clients with one datagram each in flight and no pause (a server finds many datagrams per wake-up). The `wake-ups` column (epoll_wait calls per request) shows the regime each really ran in.
 Counting starts once the server listens
 (`--instr-atstart=no` + `callgrind_control -i on`), so start-up is not in the figure.
 Run after `make bench` (or `python3 bench/run.py --rounds 0`) has built everything. With --baseline PATH,
@@ -23,17 +24,17 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run import OUT, ROOT, Server, build  # noqa: E402
 
 SECONDS = 3
-# name: (loadgen workload, clients in flight, unit)
+# name: (loadgen workload, clients in flight, pause after each reply in µs, unit)
 WORKLOADS = {
-    "pingpong": ("pingpong", 1, "round trip"),
-    "udp": ("udp", 1, "datagram"),
-    "udp-drained": ("udp", 16, "datagram"),
-    "churn": ("churn", 1, "connection"),
+    "pingpong": ("pingpong", 1, 0, "round trip"),
+    "udp": ("udp", 1, 500, "datagram"),
+    "udp-drained": ("udp", 16, 0, "datagram"),
+    "churn": ("churn", 1, 0, "connection"),
 }
 
 
 def count(name, command, workload):
-    kind, parallel, _ = WORKLOADS[workload]
+    kind, parallel, gap, _ = WORKLOADS[workload]
     out_file = os.path.join(OUT, f"callgrind.{name}.{workload}.out")
     server = Server(command, wrapper=["valgrind", "--tool=callgrind", "--instr-atstart=no",
                                       f"--callgrind-out-file={out_file}"])
@@ -41,7 +42,7 @@ def count(name, command, workload):
         subprocess.run(["callgrind_control", "-i", "on", str(server.process.pid)], check=True, capture_output=True)
         port = server.urls["udp" if kind == "udp" else "tcp"]
         client = subprocess.run([os.path.join(OUT, "loadgen"), kind, "127.0.0.1", str(port), str(parallel),
-                                 str(SECONDS)],
+                                 str(SECONDS), str(gap)],
                                 capture_output=True, text=True, check=True)
         requests = int(re.search(r'"all_requests": (\d+)', client.stdout).group(1))
         subprocess.run(["callgrind_control", "-i", "off", str(server.process.pid)], check=True, capture_output=True)
@@ -111,7 +112,7 @@ def main():
         parser.error(f"unknown workload {', '.join(unknown)}: choose from {', '.join(WORKLOADS)}")
     rows = {}
     for workload in workloads:
-        unit = WORKLOADS[workload][2]
+        unit = WORKLOADS[workload][3]
         for name, command in servers.items():
             per_request, mallocs, wakeups, requests = count(name, command, workload)
             rows[(workload, name)] = (per_request, mallocs, wakeups)
@@ -124,7 +125,7 @@ def main():
         c = rows[(workload, "c-libev")][0]
         for name in servers:
             instructions, mallocs, wakeups = rows[(workload, name)]
-            print(f"| {workload} (per {WORKLOADS[workload][2]}) | {name} | {instructions:.0f} | "
+            print(f"| {workload} (per {WORKLOADS[workload][3]}) | {name} | {instructions:.0f} | "
                   f"{instructions / c:.2f} | {mallocs:.3f} | {wakeups:.2f} |")
 
 

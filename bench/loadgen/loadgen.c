@@ -11,6 +11,9 @@
  *                                                    socket's latest datagram counts and sends the next, so a
  *                                                    resend after 0.2 s (a lost or late datagram) never leaves
  *                                                    more than INFLIGHT in flight for long
+ *   loadgen udp      HOST PORT INFLIGHT SECONDS GAP  the same, pausing GAP microseconds after each echo before
+ *                                                    the next datagram: with INFLIGHT 1 the server finds its
+ *                                                    socket empty after each reply and sleeps per datagram
  *
  * Prints one JSON line: requests, seconds, rate, p50/p99/p999 latency (microseconds), errors, and the CPU
  * seconds the generator itself used (when it is near `seconds`, the generator was the bottleneck).
@@ -152,7 +155,7 @@ static void start_connect(struct conn *c) {
     watch(c, EPOLLOUT, EPOLL_CTL_ADD);
 }
 
-static void run(const char *workload, int parallel, double seconds) {
+static void run(const char *workload, int parallel, double seconds, long gap_us) {
     struct conn *conns = calloc(parallel, sizeof *conns);
     struct epoll_event events[256];
     int is_churn = !strcmp(workload, "churn"), is_udp = !strcmp(workload, "udp");
@@ -204,6 +207,7 @@ static void run(const char *workload, int parallel, double seconds) {
                 continue;
             }
             record(c->started);
+            if (gap_us > 0) nanosleep(&(struct timespec){.tv_sec = gap_us / 1000000, .tv_nsec = gap_us % 1000000 * 1000}, NULL);
             if (is_churn) { close(c->fd); start_connect(c); }
             else if (send_request(c) < 0) { errors++; close(c->fd); start_connect(c); }
         }
@@ -253,7 +257,7 @@ static void idle(int count) {
 
 int main(int argc, char **argv) {
     if (argc < 5) {
-        fprintf(stderr, "usage: loadgen pingpong|churn|udp HOST PORT PARALLEL SECONDS | loadgen idle HOST PORT COUNT\n");
+        fprintf(stderr, "usage: loadgen pingpong|churn|udp HOST PORT PARALLEL SECONDS [GAP_US (udp)] | loadgen idle HOST PORT COUNT\n");
         return 2;
     }
     const char *workload = argv[1], *host = argv[2];
@@ -281,6 +285,6 @@ int main(int argc, char **argv) {
     epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     if (!strcmp(workload, "idle")) { idle(parallel); return 0; }
     if (argc < 6) { fprintf(stderr, "loadgen: SECONDS missing\n"); return 2; }
-    run(workload, parallel, atof(argv[5]));
+    run(workload, parallel, atof(argv[5]), argc > 6 ? atol(argv[6]) : 0);
     return 0;
 }

@@ -23,13 +23,11 @@ final class DatagramReceiver: ServerTransport {
     private let buffer: UnsafeMutableRawBufferPointer
     /// Set by `attach`, the first work the loop runs. (Unowned: the server closes the loop before it goes.)
     private unowned(unsafe) var server: DatagramServer!
-    /// Event and async modes: the handlers' view of the socket, and the one event handler. Both are made by
-    /// `attach` and never replaced; `eventChannel` and `eventHandler` are their unretained copies for the
-    /// per-datagram path (`channel` and `eventHandlerOwner` keep them alive until the receiver goes).
+    /// Event and async modes: the handlers' view of the socket, made by `attach`.
     private var channel: DatagramChannel?
-    private var eventHandlerOwner: (any DatagramEventHandler)?
-    @exclusivity(unchecked) private unowned(unsafe) var eventChannel: DatagramChannel?
-    @exclusivity(unchecked) private unowned(unsafe) var eventHandler: (any DatagramEventHandler)?
+    /// Event mode: the one handler and its channel, made by `attach` and kept (retained once, released by
+    /// `deinit`) for the per-datagram path, which reaches them without a retain or release.
+    @exclusivity(unchecked) private var eventMode: Unmanaged<EventMode>?
     private var asyncHandler: LoopBound<any DatagramAsyncHandler>?
     private var oversizeLog = LogThrottle()
     private var droppedLog = LogThrottle()
@@ -51,6 +49,7 @@ final class DatagramReceiver: ServerTransport {
 
     deinit {
         buffer.deallocate()
+        eventMode?.release()
     }
 
     /// Links the receiver to its server; makes the event and async handlers' channel, and the event handler
@@ -65,11 +64,8 @@ final class DatagramReceiver: ServerTransport {
             if paused { intake.pause(.replyBackPressure) } else { intake.resume(.replyBackPressure) }
         }
         self.channel = channel
-        eventChannel = channel
         if case .event(let makeHandler) = handler {
-            let made = makeHandler()
-            eventHandlerOwner = made
-            eventHandler = made
+            eventMode = Unmanaged.passRetained(EventMode(handler: makeHandler(), channel: channel))
         }
     }
 
@@ -109,16 +105,18 @@ final class DatagramReceiver: ServerTransport {
             reject(client)
             return
         }
-        if let eventHandler {
-            counters.countHandledOnLoop()
-            do {
-                try eventHandler.channel(eventChannel.unsafelyUnwrapped, received: bytes, from: client)
-            } catch {
-                context.reportHandlerError(error, client: client)
-            }
+        guard let eventMode else {
+            dispatchToTaskOrWorker(bytes, from: client)
             return
         }
-        dispatchToTaskOrWorker(bytes, from: client)
+        counters.countHandledOnLoop()
+        do {
+            try eventMode._withUnsafeGuaranteedRef {
+                try $0.handler.channel($0.channel, received: bytes, from: client)
+            }
+        } catch {
+            context.reportHandlerError(error, client: client)
+        }
     }
 
     private func reject(_ client: SocketAddress) {
@@ -213,5 +211,16 @@ final class DatagramReceiver: ServerTransport {
     func close() {
         intake.stop()
         channel?.close()
+    }
+}
+
+/// Event mode's handler and channel, reached together through one unretained reference per datagram.
+private final class EventMode {
+    let handler: any DatagramEventHandler
+    let channel: DatagramChannel
+
+    init(handler: any DatagramEventHandler, channel: DatagramChannel) {
+        self.handler = handler
+        self.channel = channel
     }
 }

@@ -39,8 +39,11 @@ final class Intake {
         )
     }
 
-    /// Whether the transport should take work now.
-    var isTaking: Bool { watcher.isActive }
+    /// Whether the transport should take work now: the watcher runs. Mirrored by `updateWatcher` in stored
+    /// Bools, with whether the session takes one request: read per request, a stored Bool costs no retain of
+    /// the watcher or the session (a class reached through a `var`).
+    private(set) var isTaking = false
+    private var takesOneRequest = false
 
     // MARK: Sessions
 
@@ -72,7 +75,7 @@ final class Intake {
     /// The transport took one client (a connection, a datagram, or one it refused). In a `handleRequest()`
     /// session that ends the session, or, with `heldBy`, pauses it until that connection closes.
     func requestTaken(heldBy connectionID: UInt64? = nil) {
-        guard session.isOneRequest else { return }
+        guard takesOneRequest else { return }
         if let connectionID {
             session.current?.connectionID = connectionID
             updateWatcher()
@@ -114,6 +117,8 @@ final class Intake {
         } else {
             watcher.stop()
         }
+        isTaking = watcher.isActive
+        takesOneRequest = session.isOneRequest
     }
 
     // MARK: Closing

@@ -1,4 +1,9 @@
+import CoreMetrics
 import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The loop side of a `DatagramServer` (its `ServerTransport`): receives datagrams while the intake lets it,
 /// applies the address policy and `verifyRequest`, and hands each datagram to its execution mode — the one
@@ -21,6 +26,10 @@ final class DatagramReceiver: ServerTransport {
     private let verifyRequest: @Sendable (SocketAddress) -> Bool
     /// `maximumDatagramSize` bytes: a datagram that does not fit is reported as truncated by the kernel.
     private let buffer: UnsafeMutableRawBufferPointer
+    /// Where the kernel writes each datagram's sender.
+    private let senderStorage: UnsafeMutablePointer<sockaddr_storage>
+    /// `context.metrics.datagramsReceived`, kept here (a stored `let`, read per wake-up).
+    private let datagramsReceived: Counter
     /// Set by `attach`, the first work the loop runs. (Unowned: the server closes the loop before it goes.)
     private unowned(unsafe) var server: DatagramServer!
     /// Event and async modes: the handlers' view of the socket, made by `attach`.
@@ -44,11 +53,15 @@ final class DatagramReceiver: ServerTransport {
         admitsEveryAddress = policy.allow.isEmpty && policy.deny.isEmpty
         verifyRequest = context.hooks.verifyRequest
         buffer = .allocate(byteCount: context.configuration.maximumDatagramSize, alignment: 16)
+        senderStorage = .allocate(capacity: 1)
+        senderStorage.initialize(to: sockaddr_storage())
+        datagramsReceived = context.metrics.datagramsReceived
         intake.transport = self
     }
 
     deinit {
         buffer.deallocate()
+        senderStorage.deallocate()
         eventMode?.release()
     }
 
@@ -74,13 +87,13 @@ final class DatagramReceiver: ServerTransport {
     func takeWork() {
         // Counted once per wake-up (metrics), not per datagram.
         var count = 0
-        defer { if count > 0 { metrics.datagramsReceived.increment(by: count) } }
+        defer { if count > 0 { datagramsReceived.increment(by: count) } }
         // Bounded, so the loop's other work (timers, cross-thread work) runs during a flood.
         for _ in 0..<64 {
             guard intake.isTaking else { return }
             let received: Socket.ReceivedDatagram?
             do {
-                received = try receiving.receiveDatagram(into: buffer)
+                received = try receiving.receiveDatagram(into: buffer, senderStorage: senderStorage)
             } catch {
                 context.logger.debug("recvfrom failed", metadata: ["error": "\(error)"])
                 return

@@ -65,6 +65,7 @@ final class DatagramSocket: @unchecked Sendable {
     /// - Returns: `false` when the UDP send buffer is full (nothing sent, nothing counted).
     /// - Throws: the kernel refused it (peer gone, unreachable, too large, a Unix client's queue full);
     ///   counted as failed.
+    @inline(__always)
     func trySend(_ bytes: UnsafeRawBufferPointer, to client: SocketAddress) throws(ConnectionError) -> Bool {
         let sent: Bool
         do {

@@ -45,10 +45,10 @@ final class DatagramReceiver: ServerTransport {
         self.context = context
         self.handler = handler
         self.socket = socket
+        intake = Intake(context: context)
         receiving = socket.socket
         counters = socket.counters
         metrics = context.metrics
-        intake = Intake(context: context)
         policy = context.configuration.addressPolicy
         admitsEveryAddress = policy.allow.isEmpty && policy.deny.isEmpty
         verifyRequest = context.hooks.verifyRequest

@@ -7,7 +7,8 @@ datagrams a server finds per wake-up, so both regimes are counted, each the same
 one client with one datagram in flight that pauses 500 µs after each echo (so every server finds its socket
 empty after a reply and sleeps in epoll_wait per datagram: the regime where "× C" compares like with like;
 without the pause a server slowed by valgrind often finds the next datagram already there), `udp-drained` is
-16 clients with one datagram each in flight and no pause (a server finds many datagrams per wake-up). The `wake-ups` column (epoll_wait calls per request) shows the regime each really ran in.
+16 clients with one datagram each in flight and no pause (a server finds many datagrams per wake-up).
+The `wake-ups` column (epoll_wait calls per request) shows the regime each really ran in.
 Counting starts once the server listens
 (`--instr-atstart=no` + `callgrind_control -i on`), so start-up is not in the figure.
 Run after `make bench` (or `python3 bench/run.py --rounds 0`) has built everything. With --baseline PATH,

@@ -207,7 +207,10 @@ static void run(const char *workload, int parallel, double seconds, long gap_us)
                 continue;
             }
             record(c->started);
-            if (gap_us > 0) nanosleep(&(struct timespec){.tv_sec = gap_us / 1000000, .tv_nsec = gap_us % 1000000 * 1000}, NULL);
+            if (gap_us > 0) {
+                struct timespec gap = {.tv_sec = gap_us / 1000000, .tv_nsec = gap_us % 1000000 * 1000};
+                nanosleep(&gap, NULL);
+            }
             if (is_churn) { close(c->fd); start_connect(c); }
             else if (send_request(c) < 0) { errors++; close(c->fd); start_connect(c); }
         }
@@ -257,7 +260,8 @@ static void idle(int count) {
 
 int main(int argc, char **argv) {
     if (argc < 5) {
-        fprintf(stderr, "usage: loadgen pingpong|churn|udp HOST PORT PARALLEL SECONDS [GAP_US (udp)] | loadgen idle HOST PORT COUNT\n");
+        fprintf(stderr, "usage: loadgen pingpong|churn|udp HOST PORT PARALLEL SECONDS [GAP_US (udp)] | "
+                        "loadgen idle HOST PORT COUNT\n");
         return 2;
     }
     const char *workload = argv[1], *host = argv[2];

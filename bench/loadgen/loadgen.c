@@ -6,7 +6,14 @@
  *   loadgen churn    HOST PORT CONCURRENCY SECONDS   connect, one 64-byte request, echo, close; CONCURRENCY at once
  *   loadgen idle     HOST PORT COUNT                 opens COUNT connections, prints "held N", waits for a line on
  *                                                    stdin (the runner measures the server), then one message on each
- *   loadgen udp      HOST PORT INFLIGHT SECONDS      INFLIGHT datagrams of 64 bytes in flight (one per socket)
+ *   loadgen udp      HOST PORT INFLIGHT SECONDS      INFLIGHT datagrams of 64 bytes in flight (one per socket);
+ *                                                    each carries a sequence number and only the echo of a
+ *                                                    socket's latest datagram counts and sends the next, so a
+ *                                                    resend after 0.2 s (a lost or late datagram) never leaves
+ *                                                    more than INFLIGHT in flight for long
+ *   loadgen udp      HOST PORT INFLIGHT SECONDS GAP  the same, pausing GAP microseconds after each echo before
+ *                                                    the next datagram: with INFLIGHT 1 the server finds its
+ *                                                    socket empty after each reply and sleeps per datagram
  *
  * Prints one JSON line: requests, seconds, rate, p50/p99/p999 latency (microseconds), errors, and the CPU
  * seconds the generator itself used (when it is near `seconds`, the generator was the bottleneck).
@@ -97,6 +104,8 @@ struct conn {
     int fd;
     int received;   /* bytes of the echo so far */
     int connected;
+    int udp;
+    uint32_t sequence; /* UDP: the number in the latest datagram sent; an echo of an older one is ignored */
     double started; /* when the current request (or connection, for churn) began */
 };
 
@@ -110,7 +119,10 @@ static void watch(struct conn *c, uint32_t events, int op) {
 static int send_request(struct conn *c) {
     c->received = 0;
     c->started = now();
-    ssize_t n = send(c->fd, payload, MESSAGE, MSG_NOSIGNAL);
+    char message[MESSAGE];
+    memcpy(message, payload, MESSAGE);
+    if (c->udp) memcpy(message, &(uint32_t){++c->sequence}, sizeof c->sequence);
+    ssize_t n = send(c->fd, message, MESSAGE, MSG_NOSIGNAL);
     return n == MESSAGE ? 0 : -1;
 }
 
@@ -119,6 +131,7 @@ static int read_echo(struct conn *c) {
     char buffer[4096];
     for (;;) {
         ssize_t n = recv(c->fd, buffer, sizeof buffer, 0);
+        if (n > 0 && c->udp && (n != MESSAGE || memcmp(buffer, &c->sequence, sizeof c->sequence))) continue;
         if (n > 0) {
             c->received += n;
             if (c->received >= MESSAGE) return 1;
@@ -142,13 +155,14 @@ static void start_connect(struct conn *c) {
     watch(c, EPOLLOUT, EPOLL_CTL_ADD);
 }
 
-static void run(const char *workload, int parallel, double seconds) {
+static void run(const char *workload, int parallel, double seconds, long gap_us) {
     struct conn *conns = calloc(parallel, sizeof *conns);
     struct epoll_event events[256];
     int is_churn = !strcmp(workload, "churn"), is_udp = !strcmp(workload, "udp");
     for (int i = 0; i < parallel; i++) {
         if (is_udp) {
             conns[i].fd = new_socket(SOCK_DGRAM);
+            conns[i].udp = 1;
             connect(conns[i].fd, (struct sockaddr *)&target, target_length);
             watch(&conns[i], EPOLLIN, EPOLL_CTL_ADD);
             send_request(&conns[i]);
@@ -193,6 +207,10 @@ static void run(const char *workload, int parallel, double seconds) {
                 continue;
             }
             record(c->started);
+            if (gap_us > 0) {
+                struct timespec gap = {.tv_sec = gap_us / 1000000, .tv_nsec = gap_us % 1000000 * 1000};
+                nanosleep(&gap, NULL);
+            }
             if (is_churn) { close(c->fd); start_connect(c); }
             else if (send_request(c) < 0) { errors++; close(c->fd); start_connect(c); }
         }
@@ -242,7 +260,8 @@ static void idle(int count) {
 
 int main(int argc, char **argv) {
     if (argc < 5) {
-        fprintf(stderr, "usage: loadgen pingpong|churn|udp HOST PORT PARALLEL SECONDS | loadgen idle HOST PORT COUNT\n");
+        fprintf(stderr, "usage: loadgen pingpong|churn|udp HOST PORT PARALLEL SECONDS [GAP_US (udp)] | "
+                        "loadgen idle HOST PORT COUNT\n");
         return 2;
     }
     const char *workload = argv[1], *host = argv[2];
@@ -270,6 +289,6 @@ int main(int argc, char **argv) {
     epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     if (!strcmp(workload, "idle")) { idle(parallel); return 0; }
     if (argc < 6) { fprintf(stderr, "loadgen: SECONDS missing\n"); return 2; }
-    run(workload, parallel, atof(argv[5]));
+    run(workload, parallel, atof(argv[5]), argc > 6 ? atol(argv[6]) : 0);
     return 0;
 }

@@ -18,6 +18,8 @@ public final class DatagramChannel {
 
     private let loop: EventLoop
     private let socket: DatagramSocket
+    /// `socket.counters`, kept here: a stored `let` costs no retain to reach, for every reply.
+    private let counters: DatagramCounters
     private let highWaterMark: Int
     private let lowWaterMark: Int
     /// Tells the core to pause (`true`) or resume (`false`) reading.
@@ -34,6 +36,7 @@ public final class DatagramChannel {
         onBackPressure: @escaping (Bool) -> Void
     ) {
         self.socket = socket
+        counters = socket.counters
         self.server = server
         self.loop = loop
         highWaterMark = configuration.writeBufferHighWaterMark
@@ -52,7 +55,7 @@ public final class DatagramChannel {
     public func send(_ datagram: UnsafeRawBufferPointer, to client: SocketAddress) {
         loop.preconditionInLoop()
         guard socket.canReply(to: client) else { return }
-        if pendingHead == pending.count, (try? socket.trySend(datagram, to: client)) != false { return }
+        if pendingHead == pending.count, sendNow(datagram, to: client) { return }
         pending.append(Pending(bytes: Array(datagram), client: client))
         pendingBytes += datagram.count
         writeWatcher.start()
@@ -73,11 +76,22 @@ public final class DatagramChannel {
         text.withUTF8 { send(UnsafeRawBufferPointer($0), to: client) }
     }
 
+    /// Sends `datagram` if the kernel takes it now. - Returns: `false` when the send buffer is full (to be
+    /// queued); `true` when sent, or refused by the kernel (counted as failed and dropped).
+    @inline(__always)
+    private func sendNow(_ datagram: UnsafeRawBufferPointer, to client: SocketAddress) -> Bool {
+        do {
+            guard try socket.trySend(datagram, to: client) else { return false }
+            counters.countSentOnLoop()
+        } catch {}
+        return true
+    }
+
     /// Sends queued datagrams while the kernel takes them.
     private func flush() {
         while pendingHead < pending.count {
             let next = pending[pendingHead]
-            let sent = next.bytes.withUnsafeBytes { (try? socket.trySend($0, to: next.client)) ?? true }
+            let sent = next.bytes.withUnsafeBytes { sendNow($0, to: next.client) }
             if !sent { return }
             pendingHead += 1
             pendingBytes -= next.bytes.count

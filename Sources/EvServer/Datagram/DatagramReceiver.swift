@@ -1,4 +1,9 @@
+import CoreMetrics
 import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The loop side of a `DatagramServer` (its `ServerTransport`): receives datagrams while the intake lets it,
 /// applies the address policy and `verifyRequest`, and hands each datagram to its execution mode — the one
@@ -10,17 +15,28 @@ final class DatagramReceiver: ServerTransport {
     private let context: ServerContext
     private let handler: DatagramHandler
     private let socket: DatagramSocket
-    /// `socket.counters`, kept here: a stored `let` costs no retain to reach, for every datagram.
+    /// What is read per datagram, kept as stored `let`s: reaching them costs no retain, unlike reading
+    /// them through `context` or `socket` (`socket.socket`, `socket.counters`, `context.hooks`...).
+    private let receiving: Socket
     private let counters: DatagramCounters
+    private let metrics: ServerMetrics
     private let policy: AddressPolicy
+    /// The address policy has no ranges (the usual case): nothing to check per datagram.
+    private let admitsEveryAddress: Bool
+    private let verifyRequest: @Sendable (SocketAddress) -> Bool
     /// `maximumDatagramSize` bytes: a datagram that does not fit is reported as truncated by the kernel.
     private let buffer: UnsafeMutableRawBufferPointer
+    /// Where the kernel writes each datagram's sender.
+    private let senderStorage: UnsafeMutablePointer<sockaddr_storage>
+    /// `context.metrics.datagramsReceived`, kept here (a stored `let`, read per wake-up).
+    private let datagramsReceived: Counter
     /// Set by `attach`, the first work the loop runs. (Unowned: the server closes the loop before it goes.)
     private unowned(unsafe) var server: DatagramServer!
-    /// Event and async modes: the handlers' view of the socket, and the one handler.
-    /// (Unchecked: loop-confined, only short accesses in this file; the checks cost ~5 % per datagram.)
-    @exclusivity(unchecked) private var channel: DatagramChannel?
-    @exclusivity(unchecked) private var eventHandler: (any DatagramEventHandler)?
+    /// Event and async modes: the handlers' view of the socket, made by `attach`.
+    private var channel: DatagramChannel?
+    /// Event mode: the one handler and its channel, made by `attach` and kept (retained once, released by
+    /// `deinit`) for the per-datagram path, which reaches them without a retain or release.
+    @exclusivity(unchecked) private var eventMode: Unmanaged<EventMode>?
     private var asyncHandler: LoopBound<any DatagramAsyncHandler>?
     private var oversizeLog = LogThrottle()
     private var droppedLog = LogThrottle()
@@ -29,26 +45,40 @@ final class DatagramReceiver: ServerTransport {
         self.context = context
         self.handler = handler
         self.socket = socket
-        counters = socket.counters
         intake = Intake(context: context)
+        receiving = socket.socket
+        counters = socket.counters
+        metrics = context.metrics
         policy = context.configuration.addressPolicy
+        admitsEveryAddress = policy.allow.isEmpty && policy.deny.isEmpty
+        verifyRequest = context.hooks.verifyRequest
         buffer = .allocate(byteCount: context.configuration.maximumDatagramSize, alignment: 16)
+        senderStorage = .allocate(capacity: 1)
+        senderStorage.initialize(to: sockaddr_storage())
+        datagramsReceived = context.metrics.datagramsReceived
         intake.transport = self
     }
 
     deinit {
         buffer.deallocate()
+        senderStorage.deallocate()
+        eventMode?.release()
     }
 
-    /// Links the receiver to its server; makes the event and async handlers' channel.
+    /// Links the receiver to its server; makes the event and async handlers' channel, and the event handler
+    /// (its factory is called once, on the loop thread: this is the loop's first work).
     func attach(to server: DatagramServer) {
         self.server = server
         if case .blocking = handler { return }
-        channel = DatagramChannel(
+        let channel = DatagramChannel(
             socket: socket, server: server, loop: context.loop, configuration: context.configuration
         ) {
             [unowned self] paused in
             if paused { intake.pause(.replyBackPressure) } else { intake.resume(.replyBackPressure) }
+        }
+        self.channel = channel
+        if case .event(let makeHandler) = handler {
+            eventMode = Unmanaged.passRetained(EventMode(handler: makeHandler(), channel: channel))
         }
     }
 
@@ -57,13 +87,13 @@ final class DatagramReceiver: ServerTransport {
     func takeWork() {
         // Counted once per wake-up (metrics), not per datagram.
         var count = 0
-        defer { if count > 0 { context.metrics.datagramsReceived.increment(by: count) } }
+        defer { if count > 0 { datagramsReceived.increment(by: count) } }
         // Bounded, so the loop's other work (timers, cross-thread work) runs during a flood.
         for _ in 0..<64 {
             guard intake.isTaking else { return }
             let received: Socket.ReceivedDatagram?
             do {
-                received = try socket.socket.receiveDatagram(into: buffer)
+                received = try receiving.receiveDatagram(into: buffer, senderStorage: senderStorage)
             } catch {
                 context.logger.debug("recvfrom failed", metadata: ["error": "\(error)"])
                 return
@@ -82,31 +112,41 @@ final class DatagramReceiver: ServerTransport {
     /// Datagrams are not left waiting in a way that matters at shutdown: nothing to take.
     func takeWaitingWork() {}
 
+    @inline(__always)
     private func dispatch(_ bytes: UnsafeRawBufferPointer, from client: SocketAddress) {
-        guard policy.admits(client), context.hooks.verifyRequest(client) else {
-            counters.rejected.increment()
-            context.metrics.droppedRejected.increment()
-            context.logger.trace(
-                "datagram refused (address policy or verifyRequest)", metadata: ["connection.peer": "\(client)"]
-            )
+        guard admitsEveryAddress || policy.admits(client), verifyRequest(client) else {
+            reject(client)
             return
         }
-        // Event mode: the handler is made once; afterwards the enum's payload need not be copied per datagram.
-        if eventHandler == nil, case .event(let makeHandler) = handler { eventHandler = makeHandler() }
-        if let eventHandler {
-            counters.handled.increment()
-            do {
-                try eventHandler.channel(channel.unsafelyUnwrapped, received: bytes, from: client)
-            } catch {
-                context.reportHandlerError(error, client: client)
+        guard let eventMode else {
+            dispatchToTaskOrWorker(bytes, from: client)
+            return
+        }
+        counters.countHandledOnLoop()
+        do {
+            try eventMode._withUnsafeGuaranteedRef {
+                try $0.handler.channel($0.channel, received: bytes, from: client)
             }
-            return
+        } catch {
+            context.reportHandlerError(error, client: client)
         }
+    }
+
+    private func reject(_ client: SocketAddress) {
+        counters.rejected.increment()
+        metrics.droppedRejected.increment()
+        context.logger.trace(
+            "datagram refused (address policy or verifyRequest)", metadata: ["connection.peer": "\(client)"]
+        )
+    }
+
+    /// Async and blocking modes: a copy of the datagram goes to a task or a worker.
+    private func dispatchToTaskOrWorker(_ bytes: UnsafeRawBufferPointer, from client: SocketAddress) {
         switch handler {
         case .event:
-            preconditionFailure("an event handler is made above")
+            preconditionFailure("an event handler is made by attach")
         case .async(let makeHandler):
-            counters.handled.increment()
+            counters.countHandledOnLoop()
             let handler = asyncHandler ?? LoopBound(makeHandler(), loop: context.loop)
             asyncHandler = handler
             let channel = LoopBound(channel!, loop: context.loop)
@@ -184,5 +224,16 @@ final class DatagramReceiver: ServerTransport {
     func close() {
         intake.stop()
         channel?.close()
+    }
+}
+
+/// Event mode's handler and channel, reached together through one unretained reference per datagram.
+private final class EventMode {
+    let handler: any DatagramEventHandler
+    let channel: DatagramChannel
+
+    init(handler: any DatagramEventHandler, channel: DatagramChannel) {
+        self.handler = handler
+        self.channel = channel
     }
 }

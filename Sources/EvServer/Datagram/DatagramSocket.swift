@@ -24,9 +24,13 @@ final class DatagramSocket: @unchecked Sendable {
     init(_ server: ServerSocket, counters: DatagramCounters, logger: Logger) {
         self.server = server
         socket = server.socket
+        isUnix = server.localAddress.isUnix
         self.counters = counters
         self.logger = logger
     }
+
+    /// A Unix datagram socket (its clients may be unnamed; a full client queue drops the reply).
+    let isUnix: Bool
 
     /// `server.socket`, kept here: read for every datagram, and a stored `let` costs no retain to reach.
     let socket: Socket
@@ -34,8 +38,10 @@ final class DatagramSocket: @unchecked Sendable {
 
     /// Whether `client` can be sent to. A Unix client that did not bind a path has no address: its replies
     /// are counted and dropped, with one notice per server rather than one log line per datagram.
+    @inline(__always)
     func canReply(to client: SocketAddress) -> Bool {
-        guard client.unixPath?.isEmpty == true else { return true }
+        // A UDP server's clients always have an address: one test of a stored `let` per reply.
+        guard isUnix, client.unixPath?.isEmpty == true else { return true }
         counters.repliesUnaddressable.increment()
         if !warnedUnaddressable.exchange(true, ordering: .relaxed) {
             logger.notice(
@@ -49,7 +55,8 @@ final class DatagramSocket: @unchecked Sendable {
         return false
     }
 
-    /// Sends one datagram now if the kernel takes it, counting the outcome.
+    /// Sends one datagram now if the kernel takes it, counting a failure (the caller counts a success: the
+    /// loop in its own counter, a worker in the shared one).
     ///
     /// A Unix datagram socket says "would block" when the *client's* receive queue is full, and reports
     /// itself writable all the same, so waiting would spin, and one client that does not read would stall
@@ -58,6 +65,7 @@ final class DatagramSocket: @unchecked Sendable {
     /// - Returns: `false` when the UDP send buffer is full (nothing sent, nothing counted).
     /// - Throws: the kernel refused it (peer gone, unreachable, too large, a Unix client's queue full);
     ///   counted as failed.
+    @inline(__always)
     func trySend(_ bytes: UnsafeRawBufferPointer, to client: SocketAddress) throws(ConnectionError) -> Bool {
         let sent: Bool
         do {
@@ -66,9 +74,7 @@ final class DatagramSocket: @unchecked Sendable {
             counters.repliesFailed.increment()
             throw ConnectionError(systemError: error, client: client)
         }
-        if sent {
-            counters.repliesSent.increment()
-        } else if address.isUnix {
+        if !sent && isUnix {
             counters.repliesFailed.increment()
             throw ConnectionError(
                 .replyDropped,
@@ -97,5 +103,6 @@ final class DatagramSocket: @unchecked Sendable {
                 )
             }
         }
+        counters.repliesSent.increment()
     }
 }

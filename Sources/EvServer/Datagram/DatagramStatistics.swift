@@ -28,8 +28,15 @@ public struct DatagramStatistics: Sendable, Equatable {
 }
 
 /// The live counters behind `DatagramStatistics`, updated by the loop thread and by worker threads.
+///
+/// What the loop counts per datagram (handled, replies sent) it keeps in counters of its own that only it
+/// writes: a relaxed load and store, not a locked read-modify-write; `snapshot` adds them to the shared ones.
 final class DatagramCounters: Sendable {
     let handled = Atomic<Int>(0)
+    /// Written by the loop thread only (`countHandledOnLoop`).
+    private let handledOnLoop = Atomic<Int>(0)
+    /// Written by the loop thread only (`countSentOnLoop`).
+    private let repliesSentOnLoop = Atomic<Int>(0)
     let oversized = Atomic<Int>(0)
     let rejected = Atomic<Int>(0)
     let droppedPoolFull = Atomic<Int>(0)
@@ -38,14 +45,26 @@ final class DatagramCounters: Sendable {
     let repliesUnaddressable = Atomic<Int>(0)
     let repliesFailed = Atomic<Int>(0)
 
+    /// A datagram handed to a handler, counted by the loop thread (and no other).
+    @inline(__always)
+    func countHandledOnLoop() {
+        handledOnLoop.store(handledOnLoop.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+    }
+
+    /// A reply sent by the loop thread (and no other).
+    @inline(__always)
+    func countSentOnLoop() {
+        repliesSentOnLoop.store(repliesSentOnLoop.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+    }
+
     var snapshot: DatagramStatistics {
         var statistics = DatagramStatistics()
-        statistics.handled = handled.load(ordering: .relaxed)
+        statistics.handled = handled.load(ordering: .relaxed) + handledOnLoop.load(ordering: .relaxed)
         statistics.oversized = oversized.load(ordering: .relaxed)
         statistics.rejected = rejected.load(ordering: .relaxed)
         statistics.droppedPoolFull = droppedPoolFull.load(ordering: .relaxed)
         statistics.droppedNoThread = droppedNoThread.load(ordering: .relaxed)
-        statistics.repliesSent = repliesSent.load(ordering: .relaxed)
+        statistics.repliesSent = repliesSent.load(ordering: .relaxed) + repliesSentOnLoop.load(ordering: .relaxed)
         statistics.repliesUnaddressable = repliesUnaddressable.load(ordering: .relaxed)
         statistics.repliesFailed = repliesFailed.load(ordering: .relaxed)
         return statistics

@@ -11,7 +11,16 @@ internal import CLibEv
 final class Intake {
     let loop: EventLoop
     /// The transport this intake feeds; it owns the intake (unowned: it outlives it).
-    unowned(unsafe) var transport: (any ServerTransport)!
+    unowned(unsafe) var transport: (any ServerTransport)! {
+        didSet {
+            transportType = type(of: transport)
+            transportObject = Unmanaged.passUnretained(transport as AnyObject).toOpaque()
+        }
+    }
+    /// `transport`'s type and object, unretained, for the watcher's callback: calling through them costs no
+    /// retain/release per wake-up (the existential, loaded from `unowned(unsafe)`, is copied +1 for a call).
+    fileprivate private(set) var transportType: (any ServerTransport.Type)?
+    fileprivate private(set) var transportObject: UnsafeMutableRawPointer?
     private(set) var pauses: PauseReasons = []
     private let lifecycle: ServerLifecycle
     private let hooks: ServerHooks
@@ -39,8 +48,11 @@ final class Intake {
         )
     }
 
-    /// Whether the transport should take work now.
-    var isTaking: Bool { watcher.isActive }
+    /// Whether the transport should take work now: the watcher runs. Mirrored by `updateWatcher` in stored
+    /// Bools, with whether the session takes one request: read per request, a stored Bool costs no retain of
+    /// the watcher or the session (a class reached through a `var`).
+    private(set) var isTaking = false
+    private var takesOneRequest = false
 
     // MARK: Sessions
 
@@ -72,7 +84,7 @@ final class Intake {
     /// The transport took one client (a connection, a datagram, or one it refused). In a `handleRequest()`
     /// session that ends the session, or, with `heldBy`, pauses it until that connection closes.
     func requestTaken(heldBy connectionID: UInt64? = nil) {
-        guard session.isOneRequest else { return }
+        guard takesOneRequest else { return }
         if let connectionID {
             session.current?.connectionID = connectionID
             updateWatcher()
@@ -114,6 +126,8 @@ final class Intake {
         } else {
             watcher.stop()
         }
+        isTaking = watcher.isActive
+        takesOneRequest = session.isOneRequest
     }
 
     // MARK: Closing
@@ -134,9 +148,15 @@ final class Intake {
 }
 
 /// The C callback of the intake's watcher (`data` holds the intake, unretained): the server's socket has work.
-/// No reference is taken to the intake: the transport owns it, and `transport` is loaded (retained) first, so
-/// the intake lives through the call. (A closure with `[unowned self]` cost two retain/release pairs a wake-up.)
+/// No reference is taken to the intake or the transport: the transport owns the intake, and the engine's `let`
+/// holds the transport until the server's close has stopped the loop (a server released on the loop thread is
+/// closed by a helper thread that holds the engine). (A closure with `[unowned self]` cost two retain/release
+/// pairs a wake-up.)
 private func intakeReadable(_ loop: OpaquePointer?, _ watcher: UnsafeMutablePointer<ev_io>?, _ revents: CInt) {
     guard let context = watcher?.pointee.data else { return }
-    Unmanaged<Intake>.fromOpaque(context)._withUnsafeGuaranteedRef { $0.transport }.takeWork()
+    let intake = Unmanaged<Intake>.fromOpaque(context)
+    guard let object = intake._withUnsafeGuaranteedRef({ $0.transportObject }),
+        let type = intake._withUnsafeGuaranteedRef({ $0.transportType })
+    else { return }
+    type.takeWork(unretained: object)
 }

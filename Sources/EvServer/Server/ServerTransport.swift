@@ -18,3 +18,11 @@ protocol ServerTransport: AnyObject, SendableMetatype {
     /// The server is closing: stops every watcher of the transport and closes what it owns on the loop.
     func close()
 }
+
+extension ServerTransport {
+    /// `takeWork()` on the transport at `object` (an unretained `Self`), called through its type: the intake's
+    /// watcher reaches the transport this way without a retain/release per wake-up.
+    static func takeWork(unretained object: UnsafeMutableRawPointer) {
+        Unmanaged<Self>.fromOpaque(object)._withUnsafeGuaranteedRef { $0.takeWork() }
+    }
+}

@@ -138,20 +138,21 @@ final class Socket {
     }
 
     /// Takes one datagram; `nil` when none is waiting. `MSG_TRUNC` makes the kernel report the datagram's
-    /// real length, so an oversize one is recognised instead of being delivered cut.
-    func receiveDatagram(into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> ReceivedDatagram? {
-        var storage = sockaddr_storage()
+    /// real length, so an oversize one is recognised instead of being delivered cut. `storage` is where the
+    /// kernel writes the sender's address (the caller's, reused: not a new zeroed one per datagram).
+    @inline(__always)
+    func receiveDatagram(
+        into buffer: UnsafeMutableRawBufferPointer, senderStorage storage: UnsafeMutablePointer<sockaddr_storage>
+    ) throws(SystemError) -> ReceivedDatagram? {
         while true {
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let count = withUnsafeMutablePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    CLibEv_recvfrom(descriptor, buffer.baseAddress, buffer.count, CInt(MSG_TRUNC), $0, &length)
-                }
+            let count = storage.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                CLibEv_recvfrom(descriptor, buffer.baseAddress, buffer.count, CInt(MSG_TRUNC), $0, &length)
             }
             if count >= 0 {
                 return ReceivedDatagram(
                     length: count, truncated: count > buffer.count,
-                    sender: SocketAddress(storage: &storage, length: length)
+                    sender: SocketAddress(storage: storage, length: length)
                 )
             }
             switch errno {
@@ -163,7 +164,10 @@ final class Socket {
     }
 
     /// Sends one datagram to `address`. - Returns: `false` when the send buffer is full (would block).
+    @inline(__always)
     func sendDatagram(_ bytes: UnsafeRawBufferPointer, to address: SocketAddress) throws(SystemError) -> Bool {
+        // Read once: a closure reading the property would retain `self` around every call.
+        let descriptor = descriptor
         while true {
             let count = address.withSockAddr {
                 CLibEv_sendto(descriptor, bytes.baseAddress, bytes.count, CInt(MSG_NOSIGNAL), $0, $1)

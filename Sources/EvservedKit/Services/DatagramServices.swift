@@ -1,39 +1,47 @@
 import EvServer
 
-/// A datagram service: appends its reply to `reply` (empty on entry) and returns whether to send it.
-/// Writing into the caller's buffer lets the event handler reuse one buffer: no allocation per datagram.
-typealias DatagramReply = @Sendable (_ datagram: UnsafeRawBufferPointer, _ reply: inout [UInt8]) -> Bool
+/// A datagram service: says what to send back, writing a new reply into `reply` (empty on entry) when it
+/// makes one. Writing into the caller's buffer lets the event handler reuse one buffer, and `.received` lets
+/// it send straight from the receive buffer: no allocation, and for echo no copy, per datagram.
+typealias DatagramReply = @Sendable (_ datagram: UnsafeRawBufferPointer, _ reply: inout [UInt8]) -> DatagramAnswer
+
+/// What a `DatagramReply` sends back.
+enum DatagramAnswer {
+    /// Nothing.
+    case nothing
+    /// The bytes it wrote into `reply`.
+    case reply
+    /// The datagram received, unchanged (the caller sends it from where it already is).
+    case received
+}
 
 /// The built-in services over datagrams, with their RFC semantics for UDP.
 enum DatagramReplies {
     /// RFC 862: the datagram back.
-    static func echo(_ datagram: UnsafeRawBufferPointer, _ reply: inout [UInt8]) -> Bool {
-        reply.append(contentsOf: datagram)
-        return true
-    }
+    static func echo(_ datagram: UnsafeRawBufferPointer, _ reply: inout [UInt8]) -> DatagramAnswer { .received }
 
     /// The datagram back upper-cased (ASCII letters).
-    static func upper(_ datagram: UnsafeRawBufferPointer, _ reply: inout [UInt8]) -> Bool {
+    static func upper(_ datagram: UnsafeRawBufferPointer, _ reply: inout [UInt8]) -> DatagramAnswer {
         reply.append(contentsOf: datagram.lazy.map(uppercasedASCII))
-        return true
+        return .reply
     }
 
     /// RFC 867: any datagram gets the date and time.
-    static func daytime(_ datagram: UnsafeRawBufferPointer, _ reply: inout [UInt8]) -> Bool {
+    static func daytime(_ datagram: UnsafeRawBufferPointer, _ reply: inout [UInt8]) -> DatagramAnswer {
         reply.append(contentsOf: daytimeLine().utf8)
-        return true
+        return .reply
     }
 
     /// RFC 863: nothing back.
-    static func discard(_ datagram: UnsafeRawBufferPointer, _ reply: inout [UInt8]) -> Bool { false }
+    static func discard(_ datagram: UnsafeRawBufferPointer, _ reply: inout [UInt8]) -> DatagramAnswer { .nothing }
 
     /// RFC 864: any datagram gets a datagram of a random number (0 to 512) of the pattern's characters,
     /// starting at a random place in it.
-    static func chargen(_ datagram: UnsafeRawBufferPointer, _ reply: inout [UInt8]) -> Bool {
+    static func chargen(_ datagram: UnsafeRawBufferPointer, _ reply: inout [UInt8]) -> DatagramAnswer {
         let count = Int.random(in: 0...512)
         let start = Int.random(in: 0..<chargenPattern.count)
         reply.append(contentsOf: (0..<count).lazy.map { chargenPattern[(start + $0) % chargenPattern.count] })
-        return true
+        return .reply
     }
 }
 
@@ -45,8 +53,13 @@ final class ReplyingDatagramEventHandler: DatagramEventHandler {
     init(_ reply: @escaping DatagramReply) { self.reply = reply }
 
     func channel(_ channel: DatagramChannel, received datagram: UnsafeRawBufferPointer, from client: SocketAddress) {
-        buffer.removeAll(keepingCapacity: true)
-        if reply(datagram, &buffer) { channel.send(buffer, to: client) }
+        // Emptied after use, not before: echo never touches it, so costs nothing for it per datagram.
+        switch reply(datagram, &buffer) {
+        case .nothing: break
+        case .received: channel.send(datagram, to: client)
+        case .reply: channel.send(buffer, to: client)
+        }
+        if !buffer.isEmpty { buffer.removeAll(keepingCapacity: true) }
     }
 }
 
@@ -57,7 +70,11 @@ final class ReplyingDatagramRequestHandler: DatagramRequestHandler {
 
     func handle(_ request: DatagramRequest) throws {
         var answer: [UInt8] = []
-        if request.datagram.withUnsafeBytes({ reply($0, &answer) }) { try request.reply(answer) }
+        switch request.datagram.withUnsafeBytes({ reply($0, &answer) }) {
+        case .nothing: break
+        case .received: try request.reply(request.datagram)
+        case .reply: try request.reply(answer)
+        }
     }
 }
 
@@ -75,6 +92,10 @@ final class ReplyingDatagramAsyncHandler: DatagramAsyncHandler {
         self.answer = []
         defer { self.answer = answer }
         answer.removeAll(keepingCapacity: true)
-        if datagram.withUnsafeBytes({ reply($0, &answer) }) { channel.send(answer, to: client) }
+        switch datagram.withUnsafeBytes({ reply($0, &answer) }) {
+        case .nothing: break
+        case .received: channel.send(datagram, to: client)
+        case .reply: channel.send(answer, to: client)
+        }
     }
 }

@@ -186,7 +186,20 @@ public final class AsyncConnection: @unchecked Sendable {
     /// Waits while the write queue is above the server's high water mark (the `write` methods end with it).
     ///
     /// - Throws: `ConnectionError` once the connection has closed under the handler.
+    /// (Inlinable, so that the common case, room and no failure, costs the caller no async call and no
+    /// async frame.)
+    @inlinable
     public nonisolated(nonsending) func waitForRoom() async throws {
+        if mustWaitForRoom { try await waitForRoomOrFailure() }
+    }
+
+    /// Whether `waitForRoom()` has more to do than return: the write queue is above the high water mark, or
+    /// the connection has failed.
+    @usableFromInline var mustWaitForRoom: Bool {
+        failure != nil || connection.bufferedByteCount > connection.highWaterMark
+    }
+
+    @usableFromInline nonisolated(nonsending) func waitForRoomOrFailure() async throws {
         while connection.bufferedByteCount > connection.highWaterMark {
             try await suspend { writeWaiter = $0 }
             if let failure { throw failure }

@@ -15,7 +15,7 @@ final class AsyncHandlerBridge: StreamEventHandler {
     func connectionOpened(_ connection: StreamConnection) throws {
         let asyncConnection = AsyncConnection(connection: connection, configuration: context.configuration)
         self.asyncConnection = asyncConnection
-        task = context.asyncTasks.start { [makeHandler, context] in
+        let task = context.asyncTasks.start { [makeHandler, context] in
             do {
                 try await makeHandler().handle(asyncConnection)
             } catch {
@@ -24,6 +24,9 @@ final class AsyncHandlerBridge: StreamEventHandler {
             asyncConnection.close()
             context.asyncTasks.ended()
         }
+        // The task starts at once: when its handler is done before it first waits, the connection may be
+        // closed already (`connectionClosed` ran), and the task is not kept.
+        if self.asyncConnection != nil { self.task = task }
     }
 
     /// Reports what the handler threw, unless it is the connection closing under it. (Out of the task's

@@ -33,6 +33,8 @@ package final class EventLoop: @unchecked Sendable {
     @exclusivity(unchecked) private var inLoopJobs: [(job: UnownedJob, executor: UnownedTaskExecutor)] = []
     @exclusivity(unchecked) private var inLoopBatch: [(job: UnownedJob, executor: UnownedTaskExecutor)] = []
     @exclusivity(unchecked) private var runningInLoopJobs = false
+    /// A job runs inline (`runInLoop`): jobs it enqueues wait.
+    @exclusivity(unchecked) private var runningJobInline = false
 
     /// Creates a loop (epoll on Linux) that leaves the signal mask alone, as POSIX requires in a threaded
     /// program.
@@ -146,6 +148,18 @@ package final class EventLoop: @unchecked Sendable {
         inLoopJobs.append((job, executor))
         guard inLoopJobs.count == 1 else { return }
         if runningInLoopJobs { ev_async_send(raw, wakeup) } else { ev_feed_event(raw, wakeup, CInt(EV_CUSTOM)) }
+    }
+
+    /// Runs `job` now, on the loop thread, when no job is running: the common case of a handler resumed by
+    /// one of the loop's I/O callbacks, which then goes on as an event handler would, inside the callback (no
+    /// queue, no `ev_feed_event`, no second pass over the pending watchers). A job enqueued while a job runs
+    /// waits (`enqueueInLoop`), so tasks that resume each other neither nest nor starve I/O.
+    package func runInLoop(_ job: UnownedJob, on executor: UnownedTaskExecutor) {
+        preconditionInLoop()
+        if runningInLoopJobs || runningJobInline { return enqueueInLoop(job, on: executor) }
+        runningJobInline = true
+        job.runSynchronously(on: executor)
+        runningJobInline = false
     }
 
     /// Runs the jobs enqueued in the loop, then the queued work; called by the async watcher on the loop

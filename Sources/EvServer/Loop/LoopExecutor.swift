@@ -2,9 +2,9 @@
 /// executor preference run every step (and resume after every `await`) on the loop that owns their
 /// connection, so a suspension costs no thread hop and the handler may use loop-confined objects.
 ///
-/// A job enqueued on the loop thread (a handler resumed by the loop's own callbacks: the common case) goes
-/// through `EventLoop.enqueueInLoop`, which costs no lock, allocation or syscall; one from another thread
-/// through `EventLoop.execute`. Once the loop is gone, jobs are dropped (the server waits for its tasks
+/// A job enqueued on the loop thread (a handler resumed by the loop's own callbacks: the common case) runs
+/// at once, inside the callback, unless a job is running (`EventLoop.runInLoop`: no lock, allocation or
+/// syscall); one from another thread goes through `EventLoop.execute`. Once the loop is gone, jobs are dropped (the server waits for its tasks
 /// before it frees the loop; a handler that ignores cancellation past that is lost).
 final class LoopExecutor: TaskExecutor {
     let loop: EventLoop
@@ -14,7 +14,7 @@ final class LoopExecutor: TaskExecutor {
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         if loop.inLoop {
-            loop.enqueueInLoop(job, on: asUnownedTaskExecutor())
+            loop.runInLoop(job, on: asUnownedTaskExecutor())
         } else {
             loop.execute { [self] in job.runSynchronously(on: asUnownedTaskExecutor()) }
         }

@@ -200,11 +200,11 @@ public final class AsyncConnection: @unchecked Sendable {
     }
 
     @usableFromInline nonisolated(nonsending) func waitForRoomOrFailure() async throws {
-        while connection.bufferedByteCount > connection.highWaterMark {
-            try await suspend { writeWaiter = $0 }
+        while true {
             if let failure { throw failure }
+            guard connection.bufferedByteCount > connection.highWaterMark else { return }
+            try await suspend { writeWaiter = $0 }
         }
-        if let failure { throw failure }
     }
 
     /// Suspends the handler's task until the loop resumes the continuation `store` keeps.

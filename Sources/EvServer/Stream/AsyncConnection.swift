@@ -17,6 +17,11 @@ public final class AsyncConnection: @unchecked Sendable {
 
     let connection: StreamConnection
     @exclusivity(unchecked) private var input = InputBuffer()
+    /// Input the connection's read callback lends while the handler runs inside it (resumed there from a
+    /// read with nothing buffered): `read(upTo:lending:)` lends it on without copying it into `input`; the
+    /// other reads, and the callback once the handler waits again, move what is left into `input`. Empty
+    /// outside `received(_:)`, whose buffer it points into.
+    @exclusivity(unchecked) private var lentInput = UnsafeRawBufferPointer(start: nil, count: 0)
     /// Reading pauses while this much input waits (the server's `maximumInputBuffer`).
     private let inputLimit: Int
     @exclusivity(unchecked) private var inputEnded = false
@@ -41,6 +46,7 @@ public final class AsyncConnection: @unchecked Sendable {
     ///   `maximumLineLength`.
     public nonisolated(nonsending) func readLine(maxLength: Int? = nil) async throws -> [UInt8]? {
         let maxLength = min(maxLength ?? maximumLineLength, inputLimit)
+        keepLentInput()
         while true {
             do {
                 if let line = try input.nextLine(maxLength: maxLength) { return consumed(line) }
@@ -56,6 +62,7 @@ public final class AsyncConnection: @unchecked Sendable {
     /// Reads what is available, at most `maxLength` bytes, waiting for at least one. Empty at end of input.
     public nonisolated(nonsending) func read(upTo maxLength: Int) async throws -> [UInt8] {
         precondition(maxLength > 0, "read(upTo:) needs a positive length")
+        keepLentInput()
         if input.isEmpty, try await !waitForInput() { return [] }
         return consumed(input.take(maxLength))
     }
@@ -67,7 +74,14 @@ public final class AsyncConnection: @unchecked Sendable {
         upTo maxLength: Int, lending body: (UnsafeRawBufferPointer) throws -> Result
     ) async throws -> Result {
         precondition(maxLength > 0, "read(upTo:lending:) needs a positive length")
-        if input.isEmpty, try await !waitForInput() { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        if input.isEmpty, lentInput.isEmpty, try await !waitForInput(lending: true) {
+            return try body(UnsafeRawBufferPointer(start: nil, count: 0))
+        }
+        if input.isEmpty, !lentInput.isEmpty {  // straight from the read callback's buffer
+            let bytes = UnsafeRawBufferPointer(rebasing: lentInput.prefix(maxLength))
+            lentInput = UnsafeRawBufferPointer(rebasing: lentInput[bytes.count...])
+            return try body(bytes)
+        }
         defer { consumed() }
         return try input.lend(maxLength, to: body)
     }
@@ -81,6 +95,7 @@ public final class AsyncConnection: @unchecked Sendable {
                 .inputTooLarge, "read(exactly: \(count)) is more than maximumInputBuffer (\(inputLimit) bytes)"
             )
         }
+        keepLentInput()
         while input.count < count {
             if try await !waitForInput() { return nil }
         }
@@ -93,6 +108,7 @@ public final class AsyncConnection: @unchecked Sendable {
     ///   more input than that throws `ConnectionError.inputTooLarge`.
     public nonisolated(nonsending) func readToEnd(maxLength: Int? = nil) async throws -> [UInt8] {
         let limit = min(maxLength ?? inputLimit, inputLimit)
+        keepLentInput()
         while try await waitForInput() {
             // A full buffer cannot tell whether more follows: input of `maximumInputBuffer` bytes is too long.
             guard input.count <= limit, input.count < inputLimit else {
@@ -125,19 +141,28 @@ public final class AsyncConnection: @unchecked Sendable {
     }
 
     /// Waits until more input arrives (`true`) or the input ends (`false`); throws when the connection
-    /// closed under the handler or timed out.
+    /// closed under the handler or timed out. The new input is in `input`, or in `lentInput` when `lending`.
     ///
     /// Inlined into the reads: one async frame less to allocate per read that waits.
     @inline(__always)
-    private nonisolated(nonsending) func waitForInput() async throws -> Bool {
+    private nonisolated(nonsending) func waitForInput(lending: Bool = false) async throws -> Bool {
         connection.loop.preconditionInLoop()
         if let failure { throw failure }
         if inputEnded { return false }
         let before = input.count
         if before >= inputLimit { return true }  // the caller finds what it needs in what is there
         try await suspend { readWaiter = $0 }
+        if !lending { keepLentInput() }
         if let failure { throw failure }
-        return input.count > before || !inputEnded
+        return input.count + lentInput.count > before || !inputEnded
+    }
+
+    /// Moves what is left of `lentInput` into `input`.
+    private func keepLentInput() {
+        if lentInput.isEmpty { return }
+        try! input.append(lentInput)  // unlimited buffer: reading pauses at `inputLimit` instead
+        lentInput = UnsafeRawBufferPointer(start: nil, count: 0)
+        if input.count >= inputLimit { connection.pauseReading() }
     }
 
     /// Resumes reading once the handler has taken input below the limit.
@@ -232,8 +257,12 @@ public final class AsyncConnection: @unchecked Sendable {
     // MARK: Events from the connection (loop thread)
 
     func received(_ bytes: UnsafeRawBufferPointer) {
-        try! input.append(bytes)  // unlimited buffer: reading pauses at `inputLimit` instead
-        if input.count >= inputLimit { connection.pauseReading() }
+        lentInput = bytes
+        // A handler waiting with nothing buffered resumes inside this callback (unless a job is running: see
+        // `EventLoop.runInLoop`), and a lending read takes the bytes from here, uncopied.
+        if input.isEmpty { resumeReader() }
+        if lentInput.isEmpty { return }
+        keepLentInput()
         resumeReader()
     }
 

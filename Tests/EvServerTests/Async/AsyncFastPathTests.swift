@@ -48,4 +48,42 @@ struct AsyncFastPathTests {
         try other.send("hello\n")
         #expect(try other.readLine() == "hello\n", "the spinning task leaves the loop time for I/O")
     }
+
+    @Test("a lending read that takes part of a chunk leaves the rest, in order, to the next reads of any kind")
+    func partialLendingThenOtherReads() throws {
+        final class Mixed: StreamAsyncHandler {
+            func handle(_ connection: AsyncConnection) async throws {
+                var pieces: [String] = []
+                func lend(_ count: Int) async throws {
+                    try await connection.read(upTo: count) { pieces.append(String(decoding: $0, as: UTF8.self)) }
+                }
+                try await lend(2)
+                pieces.append(String(decoding: try await connection.readLine() ?? [], as: UTF8.self))
+                try await lend(2)
+                pieces.append(String(decoding: try await connection.read(exactly: 2) ?? [], as: UTF8.self))
+                try await connection.write(pieces.joined(separator: "|"))
+            }
+        }
+        let server = try makeServer(mode: .async, handler: .async { Mixed() }, start: true)
+        defer { server.close() }
+        let client = try TestClient(server.localAddress)
+        // One chunk, to a handler already waiting in its first read: it resumes inside the read callback.
+        try client.send("abcdef\nxyz\n")
+        #expect(try String(decoding: client.readToEnd(limit: 64), as: UTF8.self) == "ab|cdef\n|xy|z\n")
+    }
+
+    @Test("a handler that is done before it first waits (it starts at once) closes its connection")
+    func handlerDoneBeforeWaiting() throws {
+        final class Goodbye: StreamAsyncHandler {
+            func handle(_ connection: AsyncConnection) async throws {
+                try Array("bye\n".utf8).withUnsafeBytes { try connection.queue($0) }
+            }
+        }
+        let server = try makeServer(mode: .async, handler: .async { Goodbye() }, start: true)
+        defer { server.close() }
+        for _ in 0..<3 {
+            let client = try TestClient(server.localAddress)
+            #expect(try String(decoding: client.readToEnd(limit: 64), as: UTF8.self) == "bye\n")
+        }
+    }
 }

@@ -78,8 +78,9 @@ public final class AsyncConnection: @unchecked Sendable {
             return try body(UnsafeRawBufferPointer(start: nil, count: 0))
         }
         if input.isEmpty, !lentInput.isEmpty {  // straight from the read callback's buffer
-            let bytes = UnsafeRawBufferPointer(rebasing: lentInput.prefix(maxLength))
-            lentInput = UnsafeRawBufferPointer(rebasing: lentInput[bytes.count...])
+            let count = min(maxLength, lentInput.count)
+            let bytes = UnsafeRawBufferPointer(start: lentInput.baseAddress, count: count)
+            lentInput = UnsafeRawBufferPointer(start: lentInput.baseAddress! + count, count: lentInput.count - count)
             return try body(bytes)
         }
         defer { consumed() }

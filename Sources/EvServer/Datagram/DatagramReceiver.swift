@@ -151,7 +151,7 @@ final class DatagramReceiver: ServerTransport {
             asyncHandler = handler
             let channel = LoopBound(channel!, loop: context.loop)
             let datagram = Array(bytes)
-            context.asyncTasks.start { [context] in
+            context.asyncTasks.startNow { [context] in
                 do {
                     try await handler.value.handle(datagram, from: client, channel: channel.value)
                 } catch {

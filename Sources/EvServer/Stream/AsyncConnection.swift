@@ -16,6 +16,8 @@ public final class AsyncConnection: @unchecked Sendable {
     @exclusivity(unchecked) public var maximumLineLength: Int
 
     let connection: StreamConnection
+    /// `connection.loop`, stored: read on every resume, and a stored `let` costs no retain/release.
+    private let loop: EventLoop
     @exclusivity(unchecked) private var input = InputBuffer()
     /// Input the connection's read callback lends while the handler runs inside it (resumed there from a
     /// read with nothing buffered): `read(upTo:lending:)` lends it on without copying it into `input`; the
@@ -33,6 +35,7 @@ public final class AsyncConnection: @unchecked Sendable {
 
     init(connection: StreamConnection, configuration: ServerConfiguration) {
         self.connection = connection
+        loop = connection.loop
         clientAddress = connection.clientAddress
         maximumLineLength = configuration.maximumLineLength
         inputLimit = configuration.maximumInputBuffer
@@ -147,7 +150,7 @@ public final class AsyncConnection: @unchecked Sendable {
     /// Inlined into the reads: one async frame less to allocate per read that waits.
     @inline(__always)
     private nonisolated(nonsending) func waitForInput(lending: Bool = false) async throws -> Bool {
-        connection.loop.preconditionInLoop()
+        loop.preconditionInLoop()
         if let failure { throw failure }
         if inputEnded { return false }
         let before = input.count
@@ -204,7 +207,7 @@ public final class AsyncConnection: @unchecked Sendable {
     ///
     /// - Throws: `ConnectionError` once the connection has closed under the handler.
     public func queue(_ bytes: UnsafeRawBufferPointer) throws {
-        connection.loop.preconditionInLoop()
+        loop.preconditionInLoop()
         if let failure { throw failure }
         connection.write(bytes)
     }
@@ -233,16 +236,12 @@ public final class AsyncConnection: @unchecked Sendable {
         }
     }
 
-    /// Suspends the handler's task until the loop resumes the continuation `store` keeps.
-    ///
-    /// Not `withUnsafeThrowingContinuation(isolation:)`: that one hops to its isolation before suspending and
-    /// back after, and with a task executor preference every hop asks the runtime for the preference under
-    /// the task's status-record lock (~300 instructions each, two per read). The inheriting variant stays on
-    /// the executor the caller runs on (the loop), which is where the handler resumes anyway.
+    /// Suspends the handler's task until the loop resumes the continuation `store` keeps. Not
+    /// `withUnsafeThrowingContinuation(isolation:)`: it hops to its isolation before suspending and back
+    /// after, and with a task executor preference every hop asks the runtime for the preference under the
+    /// task's status-record lock (~300 instructions each). The inheriting variant stays where the caller runs.
     @inline(__always)
-    private nonisolated(nonsending) func suspend(
-        _ store: (UnsafeContinuation<Void, any Error>) -> Void
-    ) async throws {
+    private nonisolated(nonsending) func suspend(_ store: (UnsafeContinuation<Void, any Error>) -> Void) async throws {
         try await _unsafeInheritExecutor_withUnsafeThrowingContinuation(store)
     }
 
@@ -260,7 +259,7 @@ public final class AsyncConnection: @unchecked Sendable {
     func received(_ bytes: UnsafeRawBufferPointer) {
         lentInput = bytes
         // A handler waiting with nothing buffered resumes inside this callback (unless a job is running: see
-        // `EventLoop.runInLoop`), and a lending read takes the bytes from here, uncopied.
+        // `EventLoop.resumeInline`), and a lending read takes the bytes from here, uncopied.
         if input.isEmpty { resumeReader() }
         if lentInput.isEmpty { return }
         keepLentInput()
@@ -275,7 +274,7 @@ public final class AsyncConnection: @unchecked Sendable {
     func writable() {
         guard let waiter = writeWaiter else { return }
         writeWaiter = nil
-        waiter.resume()
+        loop.resumeInline { waiter.resume() }
     }
 
     func closed(_ error: ConnectionError?) {
@@ -294,6 +293,6 @@ public final class AsyncConnection: @unchecked Sendable {
     private func resumeReader() {
         guard let waiter = readWaiter else { return }
         readWaiter = nil
-        waiter.resume()
+        loop.resumeInline { waiter.resume() }  // the handler goes on inside this callback
     }
 }

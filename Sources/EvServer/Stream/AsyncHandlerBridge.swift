@@ -15,7 +15,7 @@ final class AsyncHandlerBridge: StreamEventHandler {
     func connectionOpened(_ connection: StreamConnection) throws {
         let asyncConnection = AsyncConnection(connection: connection, configuration: context.configuration)
         self.asyncConnection = asyncConnection
-        let task = context.asyncTasks.start { [makeHandler, context] in
+        let task = context.asyncTasks.startNow { [makeHandler, context] in
             do {
                 try await makeHandler().handle(asyncConnection)
             } catch {

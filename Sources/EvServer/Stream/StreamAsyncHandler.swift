@@ -7,6 +7,10 @@
 /// calls (`sleep`, blocking file or socket I/O, long computations) stall every connection of the loop:
 /// move them elsewhere (`Task.detached`, a pool) and `await` the result.
 ///
+/// The task starts at once, inside the loop's callback that opened the connection, and runs until it first
+/// waits; a read resumes inside the callback that brought its input (as an event handler's code would run
+/// there), unless another handler's step is running, in which case it runs right after.
+///
 /// `AsyncConnection`'s methods are `nonisolated(nonsending)`: they run where their caller runs, with no hop
 /// to an executor and back (the hops cost more than the read or write itself). Call them from the
 /// handler's task — `handle` and the plain async functions and default actors it calls, all of which run on

@@ -140,8 +140,8 @@ package final class EventLoop: @unchecked Sendable {
         }
     }
 
-    /// Runs `job` on the loop thread, soon, when called on that thread: the common case of an async handler
-    /// resumed by one of the loop's own callbacks. No lock, no closure, no syscall: the wake-up watcher is
+    /// Runs `job` on the loop thread, soon, when called on that thread: a task started there, or resumed
+    /// other than inline (`resumeInline`). No lock, no closure, no syscall: the wake-up watcher is
     /// fed (`ev_feed_event` with `EV_CUSTOM`, so only these jobs run), and the job runs in this same loop
     /// iteration. A job enqueued by a job waits for the next iteration (`ev_async_send`), so tasks that keep
     /// resuming each other cannot starve I/O.

@@ -15,13 +15,13 @@ public final class StreamRequest {
     /// (Unowned: the server waits for its handlers before it goes.)
     public unowned(unsafe) let server: StreamServer
     /// Seconds a read or write may wait; starts as the server's `idleTimeout`.
-    public var idleTimeout: Double?
+    @exclusivity(unchecked) public var idleTimeout: Double?
     /// Seconds a read may wait (the server's `readTimeout`), besides `idleTimeout`.
-    public var readTimeout: Double?
+    @exclusivity(unchecked) public var readTimeout: Double?
     /// Seconds a write may wait for the client to take bytes (the server's `writeTimeout`).
-    public var writeTimeout: Double?
+    @exclusivity(unchecked) public var writeTimeout: Double?
     /// `readLine()`'s default limit: the server's `maximumLineLength`.
-    public var maximumLineLength: Int
+    @exclusivity(unchecked) public var maximumLineLength: Int
     /// When the connection's `maximumLifetime` ends (monotonic seconds); reads and writes fail after it.
     private let deadline: Double?
 
@@ -32,21 +32,25 @@ public final class StreamRequest {
     /// How long a delivered message may wait for the client (the server's write or idle timeout, else 10 s).
     let deliveryTimeout: Double
     /// The connection's id, for `StreamServer.send(_:to:)` and `broadcast` (set once it is registered).
-    public internal(set) var id: ConnectionID = 0
-    var input: InputBuffer
+    @exclusivity(unchecked) public internal(set) var id: ConnectionID = 0
+    @exclusivity(unchecked) var input: InputBuffer
     /// The array `read(upTo:lending:)` lends, kept for its capacity.
-    var lent: [UInt8] = []
+    @exclusivity(unchecked) var lent: [UInt8] = []
     /// What `bufferedWrite` holds until `flush`.
-    private var output: [UInt8] = []
-    private var inputEnded = false
+    @exclusivity(unchecked) private var output: [UInt8] = []
+    @exclusivity(unchecked) private(set) var inputEnded = false
     /// Whether the socket waits in the kernel: while no timeout applies, one `recv` does what
     /// `recv` + `poll` + `recv` would (close and drain still wake it, with `shutdown`).
-    private var blockingIO = false
+    @exclusivity(unchecked) private var blockingIO = false
     /// Bytes read and why the connection ended, for its summary (the handler's thread only).
-    var tally = ConnectionTally()
+    @exclusivity(unchecked) var tally = ConnectionTally()
     /// Bytes written (under `writeLock`: other threads deliver messages too).
-    var bytesSent = 0
-    private var scratch = [UInt8](repeating: 0, count: StreamRequest.readChunk)
+    @exclusivity(unchecked) var bytesSent = 0
+    /// The event handler `handOff(to:)` named, if any.
+    @exclusivity(unchecked) var successor: HandOff?
+    /// Where `fill` reads: allocated at the first read, never zeroed (a zeroed array cost a 16 KiB memset
+    /// per connection, half of pool mode's instructions per churned connection).
+    @exclusivity(unchecked) private var scratch: UnsafeMutableRawBufferPointer?
     private static let readChunk = 16 * 1024
 
     init(socket: Socket, clientAddress: SocketAddress, server: StreamServer, configuration: ServerConfiguration) {
@@ -61,6 +65,8 @@ public final class StreamRequest {
         deadline = configuration.maximumLifetime.map { MonotonicClock.now + $0 }
         deliveryTimeout = configuration.writeTimeout ?? configuration.idleTimeout ?? 10
     }
+
+    deinit { scratch?.deallocate() }
 
     // MARK: Reading
 
@@ -127,18 +133,16 @@ public final class StreamRequest {
     func fill() throws -> Bool {
         if inputEnded { return false }
         try useBlockingIO(idleTimeout == nil && readTimeout == nil && deadline == nil)
-        let room = min(scratch.count, input.room)
+        let room = min(StreamRequest.readChunk, input.room)
         precondition(room > 0, "fill() called with a full input buffer")
+        let scratch = scratch ?? .allocate(byteCount: StreamRequest.readChunk, alignment: 16)
+        self.scratch = scratch
         while true {
-            let result = try mapErrors {
-                try scratch.withUnsafeMutableBytes {
-                    try socket.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<room]))
-                }
-            }
+            let result = try mapErrors { try socket.read(into: UnsafeMutableRawBufferPointer(rebasing: scratch[..<room])) }
             switch result {
             case .bytes(let count):
                 tally.bytesReceived &+= count
-                try scratch.withUnsafeBytes { try input.append(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+                try input.append(UnsafeRawBufferPointer(rebasing: scratch[..<count]))
                 return true
             case .endOfFile:
                 inputEnded = true
@@ -265,26 +269,6 @@ public final class StreamRequest {
         } catch {
             preconditionFailure("unexpected error from a socket call: \(error)")
         }
-    }
-
-    /// The event handler `handOff(to:)` named, if any.
-    private(set) var successor: HandOff?
-
-    /// Keeps the connection open after the handler returns and hands it to the server's loop, where
-    /// `handler` serves it as an event-mode connection (socketserver users override `shutdown_request` for
-    /// this): input already read but not yet taken reaches it first, it may join topics and receive
-    /// `send` / `broadcast`, and the connection closes when it closes it. Call it from `handle`; the
-    /// connection keeps its place in the connection limits.
-    public func handOff(to handler: any StreamEventHandler) {
-        successor = HandOff(handler: handler)
-    }
-
-    /// For `handOff`: sends what is buffered, puts the socket back in non-blocking mode and gives it up,
-    /// with the input not yet taken and whether the input had ended. `nil` when the socket is unusable.
-    func detach() -> (socket: Socket, unread: [UInt8], inputEnded: Bool)? {
-        guard socket.isOpen, (try? flush()) != nil, (try? socket.setBlocking(false)) != nil else { return nil }
-        let descriptor = writeLock.withLock { _ in socket.takeDescriptor() }
-        return (Socket(descriptor: descriptor), input.takeAll(), inputEnded)
     }
 
     /// Sends what is still buffered, half-closes, then closes the socket (socketserver's `shutdown_request`).

@@ -11,7 +11,7 @@ import Glibc
 /// and drops (and counts) what finds no room.
 final class WorkerPool: Sendable {
     fileprivate struct State {
-        var queue: [@Sendable () -> Void] = []
+        var queue: [WorkerJob] = []
         var queueHead = 0
         var inFlight = 0
         var stopping = false
@@ -53,7 +53,7 @@ final class WorkerPool: Sendable {
     func submit(_ job: @escaping @Sendable () -> Void) -> Bool {
         state.withLock(waking: .one) { state in
             precondition(!state.stopping, "WorkerPool.submit after shutdown")
-            state.queue.append(job)
+            state.queue.append(WorkerJob(run: job))
             state.inFlight += 1
             return state.inFlight < capacity
         }
@@ -65,7 +65,7 @@ final class WorkerPool: Sendable {
         state.withLock(waking: .one) { state in
             precondition(!state.stopping, "WorkerPool.trySubmit after shutdown")
             guard state.inFlight < capacity else { return false }
-            state.queue.append(job)
+            state.queue.append(WorkerJob(run: job))
             state.inFlight += 1
             return true
         }
@@ -87,7 +87,7 @@ final class WorkerPool: Sendable {
     private func workerLoop() {
         var next = state.wait(until: { $0.hasJob || $0.stopping }, then: { $0.takeJob() }) ?? nil
         while let job = next {
-            job()
+            job.run()
             let (wasFull, queued) = state.withLock { state in
                 defer { state.inFlight -= 1 }
                 return (state.inFlight == capacity, state.takeJob())
@@ -102,7 +102,7 @@ extension WorkerPool.State {
     var hasJob: Bool { queueHead < queue.count }
 
     /// The oldest queued job, if any (the queue's storage is reused once it empties).
-    mutating func takeJob() -> (@Sendable () -> Void)? {
+    mutating func takeJob() -> WorkerJob? {
         guard hasJob else { return nil }
         let job = queue[queueHead]
         queueHead += 1

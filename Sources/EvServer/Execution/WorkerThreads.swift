@@ -20,7 +20,7 @@ final class WorkerThreads: Sendable {
         /// Threads waiting for a job.
         var idle = 0
         /// Jobs given to idle threads and not yet taken by one.
-        var handed: [@Sendable () -> Void] = []
+        var handed: [WorkerJob] = []
         /// Threads alive (running, idle or starting).
         var threads = 0
         /// `waitUntilNoneRun` was called: idle threads end, and no job is handed to one.
@@ -47,12 +47,12 @@ final class WorkerThreads: Sendable {
         let (hasRoom, reused) = state.update { state -> ((Bool, Bool), WorkQueueLock<State>.Wake) in
             state.starting += 1
             let reuse = !state.stopping && state.idle > state.handed.count
-            if reuse { state.handed.append(job) } else { state.threads += 1 }
+            if reuse { state.handed.append(WorkerJob(run: job)) } else { state.threads += 1 }
             return ((state.count < maximum, reuse), reuse ? .one : .none)
         }
         if reused { return hasRoom }
         do {
-            try PosixThread.spawnDetached(name: "evserver-work") { [self] in serve(job) }
+            try PosixThread.spawnDetached(name: "evserver-work") { [self] in serve(WorkerJob(run: job)) }
         } catch {
             state.withLock(waking: .all) { state in
                 state.starting -= 1
@@ -64,15 +64,15 @@ final class WorkerThreads: Sendable {
     }
 
     /// A worker thread's life: runs `first`, then each job handed to it while it waits idle.
-    private func serve(_ first: @escaping @Sendable () -> Void) {
+    private func serve(_ first: WorkerJob) {
         let me = UInt(pthread_self())
-        var next: (@Sendable () -> Void)? = first
+        var next: WorkerJob? = first
         while let job = next {
             state.withLock { state in
                 state.starting -= 1
                 state.running.insert(me)
             }
-            job()
+            job.run()
             let wasFull = state.update { state -> (Bool, WorkQueueLock<State>.Wake) in
                 let wasFull = state.count == maximum
                 state.running.remove(me)
@@ -86,7 +86,7 @@ final class WorkerThreads: Sendable {
 
     /// Waits up to `idleLinger` for a job handed to this idle thread; `nil` (and the thread is counted
     /// out) when none comes or the workers stop.
-    private func nextJob() -> (@Sendable () -> Void)? {
+    private func nextJob() -> WorkerJob? {
         let ready = { (state: State) in !state.handed.isEmpty || state.stopping }
         if let job = state.wait(until: ready, timeout: WorkerThreads.idleLinger, then: { $0.takeHanded() }) ?? nil {
             return job
@@ -114,7 +114,7 @@ final class WorkerThreads: Sendable {
 
 extension WorkerThreads.State {
     /// The oldest job handed to an idle thread, taken by the calling one (no longer idle), if any.
-    mutating func takeHanded() -> (@Sendable () -> Void)? {
+    mutating func takeHanded() -> WorkerJob? {
         guard !handed.isEmpty else { return nil }
         idle -= 1
         return handed.removeFirst()

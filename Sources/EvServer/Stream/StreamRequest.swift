@@ -50,8 +50,8 @@ public final class StreamRequest {
     @exclusivity(unchecked) var successor: HandOff?
     /// Where `fill` reads: allocated at the first read, never zeroed (a zeroed array cost a 16 KiB memset
     /// per connection, half of pool mode's instructions per churned connection).
-    @exclusivity(unchecked) private var scratch: UnsafeMutableRawBufferPointer?
-    private static let readChunk = 16 * 1024
+    @exclusivity(unchecked) var scratch: UnsafeMutableRawBufferPointer?
+    static let readChunk = 16 * 1024
 
     init(socket: Socket, clientAddress: SocketAddress, server: StreamServer, configuration: ServerConfiguration) {
         self.socket = socket
@@ -132,22 +132,30 @@ public final class StreamRequest {
     /// timeouts; `false` at end of input.
     func fill() throws -> Bool {
         if inputEnded { return false }
-        try useBlockingIO(idleTimeout == nil && readTimeout == nil && deadline == nil)
         let room = min(StreamRequest.readChunk, input.room)
         precondition(room > 0, "fill() called with a full input buffer")
-        let scratch = scratch ?? .allocate(byteCount: StreamRequest.readChunk, alignment: 16)
+        let scratch = scratch ?? .allocate(byteCount: StreamRequest.readChunk, alignment: 1)
         self.scratch = scratch
+        guard let count = try receive(into: UnsafeMutableRawBufferPointer(rebasing: scratch[..<room])) else {
+            return false
+        }
+        try input.append(UnsafeRawBufferPointer(rebasing: scratch[..<count]))
+        return true
+    }
+
+    /// One read into `buffer`, waiting up to the timeouts: the count read, or `nil` at end of input.
+    func receive(into buffer: UnsafeMutableRawBufferPointer) throws -> Int? {
+        if inputEnded { return nil }
+        try useBlockingIO(idleTimeout == nil && readTimeout == nil && deadline == nil)
         while true {
-            let result = try mapErrors { try socket.read(into: UnsafeMutableRawBufferPointer(rebasing: scratch[..<room])) }
-            switch result {
+            switch try mapErrors({ try socket.read(into: buffer) }) {
             case .bytes(let count):
                 tally.bytesReceived &+= count
-                try input.append(UnsafeRawBufferPointer(rebasing: scratch[..<count]))
-                return true
+                return count
             case .endOfFile:
                 inputEnded = true
                 tally.note(.closedByPeer)
-                return false
+                return nil
             case .wouldBlock:
                 try waitFor(events: CInt(POLLIN), limit: readTimeout, doing: "reading from")
             }

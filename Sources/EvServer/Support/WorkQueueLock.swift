@@ -18,8 +18,9 @@ final class WorkQueueLock<State>: @unchecked Sendable {
         case all
     }
 
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let lock = MutexCondition()
+    private var mutex: UnsafeMutablePointer<pthread_mutex_t> { lock.mutex }
+    private var condition: UnsafeMutablePointer<pthread_cond_t> { lock.condition }
     // Unchecked: only touched with `mutex` held, which already makes each access exclusive.
     @exclusivity(unchecked) private var state: State
     /// Threads blocked in `wait`: a change that finds none signals nothing (no system call).
@@ -27,19 +28,6 @@ final class WorkQueueLock<State>: @unchecked Sendable {
 
     init(_ initial: State) {
         state = initial
-        precondition(pthread_mutex_init(mutex, nil) == 0, "pthread_mutex_init failed")
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        precondition(pthread_cond_init(condition, &attributes) == 0, "pthread_cond_init failed")
-        pthread_condattr_destroy(&attributes)
-    }
-
-    deinit {
-        pthread_cond_destroy(condition)
-        pthread_mutex_destroy(mutex)
-        condition.deallocate()
-        mutex.deallocate()
     }
 
     /// Runs `body` with the state locked, then wakes whom `wake` names, if anyone waits.
@@ -76,14 +64,9 @@ final class WorkQueueLock<State>: @unchecked Sendable {
         let deadline = timeout.map { MonotonicClock.now + max(0, $0) }
         while !predicate(state) {
             waiters += 1
-            defer { waiters -= 1 }
-            if let deadline {
-                var until = MonotonicClock.deadline(at: deadline)
-                let result = pthread_cond_timedwait(condition, mutex, &until)
-                if result == ETIMEDOUT && !predicate(state) { return nil }
-            } else {
-                pthread_cond_wait(condition, mutex)
-            }
+            let woken = lock.sleep(until: deadline)
+            waiters -= 1
+            if !woken && !predicate(state) { return nil }
         }
         return try body(&state)
     }

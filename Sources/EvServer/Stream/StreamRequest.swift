@@ -23,7 +23,7 @@ public final class StreamRequest {
     /// `readLine()`'s default limit: the server's `maximumLineLength`.
     @exclusivity(unchecked) public var maximumLineLength: Int
     /// When the connection's `maximumLifetime` ends (monotonic seconds); reads and writes fail after it.
-    private let deadline: Double?
+    let deadline: Double?
 
     let socket: Socket
     /// Serialises the handler's writes with messages other threads deliver (`StreamServer.send(_:to:)`), and
@@ -39,9 +39,11 @@ public final class StreamRequest {
     /// What `bufferedWrite` holds until `flush`.
     @exclusivity(unchecked) private var output: [UInt8] = []
     @exclusivity(unchecked) private(set) var inputEnded = false
-    /// Whether the socket waits in the kernel: while no timeout applies, one `recv` does what
-    /// `recv` + `poll` + `recv` would (close and drain still wake it, with `shutdown`).
-    @exclusivity(unchecked) private var blockingIO = false
+    /// Whether the socket waits in the kernel (see `prepareToWait`): one `recv` does what `recv` + `poll` +
+    /// `recv` would (close and drain still wake it, with `shutdown`).
+    @exclusivity(unchecked) var blockingIO = false
+    /// The `SO_RCVTIMEO` and `SO_SNDTIMEO` set on the socket, in seconds (0: none, wait forever).
+    @exclusivity(unchecked) var kernelTimeouts = (receive: 0.0, send: 0.0)
     /// Bytes read and why the connection ended, for its summary (the handler's thread only).
     @exclusivity(unchecked) var tally = ConnectionTally()
     /// Bytes written (under `writeLock`: other threads deliver messages too).
@@ -146,7 +148,7 @@ public final class StreamRequest {
     /// One read into `buffer`, waiting up to the timeouts: the count read, or `nil` at end of input.
     func receive(into buffer: UnsafeMutableRawBufferPointer) throws -> Int? {
         if inputEnded { return nil }
-        try useBlockingIO(idleTimeout == nil && readTimeout == nil && deadline == nil)
+        try prepareToWait(reading: true)
         while true {
             switch try mapErrors({ try socket.read(into: buffer) }) {
             case .bytes(let count):
@@ -214,7 +216,7 @@ public final class StreamRequest {
     }
 
     private func sendUnlocked(_ bytes: UnsafeRawBufferPointer) throws -> Int {
-        try useBlockingIO(idleTimeout == nil && writeTimeout == nil && deadline == nil)
+        try prepareToWait(reading: false)
         var sent = 0
         while sent < bytes.count {
             let remaining = UnsafeRawBufferPointer(rebasing: bytes[sent...])
@@ -230,39 +232,8 @@ public final class StreamRequest {
 
     // MARK: Internals
 
-    /// Waits for `events` at most the shortest of `idleTimeout`, the direction's `limit` and the time left
-    /// before the lifetime's deadline; throws `.timedOut` naming the one that ran out.
-    private func waitFor(events: CInt, limit: Double?, doing what: String) throws {
-        let reading = events == CInt(POLLIN)
-        var bound: (seconds: Double, cause: ConnectionSummary.Reason)?
-        if let idleTimeout { bound = (idleTimeout, .idleTimeout) }
-        if let limit, limit < bound?.seconds ?? .infinity { bound = (limit, reading ? .readTimeout : .writeTimeout) }
-        if let deadline, case let remaining = max(0, deadline - MonotonicClock.now),
-            remaining < bound?.seconds ?? .infinity {
-            bound = (remaining, .lifetime)
-        }
-        let ready = try mapErrors { try socket.poll(events: events, timeout: bound?.seconds) }
-        if !ready {
-            tally.note(bound?.cause ?? .error)
-            let reason = switch bound?.cause ?? .error {  // made only now: waiting must not allocate
-            case .idleTimeout: "after \(idleTimeout ?? 0) s idle"
-            case .readTimeout, .writeTimeout: "after \(limit ?? 0) s (\(reading ? "read" : "write") timeout)"
-            case .lifetime: "at the end of the connection's maximum lifetime"
-            default: ""
-            }
-            throw ConnectionError(.timedOut, "timed out \(what) \(clientAddress) \(reason)")
-        }
-    }
-
-    /// Switches the socket between waiting in the kernel (no timeout to enforce) and polling with a timeout.
-    private func useBlockingIO(_ wanted: Bool) throws {
-        guard wanted != blockingIO else { return }
-        try mapErrors { try socket.setBlocking(wanted) }
-        blockingIO = wanted
-    }
-
     /// Runs a socket call, turning its `SystemError` into the `ConnectionError` handlers see.
-    private func mapErrors<R>(_ body: () throws -> R) throws(ConnectionError) -> R {
+    func mapErrors<R>(_ body: () throws -> R) throws(ConnectionError) -> R {
         guard socket.isOpen else { throw ConnectionError(.closed, "the connection to \(clientAddress) is closed") }
         if let deadline, MonotonicClock.now >= deadline {
             tally.note(.lifetime)

@@ -39,11 +39,13 @@ public final class StreamRequest {
     /// What `bufferedWrite` holds until `flush`.
     @exclusivity(unchecked) private var output: [UInt8] = []
     @exclusivity(unchecked) private(set) var inputEnded = false
-    /// Whether the socket waits in the kernel (see `prepareToWait`): one `recv` does what `recv` + `poll` +
+    /// Whether the socket waits in the kernel (see `prepareToRead`): one `recv` does what `recv` + `poll` +
     /// `recv` would (close and drain still wake it, with `shutdown`).
     @exclusivity(unchecked) var blockingIO = false
-    /// The `SO_RCVTIMEO` and `SO_SNDTIMEO` set on the socket, in seconds (0: none, wait forever).
-    @exclusivity(unchecked) var kernelTimeouts = (receive: 0.0, send: 0.0)
+    /// The `SO_RCVTIMEO` set on the socket, in seconds (0: none, wait forever).
+    @exclusivity(unchecked) var receiveTimeout = 0.0
+    /// Reads that waited with `poll` (see `prepareToRead`).
+    @exclusivity(unchecked) var readsPolled = 0
     /// Bytes read and why the connection ended, for its summary (the handler's thread only).
     @exclusivity(unchecked) var tally = ConnectionTally()
     /// Bytes written (under `writeLock`: other threads deliver messages too).
@@ -148,7 +150,7 @@ public final class StreamRequest {
     /// One read into `buffer`, waiting up to the timeouts: the count read, or `nil` at end of input.
     func receive(into buffer: UnsafeMutableRawBufferPointer) throws -> Int? {
         if inputEnded { return nil }
-        try prepareToWait(reading: true)
+        try prepareToRead()
         while true {
             switch try mapErrors({ try socket.read(into: buffer) }) {
             case .bytes(let count):
@@ -216,11 +218,11 @@ public final class StreamRequest {
     }
 
     private func sendUnlocked(_ bytes: UnsafeRawBufferPointer) throws -> Int {
-        try prepareToWait(reading: false)
+        let neverWait = try prepareToWrite()
         var sent = 0
         while sent < bytes.count {
             let remaining = UnsafeRawBufferPointer(rebasing: bytes[sent...])
-            if let count = try mapErrors({ try socket.write(remaining) }) {
+            if let count = try mapErrors({ try socket.write(remaining, neverWait: neverWait) }) {
                 sent += count
                 bytesSent &+= count
             } else {

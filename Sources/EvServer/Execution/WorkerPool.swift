@@ -10,8 +10,8 @@ import Glibc
 /// connections the server did not accept wait in the kernel's backlog. A datagram server uses `trySubmit`
 /// and drops (and counts) what finds no room.
 final class WorkerPool: Sendable {
-    private struct State {
-        var queue: [@Sendable () -> Void] = []
+    fileprivate struct State {
+        var queue: [WorkerJob] = []
         var queueHead = 0
         var inFlight = 0
         var stopping = false
@@ -19,7 +19,8 @@ final class WorkerPool: Sendable {
 
     /// Most jobs in flight: every thread busy and the queue full.
     let capacity: Int
-    private let state: Monitor<State>
+    /// Wakes one idle worker per job queued (none when all are busy: they find it when they finish).
+    private let state: WorkQueueLock<State>
     private let threads: Monitor<[pthread_t]>
     private let onRoom: @Sendable () -> Void
 
@@ -27,7 +28,7 @@ final class WorkerPool: Sendable {
     /// - Throws: `.resourceExhausted` when the system cannot start them all (those started are stopped).
     init(threads count: Int, queueLimit: Int, onRoom: @escaping @Sendable () -> Void) throws(ServerError) {
         capacity = count + queueLimit
-        state = Monitor(State())
+        state = WorkQueueLock(State())
         threads = Monitor([])
         self.onRoom = onRoom
         for index in 0..<count {
@@ -50,9 +51,9 @@ final class WorkerPool: Sendable {
 
     /// Queues a job. - Returns: whether there is room for one more after it.
     func submit(_ job: @escaping @Sendable () -> Void) -> Bool {
-        state.withLock { state in
+        state.withLock(waking: .one) { state in
             precondition(!state.stopping, "WorkerPool.submit after shutdown")
-            state.queue.append(job)
+            state.queue.append(WorkerJob(run: job))
             state.inFlight += 1
             return state.inFlight < capacity
         }
@@ -61,10 +62,10 @@ final class WorkerPool: Sendable {
     /// Queues a job only when there is room for it (datagram servers, which cannot leave work in a backlog).
     /// - Returns: `false`, and the job is not queued, when every thread is busy and the queue is full.
     func trySubmit(_ job: @escaping @Sendable () -> Void) -> Bool {
-        state.withLock { state in
+        state.withLock(waking: .one) { state in
             precondition(!state.stopping, "WorkerPool.trySubmit after shutdown")
             guard state.inFlight < capacity else { return false }
-            state.queue.append(job)
+            state.queue.append(WorkerJob(run: job))
             state.inFlight += 1
             return true
         }
@@ -77,32 +78,38 @@ final class WorkerPool: Sendable {
 
     /// Lets the workers finish every queued job, then joins them. Call once.
     func shutdown() {
-        state.withLock { $0.stopping = true }
+        state.withLock(waking: .all) { $0.stopping = true }
         for thread in threads.withLock({ $0 }) { PosixThread.join(thread) }
     }
 
+    /// Runs jobs until the pool stops and its queue is empty. A worker that finishes a job takes the next
+    /// one in the same critical section that counts the finished one out, and sleeps only when none waits.
     private func workerLoop() {
-        while true {
-            let job: (@Sendable () -> Void)? = state.wait(
-                until: { $0.queueHead < $0.queue.count || $0.stopping },
-                then: { state in
-                    guard state.queueHead < state.queue.count else { return nil }
-                    let job = state.queue[state.queueHead]
-                    state.queueHead += 1
-                    if state.queueHead == state.queue.count {
-                        state.queue.removeAll(keepingCapacity: true)
-                        state.queueHead = 0
-                    }
-                    return job
-                }
-            ) ?? nil
-            guard let job else { return }
-            job()
-            let wasFull = state.withLock { state in
+        var next = state.wait(until: { $0.hasJob || $0.stopping }, then: { $0.takeJob() }) ?? nil
+        while let job = next {
+            job.run()
+            let (wasFull, queued) = state.withLock { state in
                 defer { state.inFlight -= 1 }
-                return state.inFlight == capacity
+                return (state.inFlight == capacity, state.takeJob())
             }
             if wasFull { onRoom() }
+            next = queued ?? state.wait(until: { $0.hasJob || $0.stopping }, then: { $0.takeJob() }) ?? nil
         }
+    }
+}
+
+extension WorkerPool.State {
+    var hasJob: Bool { queueHead < queue.count }
+
+    /// The oldest queued job, if any (the queue's storage is reused once it empties).
+    mutating func takeJob() -> WorkerJob? {
+        guard hasJob else { return nil }
+        let job = queue[queueHead]
+        queueHead += 1
+        if queueHead == queue.count {
+            queue.removeAll(keepingCapacity: true)
+            queueHead = 0
+        }
+        return job
     }
 }

@@ -15,15 +15,15 @@ public final class StreamRequest {
     /// (Unowned: the server waits for its handlers before it goes.)
     public unowned(unsafe) let server: StreamServer
     /// Seconds a read or write may wait; starts as the server's `idleTimeout`.
-    public var idleTimeout: Double?
+    @exclusivity(unchecked) public var idleTimeout: Double?
     /// Seconds a read may wait (the server's `readTimeout`), besides `idleTimeout`.
-    public var readTimeout: Double?
+    @exclusivity(unchecked) public var readTimeout: Double?
     /// Seconds a write may wait for the client to take bytes (the server's `writeTimeout`).
-    public var writeTimeout: Double?
+    @exclusivity(unchecked) public var writeTimeout: Double?
     /// `readLine()`'s default limit: the server's `maximumLineLength`.
-    public var maximumLineLength: Int
+    @exclusivity(unchecked) public var maximumLineLength: Int
     /// When the connection's `maximumLifetime` ends (monotonic seconds); reads and writes fail after it.
-    private let deadline: Double?
+    let deadline: Double?
 
     let socket: Socket
     /// Serialises the handler's writes with messages other threads deliver (`StreamServer.send(_:to:)`), and
@@ -32,22 +32,30 @@ public final class StreamRequest {
     /// How long a delivered message may wait for the client (the server's write or idle timeout, else 10 s).
     let deliveryTimeout: Double
     /// The connection's id, for `StreamServer.send(_:to:)` and `broadcast` (set once it is registered).
-    public internal(set) var id: ConnectionID = 0
-    var input: InputBuffer
+    @exclusivity(unchecked) public internal(set) var id: ConnectionID = 0
+    @exclusivity(unchecked) var input: InputBuffer
     /// The array `read(upTo:lending:)` lends, kept for its capacity.
-    var lent: [UInt8] = []
+    @exclusivity(unchecked) var lent: [UInt8] = []
     /// What `bufferedWrite` holds until `flush`.
-    private var output: [UInt8] = []
-    private var inputEnded = false
-    /// Whether the socket waits in the kernel: while no timeout applies, one `recv` does what
-    /// `recv` + `poll` + `recv` would (close and drain still wake it, with `shutdown`).
-    private var blockingIO = false
+    @exclusivity(unchecked) private var output: [UInt8] = []
+    @exclusivity(unchecked) private(set) var inputEnded = false
+    /// Whether the socket waits in the kernel (see `prepareToRead`): one `recv` does what `recv` + `poll` +
+    /// `recv` would (close and drain still wake it, with `shutdown`).
+    @exclusivity(unchecked) var blockingIO = false
+    /// The `SO_RCVTIMEO` set on the socket, in seconds (0: none, wait forever).
+    @exclusivity(unchecked) var receiveTimeout = 0.0
+    /// Reads that waited with `poll` (see `prepareToRead`).
+    @exclusivity(unchecked) var readsPolled = 0
     /// Bytes read and why the connection ended, for its summary (the handler's thread only).
-    var tally = ConnectionTally()
+    @exclusivity(unchecked) var tally = ConnectionTally()
     /// Bytes written (under `writeLock`: other threads deliver messages too).
-    var bytesSent = 0
-    private var scratch = [UInt8](repeating: 0, count: StreamRequest.readChunk)
-    private static let readChunk = 16 * 1024
+    @exclusivity(unchecked) var bytesSent = 0
+    /// The event handler `handOff(to:)` named, if any.
+    @exclusivity(unchecked) var successor: HandOff?
+    /// Where `fill` reads: allocated at the first read, never zeroed (a zeroed array cost a 16 KiB memset
+    /// per connection, half of pool mode's instructions per churned connection).
+    @exclusivity(unchecked) var scratch: UnsafeMutableRawBufferPointer?
+    static let readChunk = 16 * 1024
 
     init(socket: Socket, clientAddress: SocketAddress, server: StreamServer, configuration: ServerConfiguration) {
         self.socket = socket
@@ -61,6 +69,8 @@ public final class StreamRequest {
         deadline = configuration.maximumLifetime.map { MonotonicClock.now + $0 }
         deliveryTimeout = configuration.writeTimeout ?? configuration.idleTimeout ?? 10
     }
+
+    deinit { scratch?.deallocate() }
 
     // MARK: Reading
 
@@ -126,24 +136,30 @@ public final class StreamRequest {
     /// timeouts; `false` at end of input.
     func fill() throws -> Bool {
         if inputEnded { return false }
-        try useBlockingIO(idleTimeout == nil && readTimeout == nil && deadline == nil)
-        let room = min(scratch.count, input.room)
+        let room = min(StreamRequest.readChunk, input.room)
         precondition(room > 0, "fill() called with a full input buffer")
+        let scratch = scratch ?? .allocate(byteCount: StreamRequest.readChunk, alignment: 1)
+        self.scratch = scratch
+        guard let count = try receive(into: UnsafeMutableRawBufferPointer(rebasing: scratch[..<room])) else {
+            return false
+        }
+        try input.append(UnsafeRawBufferPointer(rebasing: scratch[..<count]))
+        return true
+    }
+
+    /// One read into `buffer`, waiting up to the timeouts: the count read, or `nil` at end of input.
+    func receive(into buffer: UnsafeMutableRawBufferPointer) throws -> Int? {
+        if inputEnded { return nil }
+        try prepareToRead()
         while true {
-            let result = try mapErrors {
-                try scratch.withUnsafeMutableBytes {
-                    try socket.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<room]))
-                }
-            }
-            switch result {
+            switch try mapErrors({ try socket.read(into: buffer) }) {
             case .bytes(let count):
                 tally.bytesReceived &+= count
-                try scratch.withUnsafeBytes { try input.append(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
-                return true
+                return count
             case .endOfFile:
                 inputEnded = true
                 tally.note(.closedByPeer)
-                return false
+                return nil
             case .wouldBlock:
                 try waitFor(events: CInt(POLLIN), limit: readTimeout, doing: "reading from")
             }
@@ -202,11 +218,11 @@ public final class StreamRequest {
     }
 
     private func sendUnlocked(_ bytes: UnsafeRawBufferPointer) throws -> Int {
-        try useBlockingIO(idleTimeout == nil && writeTimeout == nil && deadline == nil)
+        let neverWait = try prepareToWrite()
         var sent = 0
         while sent < bytes.count {
             let remaining = UnsafeRawBufferPointer(rebasing: bytes[sent...])
-            if let count = try mapErrors({ try socket.write(remaining) }) {
+            if let count = try mapErrors({ try socket.write(remaining, neverWait: neverWait) }) {
                 sent += count
                 bytesSent &+= count
             } else {
@@ -218,39 +234,8 @@ public final class StreamRequest {
 
     // MARK: Internals
 
-    /// Waits for `events` at most the shortest of `idleTimeout`, the direction's `limit` and the time left
-    /// before the lifetime's deadline; throws `.timedOut` naming the one that ran out.
-    private func waitFor(events: CInt, limit: Double?, doing what: String) throws {
-        let reading = events == CInt(POLLIN)
-        var bound: (seconds: Double, cause: ConnectionSummary.Reason)?
-        if let idleTimeout { bound = (idleTimeout, .idleTimeout) }
-        if let limit, limit < bound?.seconds ?? .infinity { bound = (limit, reading ? .readTimeout : .writeTimeout) }
-        if let deadline, case let remaining = max(0, deadline - MonotonicClock.now),
-            remaining < bound?.seconds ?? .infinity {
-            bound = (remaining, .lifetime)
-        }
-        let ready = try mapErrors { try socket.poll(events: events, timeout: bound?.seconds) }
-        if !ready {
-            tally.note(bound?.cause ?? .error)
-            let reason = switch bound?.cause ?? .error {  // made only now: waiting must not allocate
-            case .idleTimeout: "after \(idleTimeout ?? 0) s idle"
-            case .readTimeout, .writeTimeout: "after \(limit ?? 0) s (\(reading ? "read" : "write") timeout)"
-            case .lifetime: "at the end of the connection's maximum lifetime"
-            default: ""
-            }
-            throw ConnectionError(.timedOut, "timed out \(what) \(clientAddress) \(reason)")
-        }
-    }
-
-    /// Switches the socket between waiting in the kernel (no timeout to enforce) and polling with a timeout.
-    private func useBlockingIO(_ wanted: Bool) throws {
-        guard wanted != blockingIO else { return }
-        try mapErrors { try socket.setBlocking(wanted) }
-        blockingIO = wanted
-    }
-
     /// Runs a socket call, turning its `SystemError` into the `ConnectionError` handlers see.
-    private func mapErrors<R>(_ body: () throws -> R) throws(ConnectionError) -> R {
+    func mapErrors<R>(_ body: () throws -> R) throws(ConnectionError) -> R {
         guard socket.isOpen else { throw ConnectionError(.closed, "the connection to \(clientAddress) is closed") }
         if let deadline, MonotonicClock.now >= deadline {
             tally.note(.lifetime)
@@ -265,26 +250,6 @@ public final class StreamRequest {
         } catch {
             preconditionFailure("unexpected error from a socket call: \(error)")
         }
-    }
-
-    /// The event handler `handOff(to:)` named, if any.
-    private(set) var successor: HandOff?
-
-    /// Keeps the connection open after the handler returns and hands it to the server's loop, where
-    /// `handler` serves it as an event-mode connection (socketserver users override `shutdown_request` for
-    /// this): input already read but not yet taken reaches it first, it may join topics and receive
-    /// `send` / `broadcast`, and the connection closes when it closes it. Call it from `handle`; the
-    /// connection keeps its place in the connection limits.
-    public func handOff(to handler: any StreamEventHandler) {
-        successor = HandOff(handler: handler)
-    }
-
-    /// For `handOff`: sends what is buffered, puts the socket back in non-blocking mode and gives it up,
-    /// with the input not yet taken and whether the input had ended. `nil` when the socket is unusable.
-    func detach() -> (socket: Socket, unread: [UInt8], inputEnded: Bool)? {
-        guard socket.isOpen, (try? flush()) != nil, (try? socket.setBlocking(false)) != nil else { return nil }
-        let descriptor = writeLock.withLock { _ in socket.takeDescriptor() }
-        return (Socket(descriptor: descriptor), input.takeAll(), inputEnded)
     }
 
     /// Sends what is still buffered, half-closes, then closes the socket (socketserver's `shutdown_request`).

@@ -12,27 +12,15 @@ import Glibc
 /// `@unchecked Sendable`: `state` is read and written only between `pthread_mutex_lock` and
 /// `pthread_mutex_unlock` on `mutex`.
 final class Monitor<State>: @unchecked Sendable {
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let lock = MutexCondition()
+    private var mutex: UnsafeMutablePointer<pthread_mutex_t> { lock.mutex }
+    private var condition: UnsafeMutablePointer<pthread_cond_t> { lock.condition }
     // Unchecked: only touched with `mutex` held, which already makes each access exclusive (the runtime's
     // check cost ~80 instructions a lock, twice per connection in the connection limits).
     @exclusivity(unchecked) private var state: State
 
     init(_ initial: State) {
         state = initial
-        precondition(pthread_mutex_init(mutex, nil) == 0, "pthread_mutex_init failed")
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        precondition(pthread_cond_init(condition, &attributes) == 0, "pthread_cond_init failed")
-        pthread_condattr_destroy(&attributes)
-    }
-
-    deinit {
-        pthread_cond_destroy(condition)
-        pthread_mutex_destroy(mutex)
-        condition.deallocate()
-        mutex.deallocate()
     }
 
     /// Runs `body` with the state locked, then wakes every thread waiting in `wait`.
@@ -62,13 +50,7 @@ final class Monitor<State>: @unchecked Sendable {
         }
         let deadline = timeout.map { MonotonicClock.now + max(0, $0) }
         while !predicate(state) {
-            if let deadline {
-                var until = MonotonicClock.deadline(at: deadline)
-                let result = pthread_cond_timedwait(condition, mutex, &until)
-                if result == ETIMEDOUT && !predicate(state) { return nil }
-            } else {
-                pthread_cond_wait(condition, mutex)
-            }
+            if !lock.sleep(until: deadline) && !predicate(state) { return nil }
         }
         return try body(&state)
     }

@@ -6,7 +6,8 @@ import EvServer
 final class ServiceRequestHandler<Service: StreamService>: StreamRequestHandler {
     func handle(_ request: StreamRequest) throws {
         let service = Service()
-        let send = { (bytes: UnsafeRawBufferPointer) throws in _ = try request.write(bytes: bytes) }
+        // A local function, not a closure value: passed only to non-escaping parameters, it needs no context.
+        func send(_ bytes: UnsafeRawBufferPointer) throws { _ = try request.write(bytes: bytes) }
         if try service.opened(maximumLineLength: request.maximumLineLength, send: send) { return }
         if let output = Service.endlessOutput {
             do {

@@ -6,8 +6,9 @@ public enum ExecutionMode: Sendable, Hashable, CustomStringConvertible {
     /// One blocking handler (`StreamRequestHandler`) at a time, run on the loop thread: socketserver's
     /// default. New clients wait in the kernel backlog meanwhile.
     case sync
-    /// A worker thread per connection for blocking handlers; threads end (and are reclaimed) with their
-    /// connection.
+    /// A worker thread per open connection for blocking handlers (at most `maximumThreads`). A thread
+    /// whose connection ended waits 2 s for the next one before it ends, so a stream of short connections
+    /// does not start a thread each: thread-local state a handler leaves may be seen by a later connection.
     case thread
     /// `threads` worker threads for blocking handlers and room for `queueLimit` accepted connections
     /// waiting for one. When the queue is full the server stops accepting until a slot frees, so the

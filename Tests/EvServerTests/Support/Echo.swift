@@ -72,6 +72,7 @@ func makeServer(
     hooks: ServerHooks = ServerHooks(), start: Bool = false, configure: (inout ServerConfiguration) throws -> Void = { _ in }
 ) throws -> StreamServer {
     var configuration = ServerConfiguration(address: try address ?? loopback(), mode: mode)
+    configuration.timeout = handleRequestBound
     try configure(&configuration)
     let server = try StreamServer(configuration: configuration, handler: handler ?? echoHandler(for: mode), hooks: hooks)
     if start { try server.start() }

@@ -174,11 +174,16 @@ final class Counter: Sendable {
 }
 
 /// A datagram server on `address` in `mode`, echoing unless another handler is given.
+/// The tests' servers wait at most this long in `handleRequest()` (unless a test sets its own `timeout`): a
+/// server that never serves its one request then fails the test (`false`) instead of hanging the run.
+let handleRequestBound = 30.0
+
 func makeDatagramServer(
     _ address: SocketAddress, mode: ExecutionMode, handler: DatagramHandler? = nil,
     hooks: ServerHooks = ServerHooks(), configure: (inout ServerConfiguration) -> Void = { _ in }
 ) throws -> DatagramServer {
     var configuration = ServerConfiguration(address: address, mode: mode)
+    configuration.timeout = handleRequestBound
     configure(&configuration)
     return try DatagramServer(configuration: configuration, handler: handler ?? datagramEchoHandler(for: mode), hooks: hooks)
 }

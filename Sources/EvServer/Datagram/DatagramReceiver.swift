@@ -67,14 +67,14 @@ final class DatagramReceiver: ServerTransport {
 
     /// Links the receiver to its server; makes the event and async handlers' channel, and the event handler
     /// (its factory is called once, on the loop thread: this is the loop's first work).
-    func attach(to server: DatagramServer) {
-        self.server = server
+    func attach(to unretained: Unmanaged<DatagramServer>) {
+        unretained._withUnsafeGuaranteedRef { server = $0 }
         if case .blocking = handler { return }
-        let channel = DatagramChannel(
-            socket: socket, server: server, loop: context.loop, configuration: context.configuration
-        ) {
-            [unowned self] paused in
-            if paused { intake.pause(.replyBackPressure) } else { intake.resume(.replyBackPressure) }
+        let channel = unretained._withUnsafeGuaranteedRef { server in
+            DatagramChannel(socket: socket, server: server, loop: context.loop, configuration: context.configuration) {
+                [unowned self] paused in
+                if paused { intake.pause(.replyBackPressure) } else { intake.resume(.replyBackPressure) }
+            }
         }
         self.channel = channel
         if case .event(let makeHandler) = handler {

@@ -77,10 +77,11 @@ final class ServerEngine<Transport: ServerTransport>: @unchecked Sendable {
     /// Links the transport to its server, as the first work the loop runs (every session starts after it).
     func attach(_ server: Transport.Server) {
         let transport = self.transport
-        // Unowned: a strong reference here could make the loop thread drop the server's last reference and
+        // Unretained: a strong reference here could make the loop thread drop the server's last reference and
         // run its deinit (and close) on the loop itself. The transport only stores it; if the server is gone
         // by then, its close is queued right behind and ends the transport before anyone uses it.
-        loop.execute { [unowned(unsafe) server] in transport.value.attach(to: server) }
+        let unretained = Unmanaged.passUnretained(server)
+        loop.execute { transport.value.attach(to: unretained) }
     }
 
     var loop: EventLoop { context.loop }

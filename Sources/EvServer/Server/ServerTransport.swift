@@ -3,8 +3,11 @@
 protocol ServerTransport: AnyObject, SendableMetatype {
     /// The public server the transport serves for (handlers see it).
     associatedtype Server: AnyObject & Sendable
-    /// Links the transport to its server: the first work the loop runs.
-    func attach(to server: Server)
+    /// Links the transport to its server: the first work the loop runs. Unretained, and to be stored so
+    /// (never retained, even for the call): a retain here could make the loop thread drop the server's last
+    /// reference and run its deinit, so that its close (which cannot wait for its own thread) would finish
+    /// after `deinit` returned, on a helper thread.
+    func attach(to server: Unmanaged<Server>)
     /// The intake that watches the server's socket for this transport.
     var intake: Intake { get }
     /// The server's socket is readable: take a bounded batch of work (accept connections or receive

@@ -59,9 +59,9 @@ final class StreamAcceptor: ServerTransport {
     }
 
     /// Links the acceptor to its server: the handlers' `server`, the factories, blocking handlers' home.
-    func attach(to server: StreamServer) {
-        self.server = .passUnretained(server)
-        table.server = self.server
+    func attach(to server: Unmanaged<StreamServer>) {
+        self.server = server
+        table.server = server
     }
 
     // MARK: Accepting (ServerTransport)

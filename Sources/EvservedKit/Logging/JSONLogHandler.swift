@@ -1,3 +1,4 @@
+import EvServer
 import Logging
 import Synchronization
 
@@ -102,7 +103,7 @@ public struct JSONLogHandler: LogHandler {
         return whole + "." + (millis < 10 ? "00" : millis < 100 ? "0" : "") + "\(millis)Z"
     }
 
-    private static let writeLock = Mutex(())
+    private static let writeLock = Lock(())
 
     /// Writes `line` to standard error in one call, under a lock.
     public static let writeToStandardError: @Sendable (String) -> Void = { line in

@@ -1,3 +1,4 @@
+import EvServer
 import Synchronization
 
 #if canImport(Glibc)
@@ -15,13 +16,13 @@ import Glibc
 /// often. A process that takes over as the main process (`notifyMainPID`) keeps the watchdog too.
 ///
 /// Each message opens a socket, sends, and closes it (the messages are rare), so the notifier holds no
-/// descriptor; its one mutable field, the announced main pid, is behind a `Mutex`.
+/// descriptor; its one mutable field, the announced main pid, is behind a `Lock`.
 public final class SystemdNotifier: Sendable {
     /// The socket's address as `NOTIFY_SOCKET` gives it.
     public let socketName: String
     private let watchdogMicroseconds: UInt64?
     private let watchdogPid: pid_t?
-    private let mainPid = Mutex<pid_t?>(nil)
+    private let mainPid = Lock<pid_t?>(nil)
 
     /// The notifier of this process's service manager; `nil` when `NOTIFY_SOCKET` is unset (or empty).
     public static func fromEnvironment() -> SystemdNotifier? {

@@ -42,7 +42,7 @@ final class ChildMonitor: Sendable {
         var killAt: Double?
     }
 
-    private let shared = Mutex(Shared())
+    private let shared = Lock(Shared())
     /// A pipe that wakes the thread's `poll` when a child arrives or a deadline is set.
     private let wakeRead: CInt
     private let wakeWrite: CInt

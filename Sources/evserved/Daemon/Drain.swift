@@ -53,9 +53,9 @@ private final class ThreadBody {
 /// A listener's address for its log lines: the one asked until the servers are bound, then the bound one
 /// (with the real port when 0 was asked).
 final class ListenerName: Sendable {
-    private let address: Mutex<SocketAddress>
+    private let address: Lock<SocketAddress>
 
-    init(_ address: SocketAddress) { self.address = Mutex(address) }
+    init(_ address: SocketAddress) { self.address = Lock(address) }
 
     var value: SocketAddress {
         get { address.withLock { $0 } }

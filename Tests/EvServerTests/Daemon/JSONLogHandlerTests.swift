@@ -1,3 +1,4 @@
+import EvServer
 import EvservedKit
 import Foundation
 import Logging
@@ -8,7 +9,7 @@ import Testing
 struct JSONLogHandlerTests {
     /// Logs one message through a `JSONLogHandler` and parses the line it wrote.
     private func logged(_ message: String, metadata: Logger.Metadata = [:]) throws -> [String: Any] {
-        let lines = Mutex<[String]>([])
+        let lines = Lock<[String]>([])
         let handler = JSONLogHandler(label: "test", output: { line in lines.withLock { $0.append(line) } })
         var logger = Logger(label: "test", factory: { _ in handler })
         logger.logLevel = .trace

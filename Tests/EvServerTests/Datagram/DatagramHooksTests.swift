@@ -28,7 +28,7 @@ struct DatagramHooksTests {
     @Test("a throwing handler is reported with the sender, and the server keeps serving", arguments: allModes)
     func handleErrorOnce(mode: ExecutionMode) throws {
         struct Boom: Error {}
-        let reported = Mutex<[SocketAddress]>([])
+        let reported = Lock<[SocketAddress]>([])
         final class Failing: DatagramRequestHandler {
             func handle(_ request: DatagramRequest) throws {
                 if request.datagram == Array("fail".utf8) { throw Boom() }

@@ -81,7 +81,7 @@ struct TimeoutsAndDrainTests {
         let open = try TestClient(server.localAddress)
         try open.send("before\n")
         #expect(try open.readLine() == "before\n")
-        let finished = Mutex<Bool?>(nil)
+        let finished = Lock<Bool?>(nil)
         _ = PThread { finished.withLock { $0 = server.shutdownGracefully(timeout: 1.0) } }
         #expect(waitUntil(timeout: 5) { connectionRefused(server.localAddress) }, "the listener closes at once")
         try open.send("during\n")

@@ -15,7 +15,7 @@ struct ProxyProtocolServerTests {
 
     @Test("every mode sees the header's client, and the bytes after the header reach the handler", arguments: allModes)
     func realClient(mode: ExecutionMode) throws {
-        let seen = Mutex<[SocketAddress]>([])
+        let seen = Lock<[SocketAddress]>([])
         let server = try proxyServer(mode: mode, hooks: ServerHooks(verifyRequest: { client in
             seen.withLock { $0.append(client) }
             return true

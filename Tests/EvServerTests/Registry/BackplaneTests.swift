@@ -1,4 +1,5 @@
 @testable import EvServer
+import EvServer
 import EvServerRedis
 import Testing
 

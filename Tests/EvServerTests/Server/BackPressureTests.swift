@@ -116,7 +116,7 @@ struct BackPressureTests {
 /// Records the largest write queue seen by the back-pressure test's handler.
 final class EventBackPressureProbe: Sendable {
     static let shared = EventBackPressureProbe()
-    private let value = Mutex(0)
+    private let value = Lock(0)
     func record(_ buffered: Int) { value.withLock { $0 = max($0, buffered) } }
     var maximum: Int { value.withLock { $0 } }
 }

@@ -10,7 +10,7 @@ import Glibc
 struct DetachTests {
     /// The connections detached so far.
     final class Kept: Sendable {
-        let list = Mutex<[DetachedConnection]>([])
+        let list = Lock<[DetachedConnection]>([])
     }
 
     /// Detaches every connection and keeps it, writing `hello` on its descriptor.

@@ -44,7 +44,7 @@ struct HooksTests {
     @Test("a throwing handler is reported once and the server keeps serving", arguments: allModes)
     func handleErrorOnce(mode: ExecutionMode) throws {
         struct Boom: Error {}
-        let reported = Mutex<[String]>([])
+        let reported = Lock<[String]>([])
         let hooks = ServerHooks(handleError: { error, _ in reported.withLock { $0.append("\(error)") } })
         final class Failing: StreamRequestHandler {
             func handle(_ request: StreamRequest) throws {

@@ -157,7 +157,7 @@ struct LifecycleTests {
         /// process, so the other tests running meanwhile see no EINTR. Held under the lock while signalled, so
         /// the thread cannot end between the check and the signal.
         final class Target: Sendable {
-            let thread = Mutex<pthread_t?>(nil)
+            let thread = Lock<pthread_t?>(nil)
         }
         let target = Target()
         final class Big: StreamRequestHandler {

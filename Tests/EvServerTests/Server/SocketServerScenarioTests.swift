@@ -317,9 +317,9 @@ func bindsRawly(port: Int, type: __socket_type) -> Bool {
 
 /// Holds the only reference to a server and drops it on a thread of its own (where `deinit` runs).
 final class Dropper<Server: SocketServer>: Sendable {
-    private let server: Mutex<Server?>
+    private let server: Lock<Server?>
     private let dropped = Counter()
-    init(_ server: Server) { self.server = Mutex(server) }
+    init(_ server: Server) { self.server = Lock(server) }
     func withServer<T>(_ body: (Server) throws -> T) rethrows -> T { try server.withLock { try body($0!) } }
     /// Releases the server on a new thread; whether its deinit returned within `timeout` seconds.
     func drop(within timeout: Double) -> Bool {

@@ -31,7 +31,7 @@ struct SocketserverSurfaceTests {
 
     @Test("configureListeningSocket runs before bind; what it throws refuses the server", .timeLimit(.minutes(1)))
     func configureListeningSocket() throws {
-        let boundWhenCalled = Mutex<Bool?>(nil)
+        let boundWhenCalled = Lock<Bool?>(nil)
         let hooks = ServerHooks(configureListeningSocket: { descriptor in
             var address = sockaddr_in()
             var length = socklen_t(MemoryLayout<sockaddr_in>.size)

@@ -12,8 +12,8 @@ import Glibc
 struct StopSignalsTests {
     @Test("wait() returns the signal sent to the waiting thread, whether it came before or during the wait")
     func waitReturnsTheSignal() throws {
-        let waiter = Mutex<pthread_t?>(nil)
-        let received = Mutex<[CInt]>([])
+        let waiter = Lock<pthread_t?>(nil)
+        let received = Lock<[CInt]>([])
         _ = PThread {
             let stop = StopSignals([SIGUSR2])
             waiter.withLock { $0 = pthread_self() }

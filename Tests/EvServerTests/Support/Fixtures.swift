@@ -61,9 +61,9 @@ func temporarySocketPath() -> String {
 
 /// Starts `serveForever` on a thread of its own; `join` waits for it to return.
 final class ServingThread: Sendable {
-    private let done = Mutex(false)
+    private let done = Lock(false)
     /// What serveForever threw, if anything.
-    let error = Mutex<ServerError?>(nil)
+    let error = Lock<ServerError?>(nil)
 
     convenience init(_ server: StreamServer) {
         self.init { () throws(ServerError) in try server.serveForever() }
@@ -144,7 +144,7 @@ func threadCount() -> Int {
 
 /// What handlers saw, in order, for the test to check (thread-safe).
 final class Record: Sendable {
-    let events = Mutex<[String]>([])
+    let events = Lock<[String]>([])
     func add(_ event: String) { events.withLock { $0.append(event) } }
     var all: [String] { events.withLock { $0 } }
 }
@@ -168,16 +168,16 @@ final class LoopTicks: Sendable {
 
 /// A thread-safe counter for hooks and handlers.
 final class Counter: Sendable {
-    private let value = Mutex(0)
+    private let value = Lock(0)
     func increment() { value.withLock { $0 += 1 } }
     var count: Int { value.withLock { $0 } }
 }
 
-/// A datagram server on `address` in `mode`, echoing unless another handler is given.
 /// The tests' servers wait at most this long in `handleRequest()` (unless a test sets its own `timeout`): a
 /// server that never serves its one request then fails the test (`false`) instead of hanging the run.
 let handleRequestBound = 30.0
 
+/// A datagram server on `address` in `mode`, echoing unless another handler is given.
 func makeDatagramServer(
     _ address: SocketAddress, mode: ExecutionMode, handler: DatagramHandler? = nil,
     hooks: ServerHooks = ServerHooks(), configure: (inout ServerConfiguration) -> Void = { _ in }
@@ -191,8 +191,8 @@ func makeDatagramServer(
 /// A gate that handlers (or the test) wait at until it is opened. A wait that outlasts its deadline throws
 /// and is remembered (`expired`), so a test can never go on as if the gate had opened.
 final class Gate: Sendable {
-    private let isOpen = Mutex(false)
-    private let didExpire = Mutex(false)
+    private let isOpen = Lock(false)
+    private let didExpire = Lock(false)
     func open() { isOpen.withLock { $0 = true } }
     func wait(timeout: Double = 10) throws {
         guard waitUntil(timeout: timeout, { self.isOpen.withLock { $0 } }) else {

@@ -1,9 +1,10 @@
+import EvServer
 import Synchronization
 
 /// How many handlers run a section at once, and the most that ever did: for tests of thread and pool
 /// limits.
 final class PeakCount: Sendable {
-    private let state = Mutex((now: 0, most: 0))
+    private let state = Lock((now: 0, most: 0))
 
     /// Runs `body`, counted as running while it does.
     func during<Result>(_ body: () throws -> Result) rethrows -> Result {

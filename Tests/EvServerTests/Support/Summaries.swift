@@ -3,7 +3,7 @@ import Synchronization
 
 /// Collects the summaries a server reports.
 final class Summaries: Sendable {
-    private let all = Mutex<[ConnectionSummary]>([])
+    private let all = Lock<[ConnectionSummary]>([])
     var hooks: ServerHooks {
         ServerHooks(connectionClosed: { summary in self.all.withLock { $0.append(summary) } })
     }

@@ -39,6 +39,7 @@ public final class RedisBackplane: ConnectionBackplane, @unchecked Sendable {
         case unreachable(reason: String)
     }
 
+    /// The Redis server both connections use.
     public let url: RedisURL
     private let onStatus: @Sendable (Status) -> Void
     private let logger: Logger
@@ -98,6 +99,7 @@ public final class RedisBackplane: ConnectionBackplane, @unchecked Sendable {
         return number
     }
 
+    /// Adds a node: the first one's loop runs the Redis connections; a later one's channel is subscribed.
     public func attach(_ node: BackplaneNode) {
         let (session, isNew) = state.withLock { state -> (LoopBound<RedisSession>, Bool) in
             state.nodes.append(node)
@@ -108,6 +110,8 @@ public final class RedisBackplane: ConnectionBackplane, @unchecked Sendable {
         session.loop.execute { isNew ? session.value.connect() : session.value.subscribe(node: node.number, true) }
     }
 
+    /// Unsubscribes the node's channel; if the Redis connections run on its loop, they close there (before
+    /// the loop goes) and reopen on another node's loop, if any is left.
     public func detach(_ node: BackplaneNode) {
         let (session, next) = state.withLock { state -> (LoopBound<RedisSession>?, LoopBound<RedisSession>?) in
             state.nodes.removeAll { $0 === node }
@@ -124,6 +128,7 @@ public final class RedisBackplane: ConnectionBackplane, @unchecked Sendable {
         }
     }
 
+    /// Publishes on the channel of the message's target; while Redis is away, counts it as lost.
     public func publish(_ message: BackplaneMessage) {
         guard let session = state.withLock({ $0.session }) else { return countLost() }
         if session.loop.inLoop { return session.value.publish(message) }

@@ -3,13 +3,17 @@
 /// every channel name, so that several applications can share one Redis: letters, digits, `.`, `_` and `-`,
 /// at most 64 (no glob characters: the backplane subscribes to the pattern `PREFIX:t:*`).
 public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
+    /// The server's host name or address (an IPv6 address without its brackets).
     public var host: String
+    /// The server's TCP port.
     public var port: Int
+    /// What every channel name starts with (`PREFIX:t:TOPIC`, ...).
     public var prefix: String
 
     /// The prefix when the URL has none.
     public static let defaultPrefix = "evserver"
 
+    /// A URL from its parts, already checked (`init(parsing:)` checks a text).
     public init(host: String, port: Int, prefix: String = RedisURL.defaultPrefix) {
         self.host = host
         self.port = port

@@ -11,8 +11,10 @@ import EvServer
 /// Payload: the origin node (4 bytes, big-endian), a connection id (8 bytes, big-endian: the target of a
 /// `send`, the `except` of a broadcast, 0 for none), then the message's bytes.
 public struct RedisWire: Sendable {
+    /// What every channel name starts with.
     public let prefix: String
 
+    /// The channel names and payloads of applications using `prefix`.
     public init(prefix: String) { self.prefix = prefix }
 
     /// The pattern that covers every topic channel.

@@ -41,11 +41,14 @@ public struct BackplaneMessage: Sendable, Equatable {
         case broadcast(topic: String?, except: ConnectionID?)
     }
 
+    /// Whom it is for.
     public var target: Target
     /// The node that sent it: that node delivered it locally already and ignores it coming back.
     public var origin: UInt32
+    /// What the connections are sent, as given to `send` or `broadcast`.
     public var bytes: [UInt8]
 
+    /// A message for `target`, sent by node `origin`.
     public init(target: Target, origin: UInt32, bytes: [UInt8]) {
         self.target = target
         self.origin = origin

@@ -19,6 +19,7 @@ public struct InheritedListener: Equatable, Sendable {
         case descriptor(CInt)
     }
 
+    /// Which descriptors to take: systemd's (all or by name) or one by number.
     public let origin: Origin
     /// The listener's own service, when its URL names one.
     public let service: BuiltinService?

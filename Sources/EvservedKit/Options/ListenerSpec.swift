@@ -13,7 +13,9 @@ public struct ListenerSpec: Equatable, Sendable {
     /// Whether the listener serves a byte stream (TCP, Unix stream) or datagrams (UDP, Unix datagram).
     public enum Transport: Equatable, Sendable { case stream, datagram }
 
+    /// A stream or a datagram listener.
     public let transport: Transport
+    /// Where it listens.
     public let address: SocketAddress
     /// The listener's own service, when its URL names one.
     public let service: BuiltinService?

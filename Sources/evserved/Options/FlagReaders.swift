@@ -26,8 +26,9 @@ extension FlagValue {
     }
 
     /// One of `Value`'s names.
-    static func choice<Value: RawRepresentable & CaseIterable & SendableMetatype>(flag: String) -> @Sendable (String) throws -> Value
-    where Value.RawValue == String {
+    static func choice<Value: RawRepresentable & CaseIterable & SendableMetatype>(
+        flag: String
+    ) -> @Sendable (String) throws -> Value where Value.RawValue == String {
         { text in try choice(text, flag: flag) }
     }
 

@@ -24,6 +24,7 @@ public struct ProxyHeader: Sendable, Hashable {
         case invalid(String)
     }
 
+    /// Which version of the protocol the header was written in.
     public let version: Version
     /// The client's address, as the balancer saw it; `nil` when the header carries none: a version 2
     /// `LOCAL` header (the balancer's own health checks), a version 1 `PROXY UNKNOWN`, or addresses a stream

@@ -266,6 +266,16 @@ public final class AsyncConnection: @unchecked Sendable {
         resumeReader()
     }
 
+    /// The first input of a connection whose handler starts on input: `start` starts the handler's task
+    /// inside this callback, where its first read finds `bytes` lent, as a read resumed here would.
+    func receivedFirst(_ bytes: UnsafeRawBufferPointer, start: () -> Void) {
+        lentInput = bytes
+        start()
+        if lentInput.isEmpty { return }
+        keepLentInput()
+        resumeReader()
+    }
+
     func inputDidEnd() {
         inputEnded = true
         resumeReader()

@@ -16,6 +16,8 @@ func daytimeLine() -> String {
 
 /// RFC 867: one line with the date and time on connect, then close; input is ignored.
 final class DaytimeService: StreamService, StreamEventHandler, Sendable {
+    static var speaksFirst: Bool { true }
+
     init() {}
 
     func opened(maximumLineLength: Int, send: (UnsafeRawBufferPointer) throws -> Void) rethrows -> Bool {

@@ -7,6 +7,9 @@ import EvServer
 /// loop is a function of its own, input is lent, not copied into an array, and replies go straight into
 /// the write queue.
 final class ServiceAsyncHandler<Service: StreamService>: StreamAsyncHandler {
+    /// A service that only answers (echo, upper, discard) holds no task while its client is silent.
+    var startsOnInput: Bool { !Service.speaksFirst && Service.endlessOutput == nil }
+
     func handle(_ connection: AsyncConnection) async throws {
         let service = Service()
         let close = try service.opened(maximumLineLength: connection.maximumLineLength) { try connection.queue($0) }

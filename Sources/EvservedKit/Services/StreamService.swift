@@ -23,6 +23,10 @@ protocol StreamService: AnyObject, SendableMetatype {
     /// Services that send without being asked (chargen): the next piece, sent whenever the client can take
     /// more, until it goes away; their input is ignored. `nil` for the others.
     static var endlessOutput: [UInt8]? { get }
+    /// Whether `opened` may send (a greeting, daytime's line): such a service starts serving when the
+    /// connection opens in every mode; the others wait in async mode for the client's first input
+    /// (`StreamAsyncHandler.startsOnInput`), so that an idle connection holds no task.
+    static var speaksFirst: Bool { get }
 }
 
 extension StreamService {
@@ -31,6 +35,7 @@ extension StreamService {
         false
     }
     static var endlessOutput: [UInt8]? { nil }
+    static var speaksFirst: Bool { false }
 }
 
 /// Event mode: the service is the connection's event handler. Replies are queued on the connection as they

@@ -29,14 +29,14 @@ final class ConnectionLimits: Sendable {
     /// Counts a new connection from `client`, unless that client already has `maximumPerClient` open.
     func admit(_ client: SocketAddress) -> Bool {
         guard countPerClient(client) else { return false }
-        open.add(1, ordering: .relaxed)
+        open.wrappingAdd(1, ordering: .relaxed)
         return true
     }
 
     /// Counts a connection whose client is not known yet (its PROXY header is awaited): it takes one of
     /// `maximumConnections` now; `admitReserved` or `releaseReservation` follows.
     func reserve() {
-        open.add(1, ordering: .relaxed)
+        open.wrappingAdd(1, ordering: .relaxed)
     }
 
     /// The client of a reserved connection is known: applies `maximumPerClient`. On `false` the caller
@@ -74,7 +74,7 @@ final class ConnectionLimits: Sendable {
     /// One fewer open; the last one wakes `waitUntilNoneOpen` (its lock orders the wake after the waiter's
     /// check). - Returns: whether the count was at `maximumConnections` before.
     private func releaseSlot() -> Bool {
-        let before = open.subtract(1, ordering: .acquiringAndReleasing).oldValue
+        let before = open.wrappingSubtract(1, ordering: .acquiringAndReleasing).oldValue
         if before == 1 { perClient.withLock { _ in } }
         return before == maximumConnections
     }

@@ -22,6 +22,14 @@ final class StreamAcceptor: ServerTransport {
     /// or 1 when the loops of a group share the socket, so each takes its turn.
     private let acceptsPerWakeUp: Int
     private let policy: AddressPolicy
+    /// Decided once: whether the policy has ranges to check (without, no call per connection).
+    private let checksAddresses: Bool
+    /// The event-mode handler factory, taken out of `handler` once (the switch copied the enum, a retain
+    /// and release per connection).
+    private let makeEventHandler: (@Sendable () -> any StreamEventHandler)?
+    /// The listening socket, reached without a retain per accept (~40 instructions each, two accepts per
+    /// connection): the context holds it as long as the acceptor lives.
+    private let listener: Unmanaged<Socket>
     @exclusivity(unchecked) private var rateLimit: TokenBucket?
     private var rateTimer: TimerWatcher!
     @exclusivity(unchecked) private var clientRateLimit: ClientRateLimit?
@@ -47,6 +55,9 @@ final class StreamAcceptor: ServerTransport {
         intake = Intake(context: context)
         table = ConnectionTable(context: context, limits: limits, intake: intake, firstID: firstConnectionID)
         policy = context.configuration.addressPolicy
+        checksAddresses = !(policy.allow.isEmpty && policy.deny.isEmpty)
+        if case .event(let make) = handler { makeEventHandler = make } else { makeEventHandler = nil }
+        listener = Unmanaged.passUnretained(context.socket.socket)
         rateLimit = context.configuration.maximumConnectionRate.map { TokenBucket(rate: $0) }
         clientRateLimit = context.configuration.maximumConnectionRatePerClient.map { ClientRateLimit(rate: $0) }
         rateTimer = TimerWatcher(loop: context.loop, after: 1) { [unowned self] in intake.resume(.connectionRate) }
@@ -92,9 +103,12 @@ final class StreamAcceptor: ServerTransport {
                 return
             }
             let accepted: (descriptor: CInt, peer: SocketAddress)?
-            do {
-                accepted = try context.socket.socket.accept()
-            } catch {
+            let result = listener._withUnsafeGuaranteedRef { socket in
+                Result { () throws(SystemError) in try socket.accept() }
+            }
+            switch result {
+            case .success(let value): accepted = value
+            case .failure(let error):
                 acceptFailed(error)
                 return
             }
@@ -102,7 +116,7 @@ final class StreamAcceptor: ServerTransport {
                 rateLimit?.refund()
                 return
             }
-            endShortage()
+            if shortage != nil { endShortage() }
             if let proxyHeaders {
                 proxyHeaders.begin(Socket(descriptor: descriptor), peer: peer)
                 if limits.isFull { intake.pause(.connectionLimit) }
@@ -132,7 +146,7 @@ final class StreamAcceptor: ServerTransport {
 
     /// Why `peer` is not served, or `nil` when it is (and is then counted as open).
     private func refusal(of peer: SocketAddress, reserved: Bool) -> (String, ServerContext.Refusal)? {
-        guard policy.admits(peer) else { return ("address not allowed", .denied) }
+        guard !checksAddresses || policy.admits(peer) else { return ("address not allowed", .denied) }
         guard context.hooks.verifyRequest(peer) else { return ("verifyRequest refused it", .verify) }
         // The host's text only when a per-client rate needs it: formatting it costs more than the rest of accept.
         if clientRateLimit != nil, let host = peer.host, clientRateLimit?.admit(host) == false {
@@ -169,9 +183,13 @@ final class StreamAcceptor: ServerTransport {
     // MARK: Dispatch
 
     private func dispatch(_ descriptor: CInt, peer: SocketAddress) {
+        if let makeEventHandler {
+            open(descriptor, peer: peer, handler: makeEventHandler())
+            return
+        }
         switch handler {
-        case .event(let makeHandler):
-            open(descriptor, peer: peer, handler: makeHandler())
+        case .event:
+            preconditionFailure("event handlers are made by makeEventHandler")
         case .async(let makeHandler):
             open(descriptor, peer: peer, handler: AsyncHandlerBridge(makeHandler: makeHandler, context: context))
         case .blocking(let makeHandler):

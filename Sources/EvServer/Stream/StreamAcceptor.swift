@@ -128,7 +128,7 @@ final class StreamAcceptor: ServerTransport {
 
     /// Admits the connection `descriptor` (owned) from `peer`, or refuses it. `reserved`: it already holds a
     /// slot of `maximumConnections` (it waited for its PROXY header).
-    private func admit(_ descriptor: CInt, peer: SocketAddress, reserved: Bool = false) {
+    private func admit(_ descriptor: CInt, peer: consuming SocketAddress, reserved: Bool = false) {
         if let (why, refusal) = refusal(of: peer, reserved: reserved) {
             context.logger.debug("client refused: \(why)", metadata: ["connection.peer": "\(peer)"])
             _ = Glibc.close(descriptor)
@@ -182,7 +182,7 @@ final class StreamAcceptor: ServerTransport {
 
     // MARK: Dispatch
 
-    private func dispatch(_ descriptor: CInt, peer: SocketAddress) {
+    private func dispatch(_ descriptor: CInt, peer: consuming SocketAddress) {
         if let makeEventHandler {
             open(descriptor, peer: peer, handler: makeEventHandler())
             return
@@ -195,7 +195,7 @@ final class StreamAcceptor: ServerTransport {
         case .blocking(let makeHandler):
             let socket = UncheckedSocket(Socket(descriptor: descriptor))
             // Unowned: close() waits for the workers before the server's memory goes.
-            let job: @Sendable () -> Void = { [unowned(unsafe) server = server.takeUnretainedValue(), socket] in
+            let job: @Sendable () -> Void = { [unowned(unsafe) server = server.takeUnretainedValue(), socket, peer] in
                 server.serveBlocking(socket.socket, peer: peer, handler: makeHandler())
             }
             runBlocking(job, peer: peer)
@@ -204,7 +204,7 @@ final class StreamAcceptor: ServerTransport {
     }
 
     /// Opens an event-mode connection; a `handleRequest()` session lasts until it closes.
-    private func open(_ descriptor: CInt, peer: SocketAddress, handler: any StreamEventHandler) {
+    private func open(_ descriptor: CInt, peer: consuming SocketAddress, handler: consuming any StreamEventHandler) {
         let connection = table.add(descriptor, peer: peer, handler: handler)
         intake.requestTaken(heldBy: connection.id)
         connection.open()

@@ -16,6 +16,9 @@ final class ConnectionLimits: Sendable {
     let maximumConnections: Int?
     let maximumPerClient: Int?
     private let open = Atomic<Int>(0)
+    /// Threads in `waitUntilNoneOpen`: the release that brings `open` to 0 takes the monitor to wake them
+    /// only when there are some (with one client at a time, every close did, ~60 instructions).
+    private let waiters = Atomic<Int>(0)
     /// Open connections per client host (only with `maximumPerClient`); and the waiters' condition.
     private let perClient = Monitor<[String: Int]>([:])
     /// What each member server does when a slot frees after the limit was reached (keyed by server).
@@ -28,7 +31,7 @@ final class ConnectionLimits: Sendable {
 
     /// Counts a new connection from `client`, unless that client already has `maximumPerClient` open.
     func admit(_ client: SocketAddress) -> Bool {
-        guard countPerClient(client) else { return false }
+        if maximumPerClient != nil, !countPerClient(client) { return false }
         open.wrappingAdd(1, ordering: .relaxed)
         return true
     }
@@ -74,8 +77,9 @@ final class ConnectionLimits: Sendable {
     /// One fewer open; the last one wakes `waitUntilNoneOpen` (its lock orders the wake after the waiter's
     /// check). - Returns: whether the count was at `maximumConnections` before.
     private func releaseSlot() -> Bool {
-        let before = open.wrappingSubtract(1, ordering: .acquiringAndReleasing).oldValue
-        if before == 1 { perClient.withLock { _ in } }
+        // Sequentially consistent, as `waitUntilNoneOpen`'s: it sees open at 0, or this sees it waiting.
+        let before = open.wrappingSubtract(1, ordering: .sequentiallyConsistent).oldValue
+        if before == 1, waiters.load(ordering: .sequentiallyConsistent) > 0 { perClient.withLock { _ in } }
         return before == maximumConnections
     }
 
@@ -109,6 +113,9 @@ final class ConnectionLimits: Sendable {
 
     /// Waits until no connection is open, at most `timeout` seconds. - Returns: `false` on timeout.
     func waitUntilNoneOpen(timeout: Double) -> Bool {
-        perClient.wait(until: { _ in open.load(ordering: .acquiring) == 0 }, timeout: timeout, then: { _ in }) != nil
+        waiters.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        defer { waiters.wrappingSubtract(1, ordering: .sequentiallyConsistent) }
+        let noneOpen = { (_: [String: Int]) in self.open.load(ordering: .sequentiallyConsistent) == 0 }
+        return perClient.wait(until: noneOpen, timeout: timeout, then: { _ in }) != nil
     }
 }

@@ -54,8 +54,10 @@ final class ConnectionTable: ConnectionOwner {
     /// are consumed: the connection keeps them without a copy.)
     func add(
         _ descriptor: CInt, peer: consuming SocketAddress, handler: consuming any StreamEventHandler,
-        tally: ConnectionTally = ConnectionTally()
+        tally: ConnectionTally? = nil
     ) -> StreamConnection {
+        // The clock only when a summary will use it (`summarizes` is fixed per server).
+        let tally = tally ?? ConnectionTally(opened: summarizes ? MonotonicClock.now : 0)
         let id = nextID
         nextID = ConnectionIDSpace.next(after: id)
         let connection = StreamConnection(

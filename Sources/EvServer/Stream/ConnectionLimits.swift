@@ -105,6 +105,9 @@ final class ConnectionLimits: Sendable {
 
     var openCount: Int { open.load(ordering: .relaxed) }
 
+    /// Whether a thread waits in `waitUntilNoneOpen` (for tests).
+    var hasWaiters: Bool { waiters.load(ordering: .sequentiallyConsistent) > 0 }
+
     /// Whether the server is at `maximumConnections`.
     var isFull: Bool {
         guard let maximumConnections else { return false }

@@ -61,8 +61,9 @@ final class ConnectionTable: ConnectionOwner {
         let id = nextID
         nextID = ConnectionIDSpace.next(after: id)
         let connection = StreamConnection(
-            descriptor: descriptor, clientAddress: peer, id: id, handler: handler, owner: Unmanaged.passUnretained(self),
-            server: server, loop: loop, readBuffer: readBuffer, readIO: watchers.take(), settings: settings, tally: tally
+            descriptor: descriptor, clientAddress: peer, id: id, handler: handler,
+            owner: Unmanaged.passUnretained(self), server: server, loop: loop, readBuffer: readBuffer,
+            readIO: watchers.take(), settings: settings, tally: tally
         )
         registry.add(connection)
         traceLogger?.trace(

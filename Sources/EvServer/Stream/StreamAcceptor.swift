@@ -27,8 +27,8 @@ final class StreamAcceptor: ServerTransport {
     /// The event-mode handler factory, taken out of `handler` once (the switch copied the enum, a retain
     /// and release per connection).
     private let makeEventHandler: (@Sendable () -> any StreamEventHandler)?
-    /// The listening socket, reached without a retain per accept (~40 instructions each, two accepts per
-    /// connection): the context holds it as long as the acceptor lives.
+    /// The listening socket, reached without a retain per accept (~40 instructions, two accepts a connection):
+    /// the context holds it as long as the acceptor lives.
     private let listener: Unmanaged<Socket>
     @exclusivity(unchecked) private var rateLimit: TokenBucket?
     private var rateTimer: TimerWatcher!
@@ -183,10 +183,7 @@ final class StreamAcceptor: ServerTransport {
     // MARK: Dispatch
 
     private func dispatch(_ descriptor: CInt, peer: consuming SocketAddress) {
-        if let makeEventHandler {
-            open(descriptor, peer: peer, handler: makeEventHandler())
-            return
-        }
+        if let makeEventHandler { return open(descriptor, peer: peer, handler: makeEventHandler()) }
         switch handler {
         case .event:
             preconditionFailure("event handlers are made by makeEventHandler")
@@ -217,7 +214,7 @@ final class StreamAcceptor: ServerTransport {
             intake.pause(.workersBusy)
             if let count = workersBusyLog.occurrence(interval: 10) {
                 context.logger.warning(
-                    "\(workersBusyMessage): new clients wait in the kernel's backlog until one frees",
+                    "\(context.configuration.workersBusyMessage)",
                     metadata: ["times": "\(count)", "evserver.listener": "\(context.localAddress)"]
                 )
             }
@@ -230,22 +227,6 @@ final class StreamAcceptor: ServerTransport {
                 id: 0, peer: peer, local: context.localAddress, otherwise: .error
             ))
             startShortage(error, what: "cannot start a thread for a connection (refused it)")
-        }
-    }
-
-    /// Why every worker is busy, with the setting to raise.
-    private var workersBusyMessage: String {
-        switch context.configuration.mode {
-        case .pool(let threads, let queueLimit):
-            return """
-                every pool worker is busy and its queue is full (\(threads) threads, queue \(queueLimit)); raise \
-                --threads/--queue, or set --idle-timeout to free workers held by idle clients
-                """
-        default:
-            return """
-                thread mode runs its maximum of \(context.configuration.maximumThreads) threads (maximumThreads); \
-                set --idle-timeout to free threads held by idle clients
-                """
         }
     }
 

@@ -24,9 +24,8 @@ public final class StreamConnection {
     /// The descriptor, owned: closed by `finish`, or given away by `detach`.
     @exclusivity(unchecked) var socket: SocketDescriptor
     private let handler: any StreamEventHandler
-    /// The table, which holds the connection until `finish()` and closes every connection before it goes.
-    /// Unmanaged, called through `_withUnsafeGuaranteedRef` (an unowned existential was retained for each call):
-    /// the connection calls it only while open, and in `finish()` and `detach()`, which end that.
+    /// The table (`ConnectionOwner`), holding the connection until `finish()`; called without a retain, only while
+    /// open and in `finish()` and `detach()`, which end that (an unowned existential was retained per call).
     let owner: Unmanaged<ConnectionTable>
     /// The owner's buffer, shared by every connection's reads.
     private let readBuffer: UnsafeMutableRawBufferPointer
@@ -58,8 +57,9 @@ public final class StreamConnection {
 
     init(
         descriptor: CInt, clientAddress: SocketAddress, id: UInt64, handler: any StreamEventHandler,
-        owner: Unmanaged<ConnectionTable>, server: Unmanaged<StreamServer>, loop: EventLoop, readBuffer: UnsafeMutableRawBufferPointer,
-        readIO: UnsafeMutablePointer<ev_io>, settings: ConnectionSettings, tally: ConnectionTally
+        owner: Unmanaged<ConnectionTable>, server: Unmanaged<StreamServer>, loop: EventLoop,
+        readBuffer: UnsafeMutableRawBufferPointer, readIO: UnsafeMutablePointer<ev_io>, settings: ConnectionSettings,
+        tally: ConnectionTally
     ) {
         socket = SocketDescriptor(descriptor)
         self.readIO = readIO

@@ -65,11 +65,16 @@ public struct ConnectionSummary: Sendable {
 /// A connection's running figures: plain integers the connection's own thread adds to (two adds per read
 /// or write, nothing allocated), and the first reason that explains its end.
 struct ConnectionTally {
-    let opened = MonotonicClock.now
+    /// When it opened (`MonotonicClock`): the summary's duration. 0 where no summary is made (no clock read).
+    let opened: Double
     var bytesReceived = 0
     var bytesSent = 0
     /// The first cause seen (a timeout, a reset, the peer's end of input); later events do not replace it.
     var reason: ConnectionSummary.Reason?
+
+    init(opened: Double = MonotonicClock.now) {
+        self.opened = opened
+    }
 
     /// Records `reason` unless one is already known.
     mutating func note(_ reason: ConnectionSummary.Reason) {

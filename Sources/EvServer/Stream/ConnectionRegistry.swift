@@ -8,7 +8,7 @@ public typealias ConnectionID = UInt64
 /// Messages from other connections are queued on the receiver like its own replies; a receiver that lets
 /// more than `slowConsumerLimit` bytes pile up is closed, so one stuck client cannot grow the server's memory.
 struct ConnectionRegistry {
-    private(set) var connections = ConnectionIndex<StreamConnection>()
+    let connections = ConnectionIndex<StreamConnection>()
     private var topics: [String: Set<ConnectionID>] = [:]
     private var topicsOf: [ConnectionID: Set<String>] = [:]
     let slowConsumerLimit: Int

@@ -8,6 +8,8 @@ struct ConnectionSettings {
     let readTimeout: Double?
     let writeTimeout: Double?
     let maximumLifetime: Double?
+    /// Whether any of the timeouts is set (none by default: the connection then makes no timers).
+    let hasTimeouts: Bool
 
     init(_ configuration: ServerConfiguration) {
         highWaterMark = configuration.writeBufferHighWaterMark
@@ -16,5 +18,6 @@ struct ConnectionSettings {
         readTimeout = configuration.readTimeout
         writeTimeout = configuration.writeTimeout
         maximumLifetime = configuration.maximumLifetime
+        hasTimeouts = [idleTimeout, readTimeout, writeTimeout, maximumLifetime].contains { $0 != nil }
     }
 }

@@ -12,9 +12,12 @@ final class ConnectionTable: ConnectionOwner {
     @exclusivity(unchecked) var server: Unmanaged<StreamServer>!
     private let context: ServerContext
     private let limits: ConnectionLimits
-    /// Told when a connection closes (a `handleRequest()` session may wait for it). Unowned(unsafe): the
-    /// acceptor owns both and the intake goes with it (a checked reference cost its slow path per close).
-    private unowned(unsafe) let intake: Intake
+    /// Told when a connection closes (a `handleRequest()` session may wait for it). Unmanaged, used without a
+    /// retain: the acceptor owns both and the intake goes with it (a checked reference cost its slow path per
+    /// close, an unowned(unsafe) one a retain and release).
+    private let intake: Unmanaged<Intake>
+    /// The context's loop, read per connection (through the context it cost a retain and release).
+    private let loop: EventLoop
     /// (Unchecked: loop-confined, and only short accesses; the runtime checks were 3 % of a connection's cost.)
     @exclusivity(unchecked) private var registry: ConnectionRegistry
     /// Ids are unique within a server group: each member starts its own range.
@@ -33,7 +36,8 @@ final class ConnectionTable: ConnectionOwner {
     init(context: ServerContext, limits: ConnectionLimits, intake: Intake, firstID: ConnectionID) {
         self.context = context
         self.limits = limits
-        self.intake = intake
+        self.intake = Unmanaged.passUnretained(intake)
+        loop = context.loop
         nextID = firstID
         registry = ConnectionRegistry(slowConsumerLimit: 16 * context.configuration.writeBufferHighWaterMark)
         readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
@@ -46,21 +50,25 @@ final class ConnectionTable: ConnectionOwner {
         readBuffer.deallocate()
     }
 
-    /// Makes and registers a connection for an accepted socket; the caller opens it.
+    /// Makes and registers a connection for an accepted socket; the caller opens it. (`peer` and `handler`
+    /// are consumed: the connection keeps them without a copy.)
     func add(
-        _ descriptor: CInt, peer: SocketAddress, handler: any StreamEventHandler,
-        tally: ConnectionTally = ConnectionTally()
+        _ descriptor: CInt, peer: consuming SocketAddress, handler: consuming any StreamEventHandler,
+        tally: ConnectionTally? = nil
     ) -> StreamConnection {
+        // The clock only when a summary will use it (`summarizes` is fixed per server).
+        let tally = tally ?? ConnectionTally(opened: summarizes ? MonotonicClock.now : 0)
         let id = nextID
         nextID = ConnectionIDSpace.next(after: id)
-        let connection = server._withUnsafeGuaranteedRef { server in
-            StreamConnection(
-                descriptor: descriptor, clientAddress: peer, id: id, handler: handler, owner: self, server: server,
-                loop: context.loop, readBuffer: readBuffer, readIO: watchers.take(), settings: settings, tally: tally
-            )
-        }
+        let connection = StreamConnection(
+            descriptor: descriptor, clientAddress: peer, id: id, handler: handler,
+            owner: Unmanaged.passUnretained(self), server: server, loop: loop, readBuffer: readBuffer,
+            readIO: watchers.take(), settings: settings, tally: tally
+        )
         registry.add(connection)
-        traceLogger?.trace("connection opened", metadata: ["connection.id": "\(id)", "connection.peer": "\(peer)"])
+        traceLogger?.trace(
+            "connection opened", metadata: ["connection.id": "\(id)", "connection.peer": "\(connection.clientAddress)"]
+        )
         return connection
     }
 
@@ -71,14 +79,14 @@ final class ConnectionTable: ConnectionOwner {
         limits.releaseAndNotify(connection.clientAddress)
         if summarizes { context.connectionClosed(summary(of: connection, tally)) }
         traceLogger?.trace("connection closed", metadata: ["connection.id": "\(connection.id)"])
-        intake.connectionClosed(connection.id)
+        intake._withUnsafeGuaranteedRef { $0.connectionClosed(connection.id) }
     }
 
     func connectionDidDetach(_ connection: StreamConnection, tally: ConnectionTally) {
         forget(connection)
         if summarizes { context.metrics.record(summary(of: connection, tally)) }
         traceLogger?.trace("connection detached", metadata: ["connection.id": "\(connection.id)"])
-        intake.connectionClosed(connection.id)
+        intake._withUnsafeGuaranteedRef { $0.connectionClosed(connection.id) }
     }
 
     /// Out of the registry; its read watcher's memory (stopped by `finish()`) back to the slab.

@@ -61,7 +61,7 @@ extension StreamConnection {
         let detached = DetachedConnection(
             descriptor: socket.take(), clientAddress: clientAddress, id: id, limits: server.limits
         )
-        owner.connectionDidDetach(self, tally: tally)
+        owner._withUnsafeGuaranteedRef { $0.connectionDidDetach(self, tally: tally) }
         return detached
     }
 }

@@ -22,6 +22,14 @@ final class StreamAcceptor: ServerTransport {
     /// or 1 when the loops of a group share the socket, so each takes its turn.
     private let acceptsPerWakeUp: Int
     private let policy: AddressPolicy
+    /// Decided once: whether the policy has ranges to check (without, no call per connection).
+    private let checksAddresses: Bool
+    /// The event-mode handler factory, taken out of `handler` once (the switch copied the enum, a retain
+    /// and release per connection).
+    private let makeEventHandler: (@Sendable () -> any StreamEventHandler)?
+    /// The listening socket, reached without a retain per accept (~40 instructions, two accepts a connection):
+    /// the context holds it as long as the acceptor lives.
+    private let listener: Unmanaged<Socket>
     @exclusivity(unchecked) private var rateLimit: TokenBucket?
     private var rateTimer: TimerWatcher!
     @exclusivity(unchecked) private var clientRateLimit: ClientRateLimit?
@@ -47,6 +55,9 @@ final class StreamAcceptor: ServerTransport {
         intake = Intake(context: context)
         table = ConnectionTable(context: context, limits: limits, intake: intake, firstID: firstConnectionID)
         policy = context.configuration.addressPolicy
+        checksAddresses = !(policy.allow.isEmpty && policy.deny.isEmpty)
+        if case .event(let make) = handler { makeEventHandler = make } else { makeEventHandler = nil }
+        listener = Unmanaged.passUnretained(context.socket.socket)
         rateLimit = context.configuration.maximumConnectionRate.map { TokenBucket(rate: $0) }
         clientRateLimit = context.configuration.maximumConnectionRatePerClient.map { ClientRateLimit(rate: $0) }
         rateTimer = TimerWatcher(loop: context.loop, after: 1) { [unowned self] in intake.resume(.connectionRate) }
@@ -92,9 +103,12 @@ final class StreamAcceptor: ServerTransport {
                 return
             }
             let accepted: (descriptor: CInt, peer: SocketAddress)?
-            do {
-                accepted = try context.socket.socket.accept()
-            } catch {
+            let result = listener._withUnsafeGuaranteedRef { socket in
+                Result { () throws(SystemError) in try socket.accept() }
+            }
+            switch result {
+            case .success(let value): accepted = value
+            case .failure(let error):
                 acceptFailed(error)
                 return
             }
@@ -102,7 +116,7 @@ final class StreamAcceptor: ServerTransport {
                 rateLimit?.refund()
                 return
             }
-            endShortage()
+            if shortage != nil { endShortage() }
             if let proxyHeaders {
                 proxyHeaders.begin(Socket(descriptor: descriptor), peer: peer)
                 if limits.isFull { intake.pause(.connectionLimit) }
@@ -114,7 +128,7 @@ final class StreamAcceptor: ServerTransport {
 
     /// Admits the connection `descriptor` (owned) from `peer`, or refuses it. `reserved`: it already holds a
     /// slot of `maximumConnections` (it waited for its PROXY header).
-    private func admit(_ descriptor: CInt, peer: SocketAddress, reserved: Bool = false) {
+    private func admit(_ descriptor: CInt, peer: consuming SocketAddress, reserved: Bool = false) {
         if let (why, refusal) = refusal(of: peer, reserved: reserved) {
             context.logger.debug("client refused: \(why)", metadata: ["connection.peer": "\(peer)"])
             _ = Glibc.close(descriptor)
@@ -132,7 +146,7 @@ final class StreamAcceptor: ServerTransport {
 
     /// Why `peer` is not served, or `nil` when it is (and is then counted as open).
     private func refusal(of peer: SocketAddress, reserved: Bool) -> (String, ServerContext.Refusal)? {
-        guard policy.admits(peer) else { return ("address not allowed", .denied) }
+        guard !checksAddresses || policy.admits(peer) else { return ("address not allowed", .denied) }
         guard context.hooks.verifyRequest(peer) else { return ("verifyRequest refused it", .verify) }
         // The host's text only when a per-client rate needs it: formatting it costs more than the rest of accept.
         if clientRateLimit != nil, let host = peer.host, clientRateLimit?.admit(host) == false {
@@ -168,16 +182,17 @@ final class StreamAcceptor: ServerTransport {
 
     // MARK: Dispatch
 
-    private func dispatch(_ descriptor: CInt, peer: SocketAddress) {
+    private func dispatch(_ descriptor: CInt, peer: consuming SocketAddress) {
+        if let makeEventHandler { return open(descriptor, peer: peer, handler: makeEventHandler()) }
         switch handler {
-        case .event(let makeHandler):
-            open(descriptor, peer: peer, handler: makeHandler())
+        case .event:
+            preconditionFailure("event handlers are made by makeEventHandler")
         case .async(let makeHandler):
             open(descriptor, peer: peer, handler: AsyncHandlerBridge(makeHandler: makeHandler, context: context))
         case .blocking(let makeHandler):
             let socket = UncheckedSocket(Socket(descriptor: descriptor))
             // Unowned: close() waits for the workers before the server's memory goes.
-            let job: @Sendable () -> Void = { [unowned(unsafe) server = server.takeUnretainedValue(), socket] in
+            let job: @Sendable () -> Void = { [unowned(unsafe) server = server.takeUnretainedValue(), socket, peer] in
                 server.serveBlocking(socket.socket, peer: peer, handler: makeHandler())
             }
             runBlocking(job, peer: peer)
@@ -186,7 +201,7 @@ final class StreamAcceptor: ServerTransport {
     }
 
     /// Opens an event-mode connection; a `handleRequest()` session lasts until it closes.
-    private func open(_ descriptor: CInt, peer: SocketAddress, handler: any StreamEventHandler) {
+    private func open(_ descriptor: CInt, peer: consuming SocketAddress, handler: consuming any StreamEventHandler) {
         let connection = table.add(descriptor, peer: peer, handler: handler)
         intake.requestTaken(heldBy: connection.id)
         connection.open()
@@ -199,7 +214,7 @@ final class StreamAcceptor: ServerTransport {
             intake.pause(.workersBusy)
             if let count = workersBusyLog.occurrence(interval: 10) {
                 context.logger.warning(
-                    "\(workersBusyMessage): new clients wait in the kernel's backlog until one frees",
+                    "\(context.configuration.workersBusyMessage)",
                     metadata: ["times": "\(count)", "evserver.listener": "\(context.localAddress)"]
                 )
             }
@@ -212,22 +227,6 @@ final class StreamAcceptor: ServerTransport {
                 id: 0, peer: peer, local: context.localAddress, otherwise: .error
             ))
             startShortage(error, what: "cannot start a thread for a connection (refused it)")
-        }
-    }
-
-    /// Why every worker is busy, with the setting to raise.
-    private var workersBusyMessage: String {
-        switch context.configuration.mode {
-        case .pool(let threads, let queueLimit):
-            return """
-                every pool worker is busy and its queue is full (\(threads) threads, queue \(queueLimit)); raise \
-                --threads/--queue, or set --idle-timeout to free workers held by idle clients
-                """
-        default:
-            return """
-                thread mode runs its maximum of \(context.configuration.maximumThreads) threads (maximumThreads); \
-                set --idle-timeout to free threads held by idle clients
-                """
         }
     }
 

@@ -3,13 +3,13 @@ extension StreamConnection {
     public func join(topic: String) {
         loop.preconditionInLoop()
         guard isOpen else { return }  // the owner is unowned(unsafe): not reached once closed
-        owner.join(id, topic: topic)
+        owner._withUnsafeGuaranteedRef { $0.join(id, topic: topic) }
     }
 
     /// Leaves `topic`.
     public func leave(topic: String) {
         loop.preconditionInLoop()
         guard isOpen else { return }
-        owner.leave(id, topic: topic)
+        owner._withUnsafeGuaranteedRef { $0.leave(id, topic: topic) }
     }
 }

@@ -24,10 +24,9 @@ public final class StreamConnection {
     /// The descriptor, owned: closed by `finish`, or given away by `detach`.
     @exclusivity(unchecked) var socket: SocketDescriptor
     private let handler: any StreamEventHandler
-    /// The table, which holds the connection until `finish()` and closes every connection before it goes.
-    /// Unowned(unsafe), no checked reference (its slow path cost ~100 instructions a connection): the
-    /// connection calls it only while open, and in `finish()` and `detach()`, which end that.
-    unowned(unsafe) let owner: any ConnectionOwner
+    /// The table (`ConnectionOwner`), holding the connection until `finish()`; called without a retain, only while
+    /// open and in `finish()` and `detach()`, which end that (an unowned existential was retained per call).
+    let owner: Unmanaged<ConnectionTable>
     /// The owner's buffer, shared by every connection's reads.
     private let readBuffer: UnsafeMutableRawBufferPointer
     let highWaterMark: Int
@@ -58,8 +57,9 @@ public final class StreamConnection {
 
     init(
         descriptor: CInt, clientAddress: SocketAddress, id: UInt64, handler: any StreamEventHandler,
-        owner: any ConnectionOwner, server: StreamServer, loop: EventLoop, readBuffer: UnsafeMutableRawBufferPointer,
-        readIO: UnsafeMutablePointer<ev_io>, settings: ConnectionSettings, tally: ConnectionTally
+        owner: Unmanaged<ConnectionTable>, server: Unmanaged<StreamServer>, loop: EventLoop,
+        readBuffer: UnsafeMutableRawBufferPointer, readIO: UnsafeMutablePointer<ev_io>, settings: ConnectionSettings,
+        tally: ConnectionTally
     ) {
         socket = SocketDescriptor(descriptor)
         self.readIO = readIO
@@ -68,14 +68,14 @@ public final class StreamConnection {
         self.id = id
         self.handler = handler
         self.owner = owner
-        self.server = server
+        self.server = server.takeUnretainedValue()
         self.readBuffer = readBuffer
         self.loop = loop
         highWaterMark = settings.highWaterMark
         lowWaterMark = settings.lowWaterMark
         CLibEv_ev_io_init(readIO, streamConnectionReadable, descriptor, IOEvents.read.rawValue)
         CLibEv_ev_set_data(readIO, Unmanaged.passUnretained(self).toOpaque())
-        makeTimers(settings)
+        if settings.hasTimeouts { makeTimers(settings) }
     }
 
     /// Whether the read timeout applies now: the connection waits for input, not for the client to read
@@ -266,7 +266,7 @@ public final class StreamConnection {
         do {
             try body()
         } catch {
-            owner.reportHandlerError(error, client: clientAddress)
+            owner._withUnsafeGuaranteedRef { $0.reportHandlerError(error, client: clientAddress) }
             finish(error: nil, reason: .handlerError)
         }
     }
@@ -292,7 +292,7 @@ public final class StreamConnection {
         writeBuffer.removeAll()
         if detaching { return true }
         socket.close()
-        owner.connectionDidClose(self, tally: tally)
+        owner._withUnsafeGuaranteedRef { $0.connectionDidClose(self, tally: tally) }
         handler.connectionClosed(self, error: error)
         return true
     }

@@ -128,7 +128,7 @@ public final class StreamServer: TransportServer, @unchecked Sendable {
     /// Connections accepted and served so far (refused ones not counted): with a group, the share of
     /// this server's loop.
     public var connectionsAccepted: Int { accepted.load(ordering: .relaxed) }
-    func countAccepted() { accepted.add(1, ordering: .relaxed) }
+    func countAccepted() { accepted.wrappingAdd(1, ordering: .relaxed) }
 
     /// With `ServerConfiguration.proxyProtocol`: what became of the connections' headers so far (with a
     /// group, this server's share).

@@ -30,8 +30,9 @@ struct WriteBuffer {
         }
     }
 
+    /// Drops every byte and the storage (a buffer that never held any is left alone: no release).
     mutating func removeAll() {
-        storage = []
+        if storage.capacity != 0 { storage = [] }
         head = 0
     }
 }

@@ -11,7 +11,7 @@ private final class Entry: IdentifiedConnection {
 struct ConnectionIndexTests {
     @Test("lookups agree with a dictionary through adds, removes and growth, ids colliding in their low bits")
     func agreesWithDictionary() {
-        var index = ConnectionIndex<Entry>()
+        let index = ConnectionIndex<Entry>()
         var model: [ConnectionID: Entry] = [:]
         var generator = SystemRandomNumberGenerator()
         let base = ConnectionIDSpace.firstID(node: 5, member: 2, blocking: false)
@@ -40,7 +40,7 @@ struct ConnectionIndexTests {
 
     @Test("removing an id that is not there changes nothing")
     func removingAbsent() {
-        var index = ConnectionIndex<Entry>()
+        let index = ConnectionIndex<Entry>()
         let entries = (1...5).map { Entry(ConnectionID($0 * 16)) }  // one bucket, a run of five
         for entry in entries { index.insert(entry) }
         index.remove(1000 * 16)

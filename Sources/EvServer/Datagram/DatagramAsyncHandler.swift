@@ -11,5 +11,5 @@
 public protocol DatagramAsyncHandler: AnyObject {
     /// Handles one datagram from `client` (a copy the handler owns), in a task on the loop; replies go
     /// through `channel`. A thrown error is reported to `handleError` once for this datagram.
-    func handle(_ datagram: [UInt8], from client: SocketAddress, channel: DatagramChannel) async throws
+    nonisolated(nonsending) func handle(_ datagram: [UInt8], from client: SocketAddress, channel: DatagramChannel) async throws
 }

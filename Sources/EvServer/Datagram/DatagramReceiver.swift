@@ -94,12 +94,19 @@ final class DatagramReceiver: ServerTransport {
 
     // MARK: Receiving (ServerTransport)
 
+    /// The most datagrams taken per wake-up, so the loop's other work (timers, cross-thread work) runs
+    /// during a flood.
+    static let batch = 64
+
     func takeWork() {
         // Counted once per wake-up (metrics), not per datagram.
         var count = 0
-        defer { if count > 0 { datagramsReceived.increment(by: count) } }
-        // Bounded, so the loop's other work (timers, cross-thread work) runs during a flood.
-        for _ in 0..<64 {
+        defer {
+            if count > 0 { datagramsReceived.increment(by: count) }
+            // Async mode: the wake-up's datagrams go to the handler's tasks together.
+            asyncTasks?._withUnsafeGuaranteedRef { $0.flush() }
+        }
+        for _ in 0..<Self.batch {
             guard intake.isTaking else { return }
             let received: Socket.ReceivedDatagram?
             do {
@@ -150,14 +157,15 @@ final class DatagramReceiver: ServerTransport {
         )
     }
 
-    /// Async and blocking modes: a copy of the datagram goes to a task or a worker.
+    /// Async and blocking modes: a copy of the datagram goes to a task (queued until the end of the wake-up)
+    /// or a worker.
     private func dispatchToTaskOrWorker(_ bytes: UnsafeRawBufferPointer, from client: SocketAddress) {
         switch handler {
         case .event:
             preconditionFailure("an event handler is made by attach")
         case .async:
             counters.countHandledOnLoop()
-            asyncTasks!._withUnsafeGuaranteedRef { $0.dispatch(bytes, from: client) }
+            asyncTasks!._withUnsafeGuaranteedRef { $0.enqueue(bytes, from: client) }
         case .blocking(let makeHandler):
             let datagram = Array(bytes)
             // Unowned: close() waits for the workers before the server's memory goes.

@@ -68,6 +68,7 @@ final class DatagramAsyncTasks: @unchecked Sendable {
         } else {
             datagram = Array(bytes)
         }
+        precondition(count < DatagramReceiver.batch, "more datagrams queued than a receive batch")
         (queued + count).initialize(to: (datagram, client))
         count += 1
     }
@@ -126,16 +127,17 @@ final class DatagramAsyncTasks: @unchecked Sendable {
 
     /// The calling task's next datagram: a queued one at once while `flush` runs, otherwise one `flush` gives
     /// it while it is parked; `nil` when the task is to end (the server is closing, enough tasks are parked,
-    /// or its handler cancelled it). `datagram`, the last one, is moved out (left empty) to the spares.
+    /// or its handler cancelled it). `datagram`, the last one, is moved out (left empty) to the spares when
+    /// the task goes on.
     /// Parks with the executor-inheriting continuation (see `AsyncConnection.suspend`): no hop, so no
     /// executor-preference lookup, before the wait.
     private nonisolated(nonsending) func nextDatagram(after datagram: inout [UInt8]) async -> Work? {
         loop.preconditionInLoop()
+        if closed || Task.isCancelled { return nil }
         if datagram.capacity <= Self.maximumSpareCapacity, spares.count < DatagramReceiver.batch {
             spares.append(datagram)
         }
         datagram = []
-        if closed || Task.isCancelled { return nil }
         if flushing, next < count { return takeQueued() }
         if idle.count >= Self.maximumIdle { return nil }
         return await _unsafeInheritExecutor_withUnsafeContinuation { idle.append($0) }

@@ -33,6 +33,34 @@ struct DatagramAsyncTasksTests {
         }
     }
 
+    @Test("in a burst, datagrams whose handler does not wait are answered while the others wait")
+    func burstMixesWaitingAndPromptHandlers() throws {
+        let gate = AsyncGate()
+        /// Even datagrams wait at the gate; odd ones are answered at once.
+        final class HalfGated: DatagramAsyncHandler {
+            let gate: AsyncGate
+            init(_ gate: AsyncGate) { self.gate = gate }
+            func handle(_ datagram: [UInt8], from client: SocketAddress, channel: DatagramChannel) async throws {
+                if let last = datagram.last, (last - 48) % 2 == 0 { await gate.wait() }
+                channel.send(datagram, to: client)
+            }
+        }
+        let server = try makeDatagramServer(try loopback(), mode: .async, handler: .async { HalfGated(gate) })
+        defer { server.close() }
+        try server.start()
+        let client = try DatagramTestClient(to: server.localAddress)
+        let names = (0..<40).map { "\($0 / 10)\($0 % 10)" }
+        for name in names { try client.send(name) }
+        var prompt: Set<String> = []
+        for _ in 0..<20 { prompt.insert(try client.receiveText()) }
+        #expect(prompt == Set(names.filter { Int($0)! % 2 == 1 }), "every odd one, while the even ones wait")
+        #expect(gate.waiting == 20)
+        gate.open()
+        var waited: Set<String> = []
+        for _ in 0..<20 { waited.insert(try client.receiveText()) }
+        #expect(waited == Set(names.filter { Int($0)! % 2 == 0 }))
+    }
+
     @Test("datagrams sent one after another are served by one task, reused; each error is reported once")
     func tasksAreReusedAndErrorsReportedPerDatagram() throws {
         struct Boom: Error {}

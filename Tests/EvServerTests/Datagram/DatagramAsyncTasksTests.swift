@@ -125,14 +125,14 @@ struct DatagramAsyncTasksTests {
     func closeEndsParkedTasks() throws {
         let gate = AsyncGate()
         let log = CapturingLogHandler()
-        let handler = Lock<Weak?>(nil)
+        let handler = Lock<WeakHandlerBox?>(nil)
         var configuration = ServerConfiguration(address: try loopback(), mode: .async)
         configuration.timeout = handleRequestBound
         var server: DatagramServer? = try DatagramServer(
             configuration: configuration,
             handler: .async {
                 let made = GatedAsyncEcho(gate)
-                handler.withLock { $0 = Weak(made) }
+                handler.withLock { $0 = WeakHandlerBox(made) }
                 return made
             },
             logger: Logger(label: "test") { _ in log }
@@ -160,7 +160,7 @@ struct DatagramAsyncTasksTests {
 }
 
 /// A weak reference to a handler, to see it freed.
-final class Weak: @unchecked Sendable {
+final class WeakHandlerBox: @unchecked Sendable {
     weak var object: AnyObject?
     init(_ object: AnyObject) { self.object = object }
 }

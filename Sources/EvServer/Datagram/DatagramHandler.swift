@@ -7,8 +7,8 @@ public enum DatagramHandler: Sendable {
     /// socketserver-style setup / handle / finish, one handler object per datagram, made on the thread
     /// that runs it.
     case blocking(@Sendable () -> any DatagramRequestHandler)
-    /// One handler for the server (made once, on the loop thread), a task per datagram on the loop's
-    /// task executor.
+    /// One handler for the server (made once, on the loop thread), each datagram handled in a task on the
+    /// loop's task executor (a task may serve several, one after another: see `DatagramAsyncHandler`).
     case async(@Sendable () -> any DatagramAsyncHandler)
 
     var style: HandlerStyle {

@@ -7,7 +7,8 @@ import Glibc
 
 /// The loop side of a `DatagramServer` (its `ServerTransport`): receives datagrams while the intake lets it,
 /// applies the address policy and `verifyRequest`, and hands each datagram to its execution mode — the one
-/// event handler, a task of the async handler, or a blocking handler on the workers.
+/// event handler, one of the async handler's reused tasks (`DatagramAsyncTasks`), or a blocking handler on
+/// the workers.
 ///
 /// Confined to the server's loop thread.
 final class DatagramReceiver: ServerTransport {
@@ -37,7 +38,9 @@ final class DatagramReceiver: ServerTransport {
     /// Event mode: the one handler and its channel, made by `attach` and kept (retained once, released by
     /// `deinit`) for the per-datagram path, which reaches them without a retain or release.
     @exclusivity(unchecked) private var eventMode: Unmanaged<EventMode>?
-    private var asyncHandler: LoopBound<any DatagramAsyncHandler>?
+    /// Async mode: the handler and its reused tasks, made by `attach` and kept (retained once, released by
+    /// `deinit`) for the per-datagram path, which reaches them without a retain or release.
+    @exclusivity(unchecked) private var asyncTasks: Unmanaged<DatagramAsyncTasks>?
     private var oversizeLog = LogThrottle()
     private var droppedLog = LogThrottle()
 
@@ -63,10 +66,11 @@ final class DatagramReceiver: ServerTransport {
         buffer.deallocate()
         senderStorage.deallocate()
         eventMode?.release()
+        asyncTasks?.release()
     }
 
-    /// Links the receiver to its server; makes the event and async handlers' channel, and the event handler
-    /// (its factory is called once, on the loop thread: this is the loop's first work).
+    /// Links the receiver to its server; makes the event and async handlers' channel, and the event or async
+    /// handler (its factory is called once, on the loop thread: this is the loop's first work).
     func attach(to unretained: Unmanaged<DatagramServer>) {
         unretained._withUnsafeGuaranteedRef { server = $0 }
         if case .blocking = handler { return }
@@ -77,19 +81,32 @@ final class DatagramReceiver: ServerTransport {
             }
         }
         self.channel = channel
-        if case .event(let makeHandler) = handler {
+        switch handler {
+        case .event(let makeHandler):
             eventMode = Unmanaged.passRetained(EventMode(handler: makeHandler(), channel: channel))
+        case .async(let makeHandler):
+            let tasks = DatagramAsyncTasks(handler: makeHandler(), channel: channel, context: context)
+            asyncTasks = Unmanaged.passRetained(tasks)
+        case .blocking:
+            break
         }
     }
 
     // MARK: Receiving (ServerTransport)
 
+    /// The most datagrams taken per wake-up, so the loop's other work (timers, cross-thread work) runs
+    /// during a flood.
+    static let batch = 64
+
     func takeWork() {
         // Counted once per wake-up (metrics), not per datagram.
         var count = 0
-        defer { if count > 0 { datagramsReceived.increment(by: count) } }
-        // Bounded, so the loop's other work (timers, cross-thread work) runs during a flood.
-        for _ in 0..<64 {
+        defer {
+            if count > 0 { datagramsReceived.increment(by: count) }
+            // Async mode: the wake-up's datagrams go to the handler's tasks together.
+            asyncTasks?._withUnsafeGuaranteedRef { $0.flush() }
+        }
+        for _ in 0..<Self.batch {
             guard intake.isTaking else { return }
             let received: Socket.ReceivedDatagram?
             do {
@@ -140,25 +157,15 @@ final class DatagramReceiver: ServerTransport {
         )
     }
 
-    /// Async and blocking modes: a copy of the datagram goes to a task or a worker.
+    /// Async and blocking modes: a copy of the datagram goes to a task (queued until the end of the wake-up)
+    /// or a worker.
     private func dispatchToTaskOrWorker(_ bytes: UnsafeRawBufferPointer, from client: SocketAddress) {
         switch handler {
         case .event:
             preconditionFailure("an event handler is made by attach")
-        case .async(let makeHandler):
+        case .async:
             counters.countHandledOnLoop()
-            let handler = asyncHandler ?? LoopBound(makeHandler(), loop: context.loop)
-            asyncHandler = handler
-            let channel = LoopBound(channel!, loop: context.loop)
-            let datagram = Array(bytes)
-            context.asyncTasks.startNow { [context] in
-                do {
-                    try await handler.value.handle(datagram, from: client, channel: channel.value)
-                } catch {
-                    context.reportHandlerError(error, client: client)
-                }
-                context.asyncTasks.ended()
-            }
+            asyncTasks!._withUnsafeGuaranteedRef { $0.enqueue(bytes, from: client) }
         case .blocking(let makeHandler):
             let datagram = Array(bytes)
             // Unowned: close() waits for the workers before the server's memory goes.
@@ -217,12 +224,16 @@ final class DatagramReceiver: ServerTransport {
 
     // MARK: Closing (ServerTransport)
 
-    func closeConnections() {}
+    /// Async mode: ends the handler tasks parked between datagrams (busy ones end when their handler returns).
+    func closeConnections() {
+        asyncTasks?._withUnsafeGuaranteedRef { $0.close() }
+    }
 
     /// Stops reading and sends what the kernel takes of the queued replies. The engine closes the socket
     /// once the workers are done with it.
     func close() {
         intake.stop()
+        asyncTasks?._withUnsafeGuaranteedRef { $0.close() }
         channel?.close()
     }
 }

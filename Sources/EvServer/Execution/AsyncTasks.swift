@@ -13,7 +13,7 @@ final class AsyncTasks: Sendable {
     ///
     /// (`body` is the task's operation itself, not wrapped in a closure that counts: every async frame a
     /// task holds while it waits is memory an idle connection costs. Inlined, so the closure is made in the
-    /// shape `Task` takes, without reabstraction thunks: a datagram's task is made per datagram.)
+    /// shape `Task` takes, without reabstraction thunks.)
     @discardableResult @inline(__always)
     func start(_ body: @escaping @Sendable () async -> Void) -> Task<Void, Never> {
         running.withLock { $0 += 1 }
@@ -22,8 +22,8 @@ final class AsyncTasks: Sendable {
 
     /// `start`, but the task starts at once (`Task.immediate`): `body` runs on this thread, inside the
     /// caller, until it first suspends, instead of as a job after the current callback. On the loop thread
-    /// only. (A connection's handler: it begins with a read, which then waits without a job having run.
-    /// Not for datagrams: there it cost more than it saved, measured at 50 in flight.)
+    /// only. (A connection's handler: it begins with a read, which then waits without a job having run. A
+    /// datagram server's reused tasks: a new one serves its first datagram inside the receive callback.)
     @discardableResult @inline(__always)
     func startNow(_ body: @escaping @Sendable @isolated(any) () async -> Void) -> Task<Void, Never> {
         running.withLock { $0 += 1 }

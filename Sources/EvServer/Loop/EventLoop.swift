@@ -156,8 +156,8 @@ package final class EventLoop: @unchecked Sendable {
     /// connection's input or room arrived), so that the task's job runs inside the call (`runInLoop`): it goes
     /// on as an event handler would, inside the callback, with no queue, no `ev_feed_event` and no second pass
     /// over the pending watchers. When a job is running, the resumed one waits (`enqueueInLoop`), so tasks
-    /// that resume each other neither nest nor starve I/O. (Task starts and the jobs of datagram tasks keep
-    /// the queue: at 50 datagrams in flight, running each at once cost more than batching them.)
+    /// that resume each other neither nest nor starve I/O. (A datagram server's parked tasks are resumed
+    /// this way too, from its receive callback, each taking the datagrams of the wake-up in turn.)
     @inline(__always)
     package func resumeInline(_ resume: () -> Void) {
         preconditionInLoop()

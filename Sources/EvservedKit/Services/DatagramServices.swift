@@ -87,7 +87,9 @@ final class ReplyingDatagramAsyncHandler: DatagramAsyncHandler {
     @exclusivity(unchecked) private var answer: [UInt8] = []
     init(_ reply: @escaping DatagramReply) { self.reply = reply }
 
-    func handle(_ datagram: [UInt8], from client: SocketAddress, channel: DatagramChannel) async throws {
+    nonisolated(nonsending) func handle(
+        _ datagram: [UInt8], from client: SocketAddress, channel: DatagramChannel
+    ) async throws {
         var answer = self.answer
         self.answer = []
         defer { self.answer = answer }

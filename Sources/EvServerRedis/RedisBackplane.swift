@@ -74,13 +74,12 @@ public final class RedisBackplane: ConnectionBackplane, @unchecked Sendable {
     // MARK: ConnectionBackplane
 
     /// A number no other node on this Redis has: the next value of the counter `PREFIX:nodes` (one `INCR`
-    /// on a short-lived connection, at most a second), so unique across every process and host until a
-    /// million groups have started. When Redis cannot be reached at start, one drawn at random (unique in
-    /// this process only; logged).
+    /// on a short-lived connection), so unique across every process and host until a million groups have
+    /// started. Blocks the caller (at start, before serving) for at most a second for the host's lookup
+    /// (off the loop, `RedisResolver`) and two seconds per address (connect, answer). When Redis cannot be
+    /// reached at start, one drawn at random (unique in this process only; logged).
     public func makeNodeNumber() -> UInt32 {
-        let counted = url.host.withCString { host in
-            "\(url.prefix):nodes".withCString { CHiredis_increment(host, CInt(url.port), 1000, $0) }
-        }
+        let counted = countNode()
         let largest = Int64(ConnectionIDSpace.largestNode)
         let number = state.withLock { state -> UInt32 in
             var number = counted > 0 ? UInt32((counted - 1) % largest + 1) : 0
@@ -97,6 +96,18 @@ public final class RedisBackplane: ConnectionBackplane, @unchecked Sendable {
             )
         }
         return number
+    }
+
+    /// `INCR PREFIX:nodes` at the host's addresses in order, until one answers: its value, or -1.
+    private func countNode() -> Int64 {
+        guard case .success(let addresses) = RedisResolver.resolve(url, within: 1) else { return -1 }
+        for address in addresses {
+            let counted = address.withCString { host in
+                "\(url.prefix):nodes".withCString { CHiredis_increment(host, CInt(url.port), 1000, $0) }
+            }
+            if counted > 0 { return counted }
+        }
+        return -1
     }
 
     /// Adds a node: the first one's loop runs the Redis connections; a later one's channel is subscribed.

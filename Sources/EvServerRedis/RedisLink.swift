@@ -20,10 +20,11 @@ final class RedisLink {
         self.session = session
     }
 
-    /// Starts connecting to `url` on `loop` (its thread). - Returns: why it failed at once, or `nil`.
-    func open(_ url: RedisURL, on loop: EventLoop) -> String? {
+    /// Starts connecting to `address` (numeric: hiredis then does no blocking lookup) and `port` on `loop`
+    /// (its thread). - Returns: why it failed at once, or `nil`.
+    func open(_ address: String, port: Int, on loop: EventLoop) -> String? {
         loop.preconditionInLoop()
-        guard let context = redisAsyncConnect(url.host, CInt(url.port)) else { return "out of memory" }
+        guard let context = redisAsyncConnect(address, CInt(port)) else { return "out of memory" }
         guard context.pointee.err == 0 else {
             let reason = String(cString: context.pointee.errstr)
             redisAsyncFree(context)

@@ -26,6 +26,10 @@ final class RedisSession {
     private var lostInOutage = 0
     private var outageReported = false
     private var isClosed = false
+    /// The current attempt's addresses (`connectNext`).
+    private var addresses = RedisAddressQueue([])
+    /// Counts attempts: a lookup's answer for an earlier one is dropped.
+    private var generation = 0
 
     init(loop: EventLoop, backplane: RedisBackplane) {
         self.loop = loop
@@ -36,17 +40,50 @@ final class RedisSession {
 
     // MARK: Connecting
 
+    /// One attempt: looks the host up again (off the loop: `RedisResolver`), then tries its addresses.
     func connect() {
         loop.preconditionInLoop()
         guard !isClosed else { return }
         retired.removeAll()
-        let publisher = RedisLink(role: .publisher, session: self)
-        let subscriber = RedisLink(role: .subscriber, session: self)
-        self.publisher = publisher
-        self.subscriber = subscriber
-        if let reason = publisher.open(backplane.url, on: loop) ?? subscriber.open(backplane.url, on: loop) {
-            failed(reason: reason)
+        generation += 1
+        let expected = generation
+        // Safe against a session closed (even freed) while the lookup runs: the token holds the session
+        // weakly and is read only on the loop's thread (`LoopBound`), where the session is closed and
+        // released too, so it cannot go between the check and the use; a closed session or a later attempt
+        // (another generation) drops the answer.
+        let token = LoopBound(WeakSession(session: self), loop: loop)
+        RedisResolver.resolve(backplane.url, on: loop) { answer in
+            guard let session = token.value.session, !session.isClosed, session.generation == expected else { return }
+            session.resolved(answer)
         }
+    }
+
+    private func resolved(_ answer: Result<[String], RedisLookupError>) {
+        switch answer {
+        case .success(let found):
+            addresses = RedisAddressQueue(found)
+            connectNext()
+        case .failure(let error):
+            failed(reason: error.description)
+        }
+    }
+
+    /// Opens both connections to the attempt's next address, skipping those that fail at once; when none is
+    /// left, the attempt failed (one step of the back-off).
+    private func connectNext() {
+        while let address = addresses.next() {
+            let publisher = RedisLink(role: .publisher, session: self)
+            let subscriber = RedisLink(role: .subscriber, session: self)
+            self.publisher = publisher
+            self.subscriber = subscriber
+            let port = backplane.url.port
+            guard let reason = publisher.open(address, port: port, on: loop)
+                ?? subscriber.open(address, port: port, on: loop)
+            else { return }
+            closeLinks()
+            addresses.failCurrent(reason)
+        }
+        failed(reason: addresses.reason)
     }
 
     func linkConnected(_ link: RedisLink) {
@@ -56,13 +93,21 @@ final class RedisSession {
         link.command([Array("SUBSCRIBE".utf8)] + channels.map { Array($0.utf8) }, replied: subscriberReplied)
     }
 
+    /// A connection failed or went: while the attempt's address is still being tried, the next address is;
+    /// otherwise (serving, or no address left) it is an outage.
     func linkFailed(_ link: RedisLink, reason: String) {
         guard link === publisher || link === subscriber else { return }
+        guard isUp || addresses.current == nil else {
+            closeLinks()
+            addresses.failCurrent(reason)
+            return connectNext()
+        }
         failed(reason: reason)
     }
 
     private func failed(reason: String) {
         closeLinks()
+        addresses = RedisAddressQueue([])
         if isUp || !outageReported {
             isUp = false
             outageReported = true
@@ -150,4 +195,9 @@ final class RedisSession {
         guard reply.pointee.type == REDIS_REPLY_STRING, let text = reply.pointee.str else { return nil }
         return UnsafeRawBufferPointer(start: text, count: reply.pointee.len)
     }
+}
+
+/// A session held weakly: what a lookup's answer reaches it through (`RedisSession.connect`).
+private struct WeakSession {
+    weak var session: RedisSession?
 }

@@ -3,10 +3,10 @@ import Glibc
 #endif
 
 /// A failed system call: which one, and `errno` (captured at once, before anything can overwrite it).
-struct SystemError: Error, CustomStringConvertible {
+package struct SystemError: Error, CustomStringConvertible {
     let operation: String
     let errno: CInt
 
     var reason: String { String(cString: strerror(errno)) }
-    var description: String { "\(operation) failed: \(reason) (errno \(errno))" }
+    package var description: String { "\(operation) failed: \(reason) (errno \(errno))" }
 }

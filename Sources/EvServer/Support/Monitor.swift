@@ -11,7 +11,7 @@ import Glibc
 ///
 /// `@unchecked Sendable`: `state` is read and written only between `pthread_mutex_lock` and
 /// `pthread_mutex_unlock` on `mutex`.
-final class Monitor<State>: @unchecked Sendable {
+package final class Monitor<State>: @unchecked Sendable {
     private let lock = MutexCondition()
     private var mutex: UnsafeMutablePointer<pthread_mutex_t> { lock.mutex }
     private var condition: UnsafeMutablePointer<pthread_cond_t> { lock.condition }
@@ -19,13 +19,13 @@ final class Monitor<State>: @unchecked Sendable {
     // check cost ~80 instructions a lock, twice per connection in the connection limits).
     @exclusivity(unchecked) private var state: State
 
-    init(_ initial: State) {
+    package init(_ initial: State) {
         state = initial
     }
 
     /// Runs `body` with the state locked, then wakes every thread waiting in `wait`.
     @discardableResult
-    func withLock<R>(_ body: (inout State) throws -> R) rethrows -> R {
+    package func withLock<R>(_ body: (inout State) throws -> R) rethrows -> R {
         pthread_mutex_lock(mutex)
         defer {
             pthread_cond_broadcast(condition)
@@ -38,7 +38,7 @@ final class Monitor<State>: @unchecked Sendable {
     ///
     /// - Parameter timeout: seconds to wait at most; `nil` waits forever.
     /// - Returns: `body`'s result, or `nil` when the timeout passed first.
-    func wait<R>(
+    package func wait<R>(
         until predicate: (State) -> Bool,
         timeout: Double? = nil,
         then body: (inout State) throws -> R

@@ -9,7 +9,7 @@ import Glibc
 /// Loops run on threads of their own (never on a Swift-concurrency thread, since `ev_run` blocks), and
 /// blocking handlers run on worker threads; both are started here. The name (at most 15 bytes, Linux's
 /// limit) shows in `top -H` and in crash reports.
-enum PosixThread {
+package enum PosixThread {
     /// Starts a joinable thread; the caller must `join` it.
     /// - Throws: when the system cannot start another thread (`EAGAIN`: a process or memory limit).
     static func spawn(name: String, _ body: @escaping @Sendable () -> Void) throws(SystemError) -> pthread_t {
@@ -17,7 +17,7 @@ enum PosixThread {
     }
 
     /// Starts a detached thread whose resources are reclaimed by the system when `body` returns.
-    static func spawnDetached(name: String, _ body: @escaping @Sendable () -> Void) throws(SystemError) {
+    package static func spawnDetached(name: String, _ body: @escaping @Sendable () -> Void) throws(SystemError) {
         _ = try start(name: name, detached: true, body)
     }
 

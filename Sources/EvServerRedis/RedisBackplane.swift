@@ -24,6 +24,8 @@ import Synchronization
 ///   counted (`messagesLost`): at most once, never replayed late.
 /// - Away: reconnects after 0.1 s, doubling up to 2 s; subscriptions are restored; `onStatus` hears
 ///   `.unreachable` once per outage and `.connected` (with the outage's lost count) when it is back.
+/// - Names: each connect attempt looks the URL's host up again, off the loop (`RedisResolver`), then tries
+///   its addresses in order (`RedisAddressQueue`); only when every one failed is the attempt a failed one.
 /// - Every node hears every topic (one pattern subscription: no subscribe race when a client joins a
 ///   topic) and drops what no local connection joined.
 ///

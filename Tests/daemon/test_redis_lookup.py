@@ -102,6 +102,19 @@ def test_a_slow_lookup_does_not_stall_the_loop(redis, daemons, fake_dns):
     echo.close()
 
 
+def test_every_reconnect_looks_the_name_up_again(redis, daemons, fake_dns, tmp_path):
+    moving = tmp_path / "moving"
+    moving.write_text("::1\n")  # Redis listens on 127.0.0.1 only: refused
+    daemon = daemons(f"redis://moving.redis.test:{redis.port}/test",
+                     env={**preloaded(fake_dns), "FAKE_DNS_MOVING_FILE": str(moving)})
+    assert wait_for(lambda: log_count(daemon, "registry unreachable") == 1), daemon.stderr_text()
+    moving.write_text("127.0.0.1\n")  # the name moves: the next retry's lookup finds Redis
+    wait_connected(daemon)
+    numeric = daemons(redis.url)
+    wait_connected(numeric)
+    lines_cross(daemon, numeric, "moved")
+
+
 def test_a_name_without_address_is_an_outage_and_serving_goes_on(daemons, fake_dns):
     daemon = daemons("redis://missing.redis.test:6379/test", env=preloaded(fake_dns))
     assert wait_for(lambda: log_count(daemon, "registry unreachable") == 1), daemon.stderr_text()

@@ -52,6 +52,8 @@ public final class RedisBackplane: ConnectionBackplane, @unchecked Sendable {
         var session: LoopBound<RedisSession>?
     }
     private let state = Lock(State())
+    /// The host's addresses for node numbers (`countNode`), looked up once.
+    private let startLookup = Lock<Result<[String], RedisLookupError>?>(nil)
     private let lost = Atomic<Int>(0)
     private let published = Atomic<Int>(0)
     private let received = Atomic<Int>(0)
@@ -78,8 +80,8 @@ public final class RedisBackplane: ConnectionBackplane, @unchecked Sendable {
     /// A number no other node on this Redis has: the next value of the counter `PREFIX:nodes` (one `INCR`
     /// on a short-lived connection), so unique across every process and host until a million groups have
     /// started. Blocks the caller (at start, before serving) for at most a second for the host's lookup
-    /// (off the loop, `RedisResolver`) and two seconds per address (connect, answer). When Redis cannot be
-    /// reached at start, one drawn at random (unique in this process only; logged).
+    /// (once for all groups, off the loop: `RedisResolver`) and two seconds per address (connect, answer).
+    /// When Redis cannot be reached at start, one drawn at random (unique in this process only; logged).
     public func makeNodeNumber() -> UInt32 {
         let counted = countNode()
         let largest = Int64(ConnectionIDSpace.largestNode)
@@ -101,8 +103,14 @@ public final class RedisBackplane: ConnectionBackplane, @unchecked Sendable {
     }
 
     /// `INCR PREFIX:nodes` at the host's addresses in order, until one answers: its value, or -1.
+    /// The host's lookup is done once for every group's number (the first caller waits, the others take its
+    /// answer): the start waits at most a second for it however many listeners there are.
     private func countNode() -> Int64 {
-        guard case .success(let addresses) = RedisResolver.resolve(url, within: 1) else { return -1 }
+        let lookup = startLookup.withLock { answer in
+            if answer == nil { answer = RedisResolver.resolve(url, within: 1) }
+            return answer!
+        }
+        guard case .success(let addresses) = lookup else { return -1 }
         for address in addresses {
             let counted = address.withCString { host in
                 "\(url.prefix):nodes".withCString { CHiredis_increment(host, CInt(url.port), 1000, $0) }

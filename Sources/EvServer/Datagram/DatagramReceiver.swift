@@ -22,8 +22,6 @@ final class DatagramReceiver: ServerTransport {
     private let counters: DatagramCounters
     private let metrics: ServerMetrics
     private let policy: AddressPolicy
-    /// The address policy has no ranges (the usual case): nothing to check per datagram.
-    private let admitsEveryAddress: Bool
     private let verifyRequest: @Sendable (SocketAddress) -> Bool
     /// `maximumDatagramSize` bytes: a datagram that does not fit is reported as truncated by the kernel.
     private let buffer: UnsafeMutableRawBufferPointer
@@ -53,7 +51,6 @@ final class DatagramReceiver: ServerTransport {
         counters = socket.counters
         metrics = context.metrics
         policy = context.configuration.addressPolicy
-        admitsEveryAddress = policy.allow.isEmpty && policy.deny.isEmpty
         verifyRequest = context.hooks.verifyRequest
         buffer = .allocate(byteCount: context.configuration.maximumDatagramSize, alignment: 16)
         senderStorage = .allocate(capacity: 1)
@@ -131,7 +128,7 @@ final class DatagramReceiver: ServerTransport {
 
     @inline(__always)
     private func dispatch(_ bytes: UnsafeRawBufferPointer, from client: SocketAddress) {
-        guard admitsEveryAddress || policy.admits(client), verifyRequest(client) else {
+        guard policy.admits(client), verifyRequest(client) else {
             reject(client)
             return
         }

@@ -78,12 +78,25 @@ public struct AddressRange: Sendable, Hashable, CustomStringConvertible {
 struct AddressPolicy: Sendable {
     let allow: [AddressRange]
     let deny: [AddressRange]
+    /// No ranges (the usual case), decided once: `admits` answers without a call or a look at the address
+    /// (it runs for every connection and every datagram).
+    private let admitsEveryAddress: Bool
+
+    init(allow: [AddressRange], deny: [AddressRange]) {
+        self.allow = allow
+        self.deny = deny
+        admitsEveryAddress = allow.isEmpty && deny.isEmpty
+    }
 
     /// Denied if any deny range matches; otherwise allowed if the allow list is empty or one of its ranges
     /// matches. Unix clients are always allowed (file permissions guard Unix sockets).
+    @inline(__always)
     func admits(_ client: SocketAddress) -> Bool {
-        // No ranges (the usual case) is answered before looking at the address: this runs for every datagram.
-        if client.isUnix || (deny.isEmpty && allow.isEmpty) { return true }
+        admitsEveryAddress || admitsChecking(client)
+    }
+
+    private func admitsChecking(_ client: SocketAddress) -> Bool {
+        if client.isUnix { return true }
         if deny.contains(where: { $0.contains(client) }) { return false }
         return allow.isEmpty || allow.contains(where: { $0.contains(client) })
     }

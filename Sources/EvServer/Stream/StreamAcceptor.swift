@@ -22,8 +22,6 @@ final class StreamAcceptor: ServerTransport {
     /// or 1 when the loops of a group share the socket, so each takes its turn.
     private let acceptsPerWakeUp: Int
     private let policy: AddressPolicy
-    /// Decided once: whether the policy has ranges to check (without, no call per connection).
-    private let checksAddresses: Bool
     /// The event-mode handler factory, taken out of `handler` once (the switch copied the enum, a retain
     /// and release per connection).
     private let makeEventHandler: (@Sendable () -> any StreamEventHandler)?
@@ -55,7 +53,6 @@ final class StreamAcceptor: ServerTransport {
         intake = Intake(context: context)
         table = ConnectionTable(context: context, limits: limits, intake: intake, firstID: firstConnectionID)
         policy = context.configuration.addressPolicy
-        checksAddresses = !(policy.allow.isEmpty && policy.deny.isEmpty)
         if case .event(let make) = handler { makeEventHandler = make } else { makeEventHandler = nil }
         listener = Unmanaged.passUnretained(context.socket.socket)
         rateLimit = context.configuration.maximumConnectionRate.map { TokenBucket(rate: $0) }
@@ -146,7 +143,7 @@ final class StreamAcceptor: ServerTransport {
 
     /// Why `peer` is not served, or `nil` when it is (and is then counted as open).
     private func refusal(of peer: SocketAddress, reserved: Bool) -> (String, ServerContext.Refusal)? {
-        guard !checksAddresses || policy.admits(peer) else { return ("address not allowed", .denied) }
+        guard policy.admits(peer) else { return ("address not allowed", .denied) }
         guard context.hooks.verifyRequest(peer) else { return ("verifyRequest refused it", .verify) }
         // The host's text only when a per-client rate needs it: formatting it costs more than the rest of accept.
         if clientRateLimit != nil, let host = peer.host, clientRateLimit?.admit(host) == false {

@@ -18,6 +18,6 @@ struct ConnectionSettings {
         readTimeout = configuration.readTimeout
         writeTimeout = configuration.writeTimeout
         maximumLifetime = configuration.maximumLifetime
-        hasTimeouts = [idleTimeout, readTimeout, writeTimeout, maximumLifetime].contains { $0 != nil }
+        hasTimeouts = idleTimeout != nil || readTimeout != nil || writeTimeout != nil || maximumLifetime != nil
     }
 }

@@ -25,7 +25,7 @@ public protocol StreamAsyncHandler: AnyObject {
     func handle(_ connection: AsyncConnection) async throws
 
     /// `true`: the handler's task starts when the client first sends (or ends its input), not when the
-    /// connection opens, so that an idle connection holds no task (in the order of 0.4 KiB instead of 2.3 KiB
+    /// connection opens, so that an idle connection holds no task (about 0.5 KiB instead of 2.3 KiB
     /// per connection, measured in BENCHMARKS.md). Only for handlers whose first step is a read: one that
     /// greets must leave it `false`. A connection closed before its first input (a timeout, the server's close,
     /// the client's reset) never runs `handle`; an end of input first (the client's, or a drain's deadline)
